@@ -1,0 +1,1 @@
+"""Signalboard: record, filter and export foreign military support signals."""

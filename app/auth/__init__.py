@@ -1,0 +1,1 @@
+"""Accounts, sessions, roles, CSRF and API tokens."""

@@ -1,0 +1,35 @@
+"""First start: create an admin with a one-time password when no account exists."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.audit import record
+from app.auth.passwords import hash_password
+from app.models import User
+
+
+def ensure_first_admin(db: Session) -> str | None:
+    """Create `admin` with a random password if there are no users; return that password (else None)."""
+    if db.scalar(select(func.count()).select_from(User)):
+        return None
+    password = secrets.token_urlsafe(15)
+    admin = User(
+        username="admin", password_hash=hash_password(password), role="admin", must_change_password=True
+    )
+    db.add(admin)
+    db.flush()
+    record(
+        db,
+        None,
+        "create",
+        "user",
+        admin.id,
+        {"username": {"before": None, "after": "admin"}},
+        reason="first start",
+    )
+    db.commit()
+    return password

@@ -1,0 +1,190 @@
+"""Who is asking (session cookie or API token), role checks and CSRF, as FastAPI dependencies."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+
+from app import clock
+from app.auth.sessions import COOKIE_NAME, load_session
+from app.auth.tokens import new_token, same, sha256, sign
+from app.config import get_settings
+from app.db import SessionDep
+from app.models import ApiToken, User, UserSession
+
+log = logging.getLogger("signalboard.security")
+
+ROLE_RANK = {"viewer": 1, "analyst": 2, "admin": 3}
+PRE_SESSION_COOKIE = "sb_pre"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Pages a user who must change the password may still reach.
+PASSWORD_CHANGE_PATHS = ("/account/password", "/logout", "/login", "/static/", "/healthz")
+
+
+class LoginRequired(Exception):
+    """No logged-in user where one is needed: 303 to /login for pages, 401 for the API."""
+
+
+class Forbidden(Exception):
+    """The user's role does not allow this: 403."""
+
+    def __init__(self, message: str = "Your role does not allow this.") -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class PasswordChangeRequired(Exception):
+    """The account still has its one-time password: send the user to change it."""
+
+
+class CsrfFailed(Exception):
+    """An unsafe request without the right CSRF token or from another origin: 403."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class Principal:
+    """The requester: a user (or None when anonymous), how they authenticated, their CSRF token."""
+
+    user: User | None
+    session: UserSession | None
+    via_token: bool
+    csrf_token: str
+
+    @property
+    def role(self) -> str | None:
+        """The user's role, None when anonymous."""
+        return self.user.role if self.user else None
+
+    def can(self, role: str) -> bool:
+        """True when the user holds at least `role`."""
+        return self.user is not None and ROLE_RANK[self.user.role] >= ROLE_RANK[role]
+
+    @property
+    def username(self) -> str:
+        """Name for logs and templates."""
+        return self.user.username if self.user else "anonymous"
+
+
+def client_ip(request: Request) -> str | None:
+    """The peer address (a proxy in front should be configured in uvicorn's --forwarded-allow-ips)."""
+    return request.client.host if request.client else None
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return None
+
+
+def get_principal(request: Request, db: SessionDep) -> Principal:
+    """Resolve the requester once per request (cached on request.state)."""
+    cached: Principal | None = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    principal: Principal
+    token = _bearer(request)
+    if token is not None:
+        found = db.scalars(
+            select(ApiToken).where(ApiToken.token_hash == sha256(token), ApiToken.revoked_at.is_(None))
+        ).first()
+        if found is None or not found.user.is_active:
+            raise LoginRequired()
+        found.last_used_at = clock.utcnow()
+        db.commit()
+        principal = Principal(found.user, None, True, "")
+    else:
+        session = load_session(db, request.cookies.get(COOKIE_NAME))
+        if session is not None:
+            principal = Principal(session.user, session, False, session.csrf_token)
+        else:
+            pre = request.cookies.get(PRE_SESSION_COOKIE)
+            if not pre or len(pre) > 100:
+                pre = new_token(16)
+                request.state.new_pre_cookie = pre
+            principal = Principal(None, None, False, sign(get_settings().secret_key, pre))
+    request.state.principal = principal
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require(role: str):
+    """Dependency factory: the requester must hold at least `role`.
+
+    A viewer may be anonymous when PUBLIC_READ is on (safe methods only).
+    """
+
+    def check(request: Request, principal: PrincipalDep) -> Principal:
+        if principal.user is None:
+            if role == "viewer" and request.method in SAFE_METHODS and get_settings().public_read:
+                return principal
+            raise LoginRequired()
+        if (
+            principal.user.must_change_password
+            and not principal.via_token
+            and not request.url.path.startswith(PASSWORD_CHANGE_PATHS)
+        ):
+            raise PasswordChangeRequired()
+        if not principal.can(role):
+            log.warning(
+                "denied user=%s role=%s needs=%s %s %s",
+                principal.username,
+                principal.role,
+                role,
+                request.method,
+                request.url.path,
+            )
+            request.state.denied = (principal.user, role)
+            raise Forbidden(f"This needs the {role} role; you are signed in as {principal.role}.")
+        return principal
+
+    check.required_role = role  # type: ignore[attr-defined]  # read by the role-matrix test
+    return check
+
+
+require_viewer = require("viewer")
+require_analyst = require("analyst")
+require_admin = require("admin")
+
+ViewerDep = Annotated[Principal, Depends(require_viewer)]
+AnalystDep = Annotated[Principal, Depends(require_analyst)]
+AdminDep = Annotated[Principal, Depends(require_admin)]
+
+
+def _same_origin(request: Request) -> bool:
+    """Origin / Sec-Fetch-Site say the request came from our own pages (or from no browser at all)."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    if origin is not None and origin != "null":
+        host = request.headers.get("host", "")
+        return origin.split("://", 1)[-1] == host
+    return origin != "null"
+
+
+async def csrf_protect(request: Request, principal: PrincipalDep) -> None:
+    """App-wide: every unsafe request from a browser needs its session's token and our origin."""
+    if request.method in SAFE_METHODS or principal.via_token:
+        return
+    if not _same_origin(request):
+        raise CsrfFailed("This request came from another site and was refused.")
+    sent = request.headers.get("x-csrf-token")
+    if sent is None:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()
+            value = form.get("csrf_token")
+            sent = value if isinstance(value, str) else None
+    if not sent or not principal.csrf_token or not same(sent, principal.csrf_token):
+        raise CsrfFailed("The form expired or was not sent from this site. Reload the page and try again.")

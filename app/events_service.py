@@ -1,0 +1,336 @@
+"""Writing events: create, update with the version check, soft delete and restore, each audited."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from app.audit import Who, diff, record
+from app.dates import format_iso
+from app.models import Actor, Event, EventActor, EventCountry, EventSystem, Source, System
+from app.schemas import ActorLink, CountryLink, EventInput, SourceInput, SystemLink
+from app.textkeys import fold, match_keys
+
+
+class EventNotFound(LookupError):
+    """No (visible) event has that id."""
+
+
+class VersionConflict(Exception):
+    """The event changed since the editor loaded it; `current` is the newer version."""
+
+    def __init__(self, current: Event) -> None:
+        super().__init__(f"event {current.id} is at version {current.version}")
+        self.current = current
+
+
+def event_options() -> list[Any]:
+    """Eager loads for everything an event page or export shows (a fixed number of queries)."""
+    return [
+        selectinload(Event.countries),
+        selectinload(Event.actors).joinedload(EventActor.actor),
+        selectinload(Event.systems).joinedload(EventSystem.system),
+        selectinload(Event.sources),
+    ]
+
+
+def load_event(
+    session: Session, event_id: int, *, include_deleted: bool = False, lock: bool = False
+) -> Event:
+    """Fetch one event with its links, or raise EventNotFound."""
+    stmt = select(Event).where(Event.id == event_id).options(*event_options())
+    if not include_deleted:
+        stmt = stmt.where(Event.deleted_at.is_(None))
+    if lock:
+        stmt = stmt.with_for_update(of=Event)
+    event = session.scalars(stmt).unique().one_or_none()
+    if event is None:
+        raise EventNotFound(event_id)
+    return event
+
+
+def find_actor(session: Session, name: str) -> Actor | None:
+    """The actor whose name or alias folds to the same key as `name`."""
+    key = fold(name)
+    return session.scalars(
+        select(Actor).where(Actor.match_keys.contains([key])).order_by(Actor.id).limit(1)
+    ).first()
+
+
+def find_system(session: Session, designation: str) -> System | None:
+    """The system whose designation or alias folds to the same key."""
+    key = fold(designation)
+    return session.scalars(
+        select(System).where(System.match_keys.contains([key])).order_by(System.id).limit(1)
+    ).first()
+
+
+def get_or_create_actor(session: Session, link: ActorLink, created: list[str] | None = None) -> Actor:
+    """Find an actor by name or alias, or create it with the link's type, country and title."""
+    actor = find_actor(session, link.name)
+    if actor is None:
+        actor = Actor(
+            name=link.name,
+            aliases=[],
+            match_keys=match_keys(link.name),
+            type=link.type or "person",
+            country_code=link.country,
+            title=link.title,
+        )
+        session.add(actor)
+        session.flush()
+        if created is not None:
+            created.append(f"actor {link.name}")
+    return actor
+
+
+def get_or_create_system(session: Session, link: SystemLink, created: list[str] | None = None) -> System:
+    """Find a system by designation or alias, or add it to the catalogue."""
+    system = find_system(session, link.designation)
+    if system is None:
+        system = System(
+            designation=link.designation,
+            aliases=[],
+            match_keys=match_keys(link.designation),
+            category=link.category,
+            origin_code=link.origin,
+        )
+        session.add(system)
+        session.flush()
+        if created is not None:
+            created.append(f"system {link.designation}")
+    return system
+
+
+def source_input(source: Source) -> SourceInput:
+    """A stored source as input (for edit forms, re-apply and export)."""
+    return SourceInput.model_construct(  # stored values were validated on the way in
+        publisher=source.publisher,
+        url=source.url,
+        title=source.title,
+        published=format_iso(source.published_on, source.published_precision) or None,
+        quote=source.quote,
+        note=source.note,
+        reliability=source.reliability,  # type: ignore[arg-type]
+        credibility=source.credibility,
+    )
+
+
+def event_input(event: Event) -> EventInput:
+    """A stored event as the input that would recreate it."""
+    return EventInput.model_construct(
+        title=event.title,
+        summary=event.summary,
+        kind=event.kind,
+        status=event.status,
+        stage_override=event.stage_override,
+        date=format_iso(event.date_start, event.date_precision),
+        date_end=format_iso(event.date_end, event.date_end_precision) or None,
+        location=event.location,
+        tags=list(event.tags),
+        countries=[CountryLink.model_construct(code=c.country_code, role=c.role) for c in event.countries],
+        actors=[ActorLink.model_construct(name=a.actor.name, role=a.role) for a in event.actors],
+        systems=[
+            SystemLink.model_construct(
+                designation=s.system.designation, quantity=s.quantity, quantity_note=s.quantity_note
+            )
+            for s in event.systems
+        ],
+        sources=[source_input(s) for s in event.sources],
+        client_token=event.client_token,
+    )
+
+
+def snapshot(event: Event) -> dict[str, Any]:
+    """The analyst-visible fields of an event as plain JSON values, for the audit diff."""
+    return {
+        "title": event.title,
+        "summary": event.summary,
+        "kind": event.kind,
+        "status": event.status,
+        "stage_override": event.stage_override,
+        "date": format_iso(event.date_start, event.date_precision),
+        "date_end": format_iso(event.date_end, event.date_end_precision) or None,
+        "location": event.location,
+        "tags": list(event.tags),
+        "countries": [f"{c.role}:{c.country_code}" for c in event.countries],
+        "actors": [f"{a.role}:{a.actor.name}" for a in event.actors],
+        "systems": [
+            s.system.designation
+            + (f" ×{s.quantity}" if s.quantity is not None else "")
+            + (f" ({s.quantity_note})" if s.quantity_note else "")
+            for s in event.systems
+        ],
+        "sources": [
+            {
+                "publisher": s.publisher,
+                "url": s.url,
+                "title": s.title,
+                "published": format_iso(s.published_on, s.published_precision) or None,
+                "quote": s.quote,
+                "note": s.note,
+                "grade": f"{s.reliability}{s.credibility}",
+            }
+            for s in event.sources
+        ],
+    }
+
+
+def _apply(session: Session, event: Event, data: EventInput, created: list[str] | None) -> None:
+    """Copy validated input onto an event, replacing its links."""
+    start, end = data.start(), data.end()
+    event.title = data.title
+    event.summary = data.summary
+    event.kind = data.kind
+    event.status = data.status
+    event.stage_override = data.stage_override
+    event.date_start, event.date_precision = start.start, start.precision
+    event.date_end = end.start if end else None
+    event.date_end_precision = end.precision if end else None
+    event.location = data.location
+    event.tags = list(data.tags)
+
+    event.countries = [
+        EventCountry(country_code=c.code, role=c.role, position=i) for i, c in enumerate(data.countries)
+    ]
+    actor_links: dict[tuple[int, str], EventActor] = {}
+    for i, link in enumerate(data.actors):
+        actor = get_or_create_actor(session, link, created)
+        actor_links.setdefault((actor.id, link.role), EventActor(actor=actor, role=link.role, position=i))
+    event.actors = list(actor_links.values())
+    system_links: dict[int, EventSystem] = {}
+    for i, slink in enumerate(data.systems):
+        system = get_or_create_system(session, slink, created)
+        system_links.setdefault(
+            system.id,
+            EventSystem(
+                system=system, quantity=slink.quantity, quantity_note=slink.quantity_note, position=i
+            ),
+        )
+    event.systems = list(system_links.values())
+    sources = []
+    for i, s in enumerate(data.sources):
+        published = s.published_date()
+        sources.append(
+            Source(
+                position=i,
+                publisher=s.publisher,
+                url=s.url,
+                title=s.title,
+                published_on=published.start if published else None,
+                published_precision=published.precision if published else None,
+                quote=s.quote,
+                note=s.note,
+                reliability=s.reliability,
+                credibility=s.credibility,
+            )
+        )
+    event.sources = sources
+
+
+def refresh_search(session: Session, event_ids: list[int] | None = None) -> None:
+    """Recompute the full-text document (title, summary, quotes) of some events, or all when None."""
+    where = "WHERE e.id = ANY(:ids)" if event_ids is not None else ""
+    session.execute(
+        text(
+            f"""
+            UPDATE events e SET search_vector =
+                setweight(to_tsvector('english', e.title), 'A')
+                || setweight(to_tsvector('english', coalesce(e.summary, '')), 'B')
+                || setweight(to_tsvector('english', coalesce(
+                    (SELECT string_agg(coalesce(s.quote, '') || ' ' || coalesce(s.title, ''), ' ')
+                     FROM sources s WHERE s.event_id = e.id), '')), 'C')
+            {where}
+            """
+        ),
+        {"ids": event_ids} if event_ids is not None else {},
+    )
+
+
+def create_event(
+    session: Session, data: EventInput, who: Who | None, created: list[str] | None = None
+) -> Event:
+    """Create an event and its audit row; a repeated client_token returns the first event instead."""
+    if data.client_token is not None:
+        existing = session.scalars(select(Event).where(Event.client_token == data.client_token)).first()
+        if existing is not None:
+            return load_event(session, existing.id, include_deleted=True)
+    event = Event(
+        client_token=data.client_token, created_by=who.id if who else None, updated_by=who.id if who else None
+    )
+    try:
+        with session.begin_nested():
+            session.add(event)
+            _apply(session, event, data, created)
+            session.flush()
+    except IntegrityError:
+        # A concurrent create with the same client token won the race: hand back its event.
+        if data.client_token is None:
+            raise
+        winner = session.scalars(select(Event).where(Event.client_token == data.client_token)).first()
+        if winner is None:
+            raise
+        return load_event(session, winner.id, include_deleted=True)
+    refresh_search(session, [event.id])
+    record(session, who, "create", "event", event.id, diff({}, snapshot(event)))
+    return event
+
+
+def update_event(
+    session: Session,
+    event_id: int,
+    data: EventInput,
+    who: Who | None,
+    expected_version: int,
+    reason: str | None = None,
+) -> Event:
+    """Apply an edit if the event is still at `expected_version`, else raise VersionConflict."""
+    event = load_event(session, event_id, lock=True)
+    if event.version != expected_version:
+        raise VersionConflict(event)
+    before = snapshot(event)
+    _apply(session, event, data, None)
+    session.flush()
+    changes = diff(before, snapshot(event))
+    if changes:
+        event.version += 1
+        event.updated_at = datetime.now(UTC)
+        event.updated_by = who.id if who else None
+        session.flush()
+        refresh_search(session, [event.id])
+        record(session, who, "update", "event", event.id, changes, reason)
+    return event
+
+
+def delete_event(session: Session, event_id: int, who: Who | None, reason: str | None = None) -> Event:
+    """Soft-delete: the event leaves every view and export but stays restorable."""
+    event = load_event(session, event_id, lock=True)
+    event.deleted_at = datetime.now(UTC)
+    event.deleted_by = who.id if who else None
+    event.version += 1
+    record(session, who, "delete", "event", event.id, {"deleted": {"before": False, "after": True}}, reason)
+    session.flush()
+    return event
+
+
+def restore_event(session: Session, event_id: int, who: Who | None, reason: str | None = None) -> Event:
+    """Bring a soft-deleted event back with all its links."""
+    event = load_event(session, event_id, include_deleted=True, lock=True)
+    if event.deleted_at is None:
+        return event
+    event.deleted_at = None
+    event.deleted_by = None
+    event.version += 1
+    record(session, who, "restore", "event", event.id, {"deleted": {"before": True, "after": False}}, reason)
+    session.flush()
+    return event
+
+
+def new_client_token() -> uuid.UUID:
+    """A fresh token for a create form, so a double submit makes one event."""
+    return uuid.uuid4()

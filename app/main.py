@@ -1,0 +1,152 @@
+"""create_app(): mounts routers, static files, middleware and error pages."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.auth.deps import (
+    PRE_SESSION_COOKIE,
+    CsrfFailed,
+    Forbidden,
+    LoginRequired,
+    PasswordChangeRequired,
+    csrf_protect,
+)
+from app.config import get_settings
+from app.security_headers import SecurityHeadersMiddleware
+from app.templating import ROOT, render
+
+log = logging.getLogger(__name__)
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or "application/json" in request.headers.get("accept", "")
+
+
+def _error(request: Request, status: int, title: str, message: str) -> Response:
+    """A JSON error for the API, a friendly page for people; never a stack trace."""
+    if _wants_json(request):
+        return JSONResponse({"detail": message}, status_code=status)
+    return render(
+        request, "error.html", {"status": status, "title": title, "message": message}, status_code=status
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map auth failures, HTTP errors and crashes to clear responses."""
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired) -> Response:
+        if _wants_json(request):
+            return JSONResponse(
+                {"detail": "Log in or send a valid API token."},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if request.headers.get("hx-request"):
+            return Response(status_code=204, headers={"HX-Redirect": f"/login?next={target}"})
+        from urllib.parse import quote
+
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+    @app.exception_handler(PasswordChangeRequired)
+    async def password_change(request: Request, exc: PasswordChangeRequired) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": "Change your one-time password first."}, status_code=403)
+        return RedirectResponse("/account/password", status_code=303)
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden) -> Response:
+        return _error(request, 403, "Not allowed", exc.message)
+
+    @app.exception_handler(CsrfFailed)
+    async def csrf_failed(request: Request, exc: CsrfFailed) -> Response:
+        return _error(request, 403, "Request refused", exc.message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        titles = {404: "Not found", 405: "Not allowed", 413: "Too large", 429: "Too many attempts"}
+        detail = exc.detail if isinstance(exc.detail, str) else "The request could not be handled."
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = "There is nothing at this address. It may have been deleted or never existed."
+        response = _error(request, exc.status_code, titles.get(exc.status_code, "Error"), detail)
+        for k, v in (exc.headers or {}).items():
+            response.headers[k] = v
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        if _wants_json(request):
+            return JSONResponse({"detail": errors}, status_code=422)
+        message = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'request'}: {e['msg']}" for e in errors
+        )
+        return _error(request, 422, "Invalid request", message)
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error(
+            request,
+            500,
+            "Something went wrong",
+            "The server could not finish this request. Nothing was saved; please try again.",
+        )
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Nothing to set up per process: the database is prepared by `signalboard serve` before start."""
+    yield
+
+
+def create_app() -> FastAPI:
+    """Build the ASGI app."""
+    from app.api import events as api_events
+    from app.api import reference as api_reference
+    from app.web import accounts, admin, dyads, event_forms, events, health, reference, timeline, transfer
+
+    settings = get_settings()
+    app = FastAPI(
+        title="Signalboard",
+        version="0.1.0",
+        description="Foreign military support signals: events, sources, actors, systems and countries.",
+        lifespan=lifespan,
+        dependencies=[Depends(csrf_protect)],
+    )
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        max_body=settings.max_request_bytes,
+        secure_cookies=not settings.is_development,
+    )
+
+    @app.middleware("http")
+    async def pre_session_cookie(request: Request, call_next):
+        response = await call_next(request)
+        pre = getattr(request.state, "new_pre_cookie", None)
+        if pre:
+            response.set_cookie(
+                PRE_SESSION_COOKIE, pre, httponly=True, samesite="lax", secure=not settings.is_development
+            )
+        return response
+
+    install_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
+    for module in (health, accounts, timeline, events, event_forms, dyads, reference, transfer, admin):
+        app.include_router(module.router)
+    app.include_router(api_events.router, prefix="/api/v1")
+    app.include_router(api_reference.router, prefix="/api/v1")
+    return app

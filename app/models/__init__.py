@@ -1,0 +1,24 @@
+"""Typed models, one module per aggregate; importing this package registers them all."""
+
+from app.models.audit import AuditEntry
+from app.models.base import Base
+from app.models.events import Event, EventActor, EventCountry, EventSystem, Source
+from app.models.reference import Actor, Country, System
+from app.models.users import ApiToken, LoginAttempt, User, UserSession
+
+__all__ = [
+    "Actor",
+    "ApiToken",
+    "AuditEntry",
+    "Base",
+    "Country",
+    "Event",
+    "EventActor",
+    "EventCountry",
+    "EventSystem",
+    "LoginAttempt",
+    "Source",
+    "System",
+    "User",
+    "UserSession",
+]

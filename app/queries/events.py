@@ -1,0 +1,139 @@
+"""The event select for a filter, keyset pages of the timeline, and single events."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import ColumnElement, Select, and_, exists, func, select, tuple_
+from sqlalchemy.orm import Session
+
+from app.events_service import event_options
+from app.filters import EventFilter
+from app.models import Actor, Event, EventActor, EventCountry, EventSystem, Source, System
+from app.textkeys import fold
+
+
+def _country_exists(codes: tuple[str, ...], role: str | None) -> ColumnElement[bool]:
+    cond = and_(EventCountry.event_id == Event.id, EventCountry.country_code.in_(codes))
+    if role is not None:
+        cond = and_(cond, EventCountry.role == role)
+    return exists().where(cond)
+
+
+def conditions(f: EventFilter) -> list[ColumnElement[bool]]:
+    """WHERE clauses for a filter (deleted events always excluded)."""
+    where: list[ColumnElement[bool]] = [Event.deleted_at.is_(None)]
+    if f.q:
+        where.append(Event.search_vector.op("@@")(func.websearch_to_tsquery("english", f.q)))
+    if f.country:
+        where.append(_country_exists(f.country, None))
+    for role in ("supplier", "recipient", "target"):
+        codes = getattr(f, role)
+        if codes:
+            where.append(_country_exists(codes, role))
+    if f.actor:
+        keys = [fold(a) for a in f.actor]
+        where.append(
+            exists().where(
+                EventActor.event_id == Event.id,
+                EventActor.actor_id.in_(select(Actor.id).where(Actor.match_keys.overlap(keys))),
+            )
+        )
+    if f.system:
+        keys = [fold(s) for s in f.system]
+        where.append(
+            exists().where(
+                EventSystem.event_id == Event.id,
+                EventSystem.system_id.in_(select(System.id).where(System.match_keys.overlap(keys))),
+            )
+        )
+    if f.kind:
+        where.append(Event.kind.in_(f.kind))
+    if f.status:
+        where.append(Event.status.in_(f.status))
+    if f.stage_min is not None:
+        where.append(Event.stage >= f.stage_min)
+    # A month-precision event matches any range that overlaps its month.
+    if f.date_from is not None:
+        where.append(Event.period_end >= f.date_from.start)
+    if f.date_to is not None:
+        where.append(Event.date_start <= f.date_to.end)
+    if f.source:
+        where.append(
+            exists().where(
+                Source.event_id == Event.id, func.lower(Source.publisher).in_([s.lower() for s in f.source])
+            )
+        )
+    if f.reliability_max:
+        where.append(exists().where(Source.event_id == Event.id, Source.reliability <= f.reliability_max))
+    if f.tag:
+        where.append(Event.tags.overlap(list(f.tag)))
+    return where
+
+
+def matching_ids(f: EventFilter) -> Select[int]:
+    """SELECT id FROM events matching the filter: the building block of facets, charts and dyads."""
+    return select(Event.id).where(*conditions(f))
+
+
+def event_select(f: EventFilter) -> Select[Event]:
+    """Events matching the filter in timeline order (newest first, id breaking ties)."""
+    return select(Event).where(*conditions(f)).order_by(Event.date_start.desc(), Event.id.desc())
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Keyset position: the last row of the previous page."""
+
+    date_start: date
+    id: int
+
+    def encode(self) -> str:
+        """Opaque URL-safe text."""
+        return (
+            base64.urlsafe_b64encode(f"{self.date_start.isoformat()}|{self.id}".encode()).decode().rstrip("=")
+        )
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        """Parse a cursor, raising ValueError when it was tampered with."""
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+            d, i = raw.split("|")
+            return cls(date.fromisoformat(d), int(i))
+        except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+            raise ValueError("the page cursor is not valid; start again from the first page") from exc
+
+
+@dataclass
+class Page:
+    """One page of events and the cursor of the next page (None on the last)."""
+
+    events: list[Event]
+    next_cursor: str | None
+
+
+def timeline_page(session: Session, f: EventFilter, cursor: Cursor | None = None, limit: int = 50) -> Page:
+    """A keyset page: two queries for the events plus one per eager-loaded link, whatever the page."""
+    stmt = event_select(f).options(*event_options()).limit(limit + 1)
+    if cursor is not None:
+        stmt = stmt.where(tuple_(Event.date_start, Event.id) < tuple_(cursor.date_start, cursor.id))
+    rows = list(session.scalars(stmt).unique())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = Cursor(rows[-1].date_start, rows[-1].id).encode() if more and rows else None
+    return Page(rows, next_cursor)
+
+
+def count_events(session: Session, f: EventFilter) -> int:
+    """How many events match the filter."""
+    return int(session.scalar(select(func.count()).select_from(matching_ids(f).subquery())) or 0)
+
+
+def event_or_none(session: Session, event_id: int) -> Event | None:
+    """A visible event with its links, or None."""
+    stmt = select(Event).where(Event.id == event_id, Event.deleted_at.is_(None)).options(*event_options())
+    return session.scalars(stmt).unique().one_or_none()

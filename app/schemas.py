@@ -1,0 +1,197 @@
+"""Validated input for events: one model shared by the web forms, the JSON API, CSV import and demo data."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.countries import resolve_country
+from app.dates import PartialDate, parse_partial
+from app.vocab import ACTOR_ROLES, ACTOR_TYPES, COUNTRY_ROLES, KINDS, STATUSES
+
+Kind = Literal[KINDS]  # type: ignore[valid-type]
+Status = Literal[STATUSES]  # type: ignore[valid-type]
+CountryRole = Literal[COUNTRY_ROLES]  # type: ignore[valid-type]
+ActorRole = Literal[ACTOR_ROLES]  # type: ignore[valid-type]
+ActorType = Literal[ACTOR_TYPES]  # type: ignore[valid-type]
+Reliability = Literal["A", "B", "C", "D", "E", "F"]
+Credibility = Annotated[int, Field(ge=1, le=6)]
+ShortText = Annotated[str, Field(max_length=500)]
+LongText = Annotated[str, Field(max_length=20000)]
+
+
+def today() -> date:
+    """Today's date; a function so tests can reason about 'the future'."""
+    return date.today()
+
+
+def _partial(value: str, *, allow_future: bool = False) -> str:
+    parsed = parse_partial(value)
+    if not allow_future and parsed.start > today():
+        raise ValueError("this date is in the future")
+    return parsed.iso()
+
+
+def _country(value: str) -> str:
+    code = resolve_country(value)
+    if code is None:
+        raise ValueError(f"unknown country “{value}”; use an ISO 3166-1 code such as RUS")
+    return code
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CountryLink(_Strict):
+    """A country in a role."""
+
+    code: Annotated[str, Field(min_length=2, max_length=60, examples=["RUS"])]
+    role: CountryRole
+
+    @field_validator("code")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        return _country(v)
+
+
+class ActorLink(_Strict):
+    """An actor in a role, named by name or alias; the other fields create the actor when it is new."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200, examples=["Sergei Ryabkov"])]
+    role: ActorRole
+    type: ActorType | None = None
+    country: str | None = None
+    title: ShortText | None = None
+
+    @field_validator("country")
+    @classmethod
+    def _known(cls, v: str | None) -> str | None:
+        return _country(v) if v else None
+
+
+class SystemLink(_Strict):
+    """A system by designation, with an optional quantity or note; category/origin create a new one."""
+
+    designation: Annotated[str, Field(min_length=1, max_length=200, examples=["Oreshnik"])]
+    quantity: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    quantity_note: ShortText | None = None
+    category: ShortText | None = None
+    origin: str | None = None
+
+    @field_validator("origin")
+    @classmethod
+    def _known(cls, v: str | None) -> str | None:
+        return _country(v) if v else None
+
+
+class SourceInput(_Strict):
+    """A citation with its Admiralty grades."""
+
+    publisher: Annotated[str, Field(min_length=1, max_length=200)]
+    url: Annotated[str, Field(max_length=2000)] | None = None
+    title: ShortText | None = None
+    published: str | None = Field(default=None, description="YYYY, YYYY-MM or YYYY-MM-DD")
+    quote: LongText | None = None
+    note: ShortText | None = None
+    reliability: Reliability = "F"
+    credibility: Credibility = 6
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        if not v.lower().startswith(("http://", "https://")) or len(v) < 11 or " " in v:
+            raise ValueError("a source URL must be a web address starting with http:// or https://")
+        return v
+
+    @field_validator("published")
+    @classmethod
+    def _date(cls, v: str | None) -> str | None:
+        return _partial(v) if v else None
+
+    @field_validator("title", "quote", "note")
+    @classmethod
+    def _empty_none(cls, v: str | None) -> str | None:
+        return v or None
+
+    def published_date(self) -> PartialDate | None:
+        """The publication date as a PartialDate."""
+        return parse_partial(self.published) if self.published else None
+
+
+class EventInput(_Strict):
+    """Everything an analyst sets on an event."""
+
+    title: Annotated[str, Field(min_length=1, max_length=300)]
+    summary: LongText = ""
+    kind: Kind
+    status: Status = "reported"
+    stage_override: Annotated[int, Field(ge=0, le=6)] | None = None
+    date: str = Field(description="YYYY, YYYY-MM or YYYY-MM-DD", examples=["2025-10"])
+    date_end: str | None = Field(default=None, description="optional end of a span, same formats")
+    location: ShortText | None = None
+    tags: list[Annotated[str, Field(min_length=1, max_length=60)]] = Field(
+        default_factory=list, max_length=50
+    )
+    countries: list[CountryLink] = Field(default_factory=list, max_length=50)
+    actors: list[ActorLink] = Field(default_factory=list, max_length=100)
+    systems: list[SystemLink] = Field(default_factory=list, max_length=100)
+    sources: list[SourceInput] = Field(default_factory=list, max_length=100)
+    client_token: uuid.UUID | None = Field(
+        default=None, description="retry-safe create: same token, same event"
+    )
+
+    @field_validator("title")
+    @classmethod
+    def _one_line(cls, v: str) -> str:
+        return " ".join(v.split())
+
+    @field_validator("date")
+    @classmethod
+    def _start(cls, v: str) -> str:
+        return _partial(v)
+
+    @field_validator("date_end")
+    @classmethod
+    def _end(cls, v: str | None) -> str | None:
+        return _partial(v) if v else None
+
+    @field_validator("location")
+    @classmethod
+    def _loc(cls, v: str | None) -> str | None:
+        return v or None
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, v: list[str]) -> list[str]:
+        seen: list[str] = []
+        for tag in v:
+            t = tag.strip().lower()
+            if t and t not in seen:
+                seen.append(t)
+        return seen
+
+    @model_validator(mode="after")
+    def _coherent(self) -> EventInput:
+        if self.date_end:
+            start, end = parse_partial(self.date), parse_partial(self.date_end)
+            if end.end < start.start or (end.start < start.start):
+                raise ValueError("the end date is before the start date")
+        unique: dict[tuple[str, str], CountryLink] = {}
+        for link in self.countries:
+            unique.setdefault((link.code, link.role), link)
+        self.countries = list(unique.values())
+        return self
+
+    def start(self) -> PartialDate:
+        """The start as a PartialDate."""
+        return parse_partial(self.date)
+
+    def end(self) -> PartialDate | None:
+        """The end as a PartialDate, if any."""
+        return parse_partial(self.date_end) if self.date_end else None

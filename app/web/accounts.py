@@ -1,0 +1,156 @@
+"""Login, logout and changing one's password."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import func, select
+
+from app.audit import security_event
+from app.auth.deps import PrincipalDep, ViewerDep, client_ip
+from app.auth.passwords import hash_password, needs_rehash, password_problem, verify_password
+from app.auth.sessions import COOKIE_NAME, end_session, end_user_sessions, start_session
+from app.config import get_settings
+from app.db import SessionDep
+from app.models import User
+from app.templating import render
+
+router = APIRouter(tags=["accounts"])
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site relative paths may be redirected to after login."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+def set_session_cookie(response: Response, token: str) -> None:
+    """The session cookie: HttpOnly, SameSite=Lax, Secure outside development."""
+    settings = get_settings()
+    response.set_cookie(
+        COOKIE_NAME,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=not settings.is_development,
+        max_age=settings.session_absolute_hours * 3600,
+    )
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, principal: PrincipalDep, next: str | None = None) -> Response:
+    """The login page (a logged-in user goes straight on)."""
+    if principal.user is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
+    return render(request, "accounts/login.html", {"next": safe_next(next), "username": "", "error": None})
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    db: SessionDep,
+    principal: PrincipalDep,
+    username: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=2000)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+) -> Response:
+    """Check the password, start a fresh session (new id), and go on."""
+    from app.auth.ratelimit import login_blocked, note_attempt
+
+    ip = client_ip(request)
+    username = username.strip()
+    if login_blocked(db, username, ip):
+        security_event(db, None, "login_throttled", {"username": username}, ip)
+        db.commit()
+        return render(
+            request,
+            "accounts/login.html",
+            {
+                "next": safe_next(next),
+                "username": username,
+                "error": "Too many failed attempts. Wait a few minutes and try again.",
+            },
+            status_code=429,
+        )
+    user = db.scalars(select(User).where(func.lower(User.username) == username.lower())).first()
+    if user is None or not user.is_active or not verify_password(user.password_hash, password):
+        note_attempt(db, username, ip, success=False)
+        security_event(db, user, "login_failed", {"username": username}, ip)
+        db.commit()
+        return render(
+            request,
+            "accounts/login.html",
+            {"next": safe_next(next), "username": username, "error": "Wrong username or password."},
+            status_code=401,
+        )
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    note_attempt(db, username, ip, success=True)
+    old = request.cookies.get(COOKIE_NAME)
+    end_session(db, old)  # never keep a pre-login session id (fixation)
+    token = start_session(db, user, ip, request.headers.get("user-agent"))
+    security_event(db, user, "login", {}, ip)
+    db.commit()
+    target = "/account/password" if user.must_change_password else safe_next(next)
+    response = RedirectResponse(target, status_code=303)
+    set_session_cookie(response, token)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, db: SessionDep, principal: PrincipalDep) -> Response:
+    """End the session on the server and clear the cookie."""
+    end_session(db, request.cookies.get(COOKIE_NAME))
+    if principal.user is not None:
+        security_event(db, principal.user, "logout", {}, client_ip(request))
+    db.commit()
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE_NAME)
+    return response
+
+
+@router.get("/account/password", response_class=HTMLResponse)
+def password_form(request: Request, principal: ViewerDep) -> Response:
+    """Form to change one's password (forced after a one-time password)."""
+    if principal.user is None:
+        return RedirectResponse("/login", status_code=303)
+    return render(request, "accounts/password.html", {"errors": {}})
+
+
+@router.post("/account/password", response_class=HTMLResponse)
+def change_password(
+    request: Request,
+    db: SessionDep,
+    principal: ViewerDep,
+    current: Annotated[str, Form(max_length=2000)] = "",
+    new: Annotated[str, Form(max_length=2000)] = "",
+    confirm: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Check the current password and the rules, then store the new hash and start a new session."""
+    user = principal.user
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    errors: dict[str, str] = {}
+    if not verify_password(user.password_hash, current):
+        errors["current"] = "This is not your current password."
+    problem = password_problem(new, user.username)
+    if problem:
+        errors["new"] = problem.capitalize() + "."
+    elif new != confirm:
+        errors["confirm"] = "The two new passwords differ."
+    elif new == current:
+        errors["new"] = "Choose a password different from the current one."
+    if errors:
+        return render(request, "accounts/password.html", {"errors": errors}, status_code=422)
+    user.password_hash = hash_password(new)
+    user.must_change_password = False
+    end_user_sessions(db, user.id)
+    token = start_session(db, user, client_ip(request), request.headers.get("user-agent"))
+    security_event(db, user, "password_changed", {}, client_ip(request))
+    db.commit()
+    response = RedirectResponse("/?password=changed", status_code=303)
+    set_session_cookie(response, token)
+    return response

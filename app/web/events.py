@@ -1,0 +1,23 @@
+"""The event page: every field, sources with grades, linked names and the history."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse
+
+from app.auth.deps import ViewerDep
+from app.db import SessionDep
+from app.queries.audit import event_history
+from app.queries.events import event_or_none
+from app.templating import render
+
+router = APIRouter()
+
+
+@router.get("/events/{event_id}", response_class=HTMLResponse)
+def event_detail(request: Request, event_id: int, db: SessionDep, principal: ViewerDep) -> HTMLResponse:
+    """Show one event."""
+    event = event_or_none(db, event_id)
+    if event is None:
+        raise HTTPException(404, "No event with this number. It may have been deleted.")
+    return render(request, "events/detail.html", {"event": event, "history": event_history(db, event.id)})

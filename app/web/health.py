@@ -1,0 +1,22 @@
+"""/healthz: 200 when the database answers, 503 otherwise."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.db import SessionDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", include_in_schema=False)
+def healthz(db: SessionDep) -> JSONResponse:
+    """Ping the database."""
+    try:
+        db.execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "up"})

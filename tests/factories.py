@@ -1,0 +1,44 @@
+"""Plain factory functions for test data, going through the same service as the forms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.events_service import create_event
+from app.models import Event
+from app.schemas import EventInput
+
+
+def event_data(**overrides: Any) -> dict[str, Any]:
+    """A valid event payload; override any field."""
+    data: dict[str, Any] = {
+        "title": "Russia offers Kalibr missiles to Venezuela",
+        "kind": "offer",
+        "status": "reported",
+        "date": "2025-10-14",
+        "summary": "An offer reported by two outlets.",
+        "countries": [{"code": "RUS", "role": "supplier"}, {"code": "VEN", "role": "recipient"}],
+        "actors": [{"name": "Sergei Ryabkov", "role": "speaker", "type": "person", "country": "RUS"}],
+        "systems": [{"designation": "Kalibr", "quantity": 4, "category": "cruise missile", "origin": "RUS"}],
+        "sources": [
+            {
+                "publisher": "TASS",
+                "url": "https://tass.com/a",
+                "reliability": "C",
+                "credibility": 3,
+                "quote": "Nothing prevents us",
+            }
+        ],
+        "tags": ["caribbean"],
+    }
+    data.update(overrides)
+    return data
+
+
+def make_event(db: Session, **overrides: Any) -> Event:
+    """Create an event through create_event (audited, searchable)."""
+    event = create_event(db, EventInput.model_validate(event_data(**overrides)), None)
+    db.flush()
+    return event

@@ -1,0 +1,77 @@
+"""The default command with no DATABASE_URL: embedded PostgreSQL starts, serves, stops, and keeps its data."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import _free_port
+
+
+def _serve(data_dir: Path, port: int) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
+    env.update(DATA_DIR=str(data_dir), ENVIRONMENT="development", SEED_DEMO_ON_FIRST_RUN="true")
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_healthy(proc: subprocess.Popen[str], port: int, timeout: float = 90) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited early:\n{proc.stdout.read() if proc.stdout else ''}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise AssertionError("server did not become healthy")
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    return out
+
+
+@pytest.mark.slow
+def test_embedded_server_starts_seeds_stops_and_reuses_data(tmp_path: Path) -> None:
+    tmp_path.chmod(0o755)
+    data_dir = tmp_path / "data"
+    port = _free_port()
+    proc = _serve(data_dir, port)
+    try:
+        _wait_healthy(proc, port)
+        login = httpx.get(f"http://127.0.0.1:{port}/login", timeout=5)
+        assert login.status_code == 200
+    finally:
+        out = _stop(proc)
+    assert "one-time password" in out
+    assert "loaded 11 demo events" in out
+    pgdata = data_dir / "pgdata"
+    assert (pgdata / "PG_VERSION").exists()
+    assert not (pgdata / "postmaster.pid").exists(), "embedded PostgreSQL was not stopped"
+
+    port = _free_port()
+    proc = _serve(data_dir, port)
+    try:
+        _wait_healthy(proc, port)
+    finally:
+        out = _stop(proc)
+    assert "one-time password" not in out  # same data: the admin already exists
+    assert "loaded" not in out  # and the demo events too
+    assert not (pgdata / "postmaster.pid").exists()

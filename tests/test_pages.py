@@ -1,0 +1,61 @@
+"""The first pages over HTTP: timeline and event detail, as a logged-in reader sees them."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from app.demo import seed_demo
+from tests.conftest import Client
+from tests.factories import make_event
+
+
+def test_healthz(client: Client) -> None:
+    r = client.get("/healthz")
+    assert r.status_code == 200
+    assert r.json()["database"] == "up"
+
+
+def test_pages_need_login(client: Client) -> None:
+    r = client.get("/")
+    assert r.status_code == 303
+    assert r.headers["location"].startswith("/login")
+
+
+def test_timeline_lists_demo_events_newest_first(client: Client, db: Session) -> None:
+    seed_demo(db)
+    client.login("viewer")
+    r = client.get("/")
+    assert r.status_code == 200
+    html = r.text
+    assert "Duma defence official says nothing prevents supplying Oreshnik" in html
+    # month precision shown as a month, year precision as a year, never as the 1st
+    assert "Nov 2025" in html and ">2018<" in html and "1 Nov 2025" not in html
+    assert html.index("Nov 2025") < html.index("Oct 2025") < html.index(">2018<")
+    assert "RUS" in html and "VEN" in html
+
+
+def test_event_page_shows_everything(client: Client, db: Session) -> None:
+    event = make_event(db, title="Venezuela asks for Su-30 repairs", kind="request", date="2025-10")
+    client.login("viewer")
+    r = client.get(f"/events/{event.id}")
+    assert r.status_code == 200
+    for text in (
+        "Venezuela asks for Su-30 repairs",
+        "Oct 2025",
+        "Sergei Ryabkov",
+        "Kalibr",
+        "TASS",
+        "Nothing prevents us",
+        "Russia",
+        "Venezuela",
+        "C3",
+        "/?supplier=RUS",
+    ):
+        assert text in r.text, text
+
+
+def test_missing_event_is_a_friendly_404(client: Client) -> None:
+    client.login("viewer")
+    r = client.get("/events/999999")
+    assert r.status_code == 404
+    assert "Traceback" not in r.text and "Back to the timeline" in r.text
