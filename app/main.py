@@ -117,7 +117,20 @@ def create_app() -> FastAPI:
     """Build the ASGI app."""
     from app.api import events as api_events
     from app.api import reference as api_reference
-    from app.web import accounts, admin, dyads, event_forms, events, health, reference, timeline, transfer
+    from app.web import (
+        accounts,
+        admin,
+        dyads,
+        event_forms,
+        events,
+        health,
+        reference,
+        reference_edit,
+        suggest,
+        timeline,
+        transfer,
+        users,
+    )
 
     settings = get_settings()
     app = FastAPI(
@@ -145,7 +158,20 @@ def create_app() -> FastAPI:
 
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
-    for module in (health, accounts, timeline, events, event_forms, dyads, reference, transfer, admin):
+    for module in (
+        health,
+        accounts,
+        users,
+        timeline,
+        event_forms,
+        events,
+        dyads,
+        reference_edit,
+        reference,
+        suggest,
+        transfer,
+        admin,
+    ):
         app.include_router(module.router)
     app.include_router(api_events.router, prefix="/api/v1")
     app.include_router(api_reference.router, prefix="/api/v1")

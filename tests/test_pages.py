@@ -59,3 +59,18 @@ def test_missing_event_is_a_friendly_404(client: Client) -> None:
     r = client.get("/events/999999")
     assert r.status_code == 404
     assert "Traceback" not in r.text and "Back to the timeline" in r.text
+
+
+def test_autocomplete_finds_actor_by_alias_and_accentless_name(client: Client, db: Session) -> None:
+    seed_demo(db)
+    client.login("viewer")
+    r = client.get("/suggest/actors", params={"actor": "rybakov"})
+    assert 'value="Sergei Ryabkov"' in r.text
+    r = client.get("/suggest/actors", params={"q": "nicolas"})
+    assert 'value="Nicolás Maduro"' in r.text
+    r = client.get("/suggest/actors", params={"q": "Рябков"})
+    assert 'value="Sergei Ryabkov"' in r.text
+    r = client.get("/suggest/countries", params={"q": "venez"})
+    assert 'value="VEN"' in r.text
+    r = client.get("/suggest/systems", params={"q": "ores"})
+    assert 'value="Oreshnik"' in r.text
