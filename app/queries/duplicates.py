@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import Exists, and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import Event, EventCountry
@@ -32,7 +32,7 @@ def find_duplicates(
     suppliers = [c.code for c in data.countries if c.role == "supplier"]
     recipients = [c.code for c in data.countries if c.role == "recipient"]
 
-    def has(role: str, codes: list[str]):  # type: ignore[no-untyped-def]
+    def has(role: str, codes: list[str]) -> Exists:
         return exists().where(
             EventCountry.event_id == Event.id, EventCountry.role == role, EventCountry.country_code.in_(codes)
         )

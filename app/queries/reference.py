@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, text
+from sqlalchemy import TextClause, func, select, text
 from sqlalchemy.orm import Session
 
 from app.countries import names_by_code
@@ -20,7 +20,7 @@ class Suggestion:
     hint: str
 
 
-def _key_matches(column: object, needle: str):  # type: ignore[no-untyped-def]
+def _key_matches(column: str, needle: str) -> TextClause:
     """True when any folded name/alias contains the needle (names and aliases both find an entry)."""
     return text(f"EXISTS (SELECT 1 FROM unnest({column}) AS k WHERE k LIKE :needle)").bindparams(
         needle=f"%{needle.replace('%', '').replace('_', '')}%"
