@@ -2,57 +2,31 @@
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
+from pathlib import Path
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 _hasher = PasswordHasher()  # Argon2id with the library's current recommended parameters
 
 MIN_LENGTH = 12
-# The most common passwords of 12+ characters seen in breach lists, plus obvious app-specific ones.
-COMMON_PASSWORDS = frozenset(
-    {
-        "123456789012",
-        "1234567890123",
-        "12345678901234",
-        "123456123456",
-        "qwertyuiopas",
-        "qwertyuiop123",
-        "1q2w3e4r5t6y",
-        "password1234",
-        "password12345",
-        "passwordpassword",
-        "iloveyou1234",
-        "abcdefghijkl",
-        "abc123abc123",
-        "111111111111",
-        "000000000000",
-        "aaaaaaaaaaaa",
-        "letmein12345",
-        "welcome12345",
-        "administrator",
-        "adminadmin123",
-        "changeme1234",
-        "signalboard1",
-        "signalboard123",
-        "qwerty123456",
-        "football1234",
-        "monkey123456",
-        "dragon123456",
-        "baseball1234",
-        "superman1234",
-        "trustno11234",
-        "1qaz2wsx3edc",
-        "zaq12wsxcde3",
-        "q1w2e3r4t5y6",
-        "passw0rd1234",
-        "p@ssword1234",
-        "p@ssw0rd1234",
-        "correcthorsebatterystaple",
-        "mypassword123",
-        "sunshine1234",
-        "princess1234",
-    }
-)
+MAX_LENGTH = 1024
+COMMON_PASSWORDS_FILE = Path(__file__).with_name("common-passwords.txt")
+# Digits, punctuation and spaces that people wrap around a word to pass length rules ("Sunshine2024!").
+_DECORATION = re.compile(r"^[\W\d_]+|[\W\d_]+$")
+# Runs along the keyboard or the alphabet ("123456789012", "qwertyuiopas", "0987654321...").
+_SEQUENCES = ("1234567890" * 4, "0987654321" * 4, "abcdefghijklmnopqrstuvwxyz", "qwertyuiopasdfghjklzxcvbnm")
+
+
+@lru_cache
+def common_passwords() -> frozenset[str]:
+    """The refused passwords (lower case), read once from common-passwords.txt."""
+    with COMMON_PASSWORDS_FILE.open(encoding="utf-8") as fh:
+        return frozenset(
+            line.strip().lower() for line in fh if line.strip() and not line.startswith("#")
+        )
 
 
 def hash_password(password: str) -> str:
@@ -60,9 +34,16 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def verify_password(password_hash: str, password: str) -> bool:
-    """True when the password matches the hash."""
+# Verified against when the username is unknown, so a wrong name costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash("not-a-real-password-for-timing")
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """True when the password matches the hash (None: burn the same time, then say no)."""
     try:
+        if password_hash is None:
+            _hasher.verify(_DUMMY_HASH, password + "x")
+            return False
         return _hasher.verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
@@ -76,15 +57,36 @@ def needs_rehash(password_hash: str) -> bool:
         return True
 
 
+def _is_repetition(text: str) -> bool:
+    """True for a short unit repeated ("abcabcabcabc") or a common word doubled ("passwordpassword")."""
+    for size in range(1, len(text) // 2 + 1):
+        if len(text) % size == 0 and text == text[:size] * (len(text) // size):
+            return size <= 4 or text[:size] in common_passwords()
+    return False
+
+
+def is_common(password: str) -> bool:
+    """True when the password is on the common list, is a listed word with digits or symbols around it,
+    or is a short pattern repeated."""
+    lowered = password.lower()
+    common = common_passwords()
+    # At most four distinct characters ("!!!!2024!!!!", "aabbaabbaabb") is 24 bits at best.
+    if lowered in common or len(set(lowered)) <= 4 or _is_repetition(lowered):
+        return True
+    if any(lowered in run or lowered[::-1] in run for run in _SEQUENCES):
+        return True
+    core = _DECORATION.sub("", lowered)
+    return core != lowered and (core in common or _is_repetition(core))
+
+
 def password_problem(password: str, username: str | None = None) -> str | None:
     """Why a new password is refused, or None when it is acceptable."""
     if len(password) < MIN_LENGTH:
         return f"use at least {MIN_LENGTH} characters"
-    if len(password) > 1024:
-        return "use at most 1024 characters"
-    lowered = password.lower()
-    if lowered in COMMON_PASSWORDS or len(set(lowered)) <= 2:
+    if len(password) > MAX_LENGTH:
+        return f"use at most {MAX_LENGTH} characters"
+    if is_common(password):
         return "this password is too common; choose another"
-    if username and username.lower() in lowered:
+    if username and username.lower() in password.lower():
         return "the password must not contain the username"
     return None
