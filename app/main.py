@@ -25,6 +25,7 @@ from app.security_headers import SecurityHeadersMiddleware
 from app.templating import ROOT, render
 
 log = logging.getLogger(__name__)
+security_log = logging.getLogger("signalboard.security")
 
 
 def _wants_json(request: Request) -> bool:
@@ -62,10 +63,21 @@ def install_error_handlers(app: FastAPI) -> None:
     async def password_change(request: Request, exc: PasswordChangeRequired) -> Response:
         if _wants_json(request):
             return JSONResponse({"detail": "Change your one-time password first."}, status_code=403)
+        if request.headers.get("hx-request"):
+            return Response(status_code=204, headers={"HX-Redirect": "/account/password"})
         return RedirectResponse("/account/password", status_code=303)
 
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, exc: Forbidden) -> Response:
+        if not getattr(request.state, "denied", False):  # role checks audit their own denials
+            principal = getattr(request.state, "principal", None)
+            security_log.warning(
+                "denied user=%s %s %s: %s",
+                principal.username if principal else "-",
+                request.method,
+                request.url.path,
+                exc.message,
+            )
         return _error(request, 403, "Not allowed", exc.message)
 
     @app.exception_handler(CsrfFailed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CSP = (
@@ -22,7 +23,7 @@ class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp, max_body: int, secure_cookies: bool = False) -> None:
         self.app = app
         self.max_body = max_body
-        self.secure_cookies = secure_cookies
+        self.secure_cookies = secure_cookies  # kept for callers; cookies set their own Secure flag
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -30,24 +31,12 @@ class SecurityHeadersMiddleware:
             return
         path: str = scope.get("path", "")
         headers = dict((k.lower(), v) for k, v in scope.get("headers", []))
-        length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
-            await _too_large(send)
-            return
-
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body:
-                    raise BodyTooLarge()
-            return message
+        started = False
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 raw = list(message.get("headers", []))
                 names = {k.lower() for k, _ in raw}
                 csp = DOCS_CSP if path in ("/docs", "/docs/oauth2-redirect") else CSP
@@ -66,14 +55,37 @@ class SecurityHeadersMiddleware:
                 message["headers"] = raw
             await send(message)
 
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body:
+            # Refused before the app reads a byte; the body is never received.
+            await _too_large(send_with_headers)
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    # Chunked uploads without Content-Length are stopped as soon as they pass the cap.
+                    raise BodyTooLarge()
+            return message
+
         try:
             await self.app(scope, limited_receive, send_with_headers)
         except BodyTooLarge:
-            await _too_large(send)
+            # Raised while reading outside FastAPI's handlers (the app's own handler renders it otherwise).
+            if not started:
+                await _too_large(send_with_headers)
 
 
-class BodyTooLarge(Exception):
-    """The body went past the configured limit while streaming in."""
+class BodyTooLarge(HTTPException):
+    """The body went past the configured limit while streaming in (an HTTP 413 the error handlers render)."""
+
+    def __init__(self) -> None:
+        super().__init__(413, "The request is too large.")
 
 
 async def _too_large(send: Send) -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app import clock
+from app.audit import security_event
 from app.auth.sessions import COOKIE_NAME, load_session
 from app.auth.tokens import new_token, same, sha256, sign
 from app.config import get_settings
@@ -98,8 +101,11 @@ def get_principal(request: Request, db: SessionDep) -> Principal:
         ).first()
         if found is None or not found.user.is_active:
             raise LoginRequired()
-        found.last_used_at = clock.utcnow()
-        db.commit()
+        now = clock.utcnow()
+        # Record use at most once a minute so a busy script does not write on every call.
+        if found.last_used_at is None or now - found.last_used_at > timedelta(minutes=1):
+            found.last_used_at = now
+            db.commit()
         principal = Principal(found.user, None, True, "")
     else:
         session = load_session(db, request.cookies.get(COOKIE_NAME))
@@ -124,7 +130,7 @@ def require(role: str):
     A viewer may be anonymous when PUBLIC_READ is on (safe methods only).
     """
 
-    def check(request: Request, principal: PrincipalDep) -> Principal:
+    def check(request: Request, principal: PrincipalDep, db: SessionDep) -> Principal:
         if principal.user is None:
             if role == "viewer" and request.method in SAFE_METHODS and get_settings().public_read:
                 return principal
@@ -136,15 +142,16 @@ def require(role: str):
         ):
             raise PasswordChangeRequired()
         if not principal.can(role):
-            log.warning(
-                "denied user=%s role=%s needs=%s %s %s",
-                principal.username,
-                principal.role,
-                role,
-                request.method,
-                request.url.path,
+            # Audited here, where the request's session is at hand; nothing else is pending in it yet.
+            security_event(
+                db,
+                principal.user,
+                "denied",
+                {"needs": role, "role": principal.role, "method": request.method, "path": request.url.path},
+                client_ip(request),
             )
-            request.state.denied = (principal.user, role)
+            db.commit()
+            request.state.denied = True
             raise Forbidden(f"This needs the {role} role; you are signed in as {principal.role}.")
         return principal
 
@@ -173,12 +180,25 @@ def _same_origin(request: Request) -> bool:
     return origin != "null"
 
 
-async def csrf_protect(request: Request, principal: PrincipalDep) -> None:
+def _refuse(request: Request, principal: Principal, db: Session, reason: str, message: str) -> CsrfFailed:
+    """Log a refused unsafe request (audited for a signed-in user) and build the error to raise."""
+    details = {"reason": reason, "method": request.method, "path": request.url.path}
+    if principal.user is not None:
+        security_event(db, principal.user, "csrf_refused", details, client_ip(request))
+        db.commit()
+    else:  # anonymous refusals go to the log only, so a flood of them cannot fill the audit table
+        log.warning("csrf_refused user=anonymous ip=%s %s", client_ip(request) or "-", details)
+    return CsrfFailed(message)
+
+
+async def csrf_protect(request: Request, principal: PrincipalDep, db: SessionDep) -> None:
     """App-wide: every unsafe request from a browser needs its session's token and our origin."""
     if request.method in SAFE_METHODS or principal.via_token:
         return
     if not _same_origin(request):
-        raise CsrfFailed("This request came from another site and was refused.")
+        raise _refuse(
+            request, principal, db, "origin", "This request came from another site and was refused."
+        )
     sent = request.headers.get("x-csrf-token")
     if sent is None:
         content_type = request.headers.get("content-type", "")
@@ -187,4 +207,10 @@ async def csrf_protect(request: Request, principal: PrincipalDep) -> None:
             value = form.get("csrf_token")
             sent = value if isinstance(value, str) else None
     if not sent or not principal.csrf_token or not same(sent, principal.csrf_token):
-        raise CsrfFailed("The form expired or was not sent from this site. Reload the page and try again.")
+        raise _refuse(
+            request,
+            principal,
+            db,
+            "missing token" if not sent else "wrong token",
+            "The form expired or was not sent from this site. Reload the page and try again.",
+        )

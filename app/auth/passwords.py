@@ -24,9 +24,7 @@ _SEQUENCES = ("1234567890" * 4, "0987654321" * 4, "abcdefghijklmnopqrstuvwxyz", 
 def common_passwords() -> frozenset[str]:
     """The refused passwords (lower case), read once from common-passwords.txt."""
     with COMMON_PASSWORDS_FILE.open(encoding="utf-8") as fh:
-        return frozenset(
-            line.strip().lower() for line in fh if line.strip() and not line.startswith("#")
-        )
+        return frozenset(line.strip().lower() for line in fh if line.strip() and not line.startswith("#"))
 
 
 def hash_password(password: str) -> str:

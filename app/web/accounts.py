@@ -1,15 +1,16 @@
-"""Login, logout and changing one's password."""
+"""Login, logout, the account page (password, personal API tokens)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
 from app.audit import security_event
-from app.auth.deps import PrincipalDep, ViewerDep, client_ip
+from app.auth.accounts import create_token, revoke_token, user_tokens, utc_minute
+from app.auth.deps import Forbidden, Principal, PrincipalDep, ViewerDep, client_ip
 from app.auth.passwords import hash_password, needs_rehash, password_problem, verify_password
 from app.auth.sessions import COOKIE_NAME, end_session, end_user_sessions, start_session
 from app.config import get_settings
@@ -65,6 +66,7 @@ def login(
     if login_blocked(db, username, ip):
         security_event(db, None, "login_throttled", {"username": username}, ip)
         db.commit()
+        retry = str(get_settings().login_window_minutes * 60)
         return render(
             request,
             "accounts/login.html",
@@ -74,9 +76,12 @@ def login(
                 "error": "Too many failed attempts. Wait a few minutes and try again.",
             },
             status_code=429,
+            headers={"Retry-After": retry},
         )
     user = db.scalars(select(User).where(func.lower(User.username) == username.lower())).first()
-    if user is None or not user.is_active or not verify_password(user.password_hash, password):
+    # An unknown name still costs one Argon2 check, so timing does not tell which names exist.
+    ok = verify_password(user.password_hash if user else None, password)
+    if user is None or not user.is_active or not ok:
         note_attempt(db, username, ip, success=False)
         security_event(db, user, "login_failed", {"username": username}, ip)
         db.commit()
@@ -110,6 +115,72 @@ def logout(request: Request, db: SessionDep, principal: PrincipalDep) -> Respons
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE_NAME)
     return response
+
+
+def _session_user(principal: Principal) -> User:
+    """The signed-in person (account pages are for browser sessions, not API tokens)."""
+    if principal.via_token or principal.user is None:
+        raise Forbidden("Manage your account from the web page, not with an API token.")
+    return principal.user
+
+
+def _account_page(
+    request: Request, db: SessionDep, user: User, new_token: str | None = None, **extra: object
+) -> Response:
+    context = {
+        "user": user,
+        "tokens": user_tokens(db, user.id),
+        "new_token": new_token,
+        "errors": {},
+        "fmt_time": utc_minute,
+    }
+    context.update(extra)
+    status = 422 if context["errors"] else 200
+    return render(request, "accounts/account.html", context, status_code=status)
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account(request: Request, db: SessionDep, principal: ViewerDep, done: str | None = None) -> Response:
+    """Your account: name, role, password link and personal API tokens."""
+    if principal.user is None:
+        return RedirectResponse("/login?next=/account", status_code=303)
+    return _account_page(request, db, _session_user(principal), done=done)
+
+
+@router.post("/account/tokens", response_class=HTMLResponse)
+def token_create(
+    request: Request,
+    db: SessionDep,
+    principal: ViewerDep,
+    name: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Create a personal access token; its value is shown on this response only."""
+    if principal.user is None:
+        return RedirectResponse("/login?next=/account", status_code=303)
+    user = _session_user(principal)
+    name = name.strip()
+    if not name or len(name) > 100:
+        errors = {"name": "Give the token a name of 1–100 characters, e.g. the script that will use it."}
+        return _account_page(request, db, user, errors=errors, name=name)
+    token, raw = create_token(db, user, name)
+    security_event(
+        db, user, "token_created", {"token_id": token.id, "prefix": token.prefix}, client_ip(request)
+    )
+    db.commit()
+    return _account_page(request, db, user, new_token=raw, new_token_name=name)
+
+
+@router.post("/account/tokens/{token_id}/revoke")
+def token_revoke(request: Request, token_id: int, db: SessionDep, principal: ViewerDep) -> Response:
+    """Revoke one of your tokens; scripts using it get 401 from now on."""
+    if principal.user is None:
+        return RedirectResponse("/login?next=/account", status_code=303)
+    user = _session_user(principal)
+    if not revoke_token(db, user, token_id):
+        raise HTTPException(404, "No such token of yours.")
+    security_event(db, user, "token_revoked", {"token_id": token_id}, client_ip(request))
+    db.commit()
+    return RedirectResponse("/account?done=revoked", status_code=303)
 
 
 @router.get("/account/password", response_class=HTMLResponse)
