@@ -1,0 +1,85 @@
+"""`signalboard backup FILE` and `signalboard restore FILE [--yes]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sqlalchemy import text
+
+
+def _event_count() -> int | None:
+    """Events in the configured database, or None when it has no schema yet."""
+    from sqlalchemy.exc import ProgrammingError
+
+    from app.db import get_engine
+
+    engine = get_engine()
+    try:
+        with engine.connect() as conn:
+            return int(conn.scalar(text("SELECT count(*) FROM events")) or 0)
+    except ProgrammingError:
+        return None
+    finally:
+        engine.dispose()  # pg_restore --clean must not wait behind our own idle connection
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """Dump the configured database to FILE (pg_dump custom format)."""
+    from app.backup import BackupError, backup
+    from app.db import database_url, safe_url
+
+    try:
+        backup(database_url(), Path(args.file))
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    size = Path(args.file).stat().st_size
+    print(f"backed up {safe_url(database_url())} to {args.file} ({size:,} bytes)", file=sys.stderr)
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Replace the configured database's contents with FILE, in one transaction."""
+    from app.backup import BackupError, restore
+    from app.db import database_url, safe_url
+
+    if not Path(args.file).is_file():
+        print(f"error: no such backup file: {args.file}", file=sys.stderr)
+        return 2
+    events = _event_count()
+    if events and not args.yes:
+        question = (
+            f"{safe_url(database_url())} holds {events} event(s); the restore replaces ALL its data. "
+            "Continue? [y/N] "
+        )
+        if not sys.stdin.isatty():
+            print(f"error: {question.split(' Continue')[0]} Pass --yes to confirm.", file=sys.stderr)
+            return 2
+        if input(question).strip().lower() not in {"y", "yes"}:
+            print("restore cancelled; nothing changed", file=sys.stderr)
+            return 1
+    try:
+        restore(database_url(), Path(args.file))
+    except BackupError as exc:
+        print(f"error: {exc}\nThe restore ran in one transaction: nothing was changed.", file=sys.stderr)
+        return 1
+    print(
+        f"restored {args.file} into {safe_url(database_url())}; "
+        "run `signalboard db upgrade` if the backup came from an older version",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the backup and restore verbs."""
+    p = sub.add_parser("backup", help="dump the database to FILE (pg_dump custom format)")
+    p.add_argument("file", help="where to write the backup, e.g. signalboard-2025-11-26.dump")
+    p.set_defaults(func=cmd_backup)
+
+    p = sub.add_parser("restore", help="replace the database's contents with a backup, all or nothing")
+    p.add_argument("file", help="a file written by `signalboard backup`")
+    p.add_argument("--yes", action="store_true", help="do not ask before replacing existing data")
+    p.set_defaults(func=cmd_restore)
