@@ -159,6 +159,7 @@ def _core(sub: argparse._SubParsersAction) -> None:
 # Each feature module adds its verbs here (import/export, seed-synthetic, backup/restore).
 REGISTRARS: list[str] = [
     "app.cli:_core",
+    "app.cli_backup:register",
 ]
 
 
