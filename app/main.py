@@ -23,6 +23,7 @@ from app.auth.deps import (
 from app.config import get_settings
 from app.security_headers import SecurityHeadersMiddleware
 from app.templating import ROOT, render
+from app.timing import ServerTimingMiddleware
 
 log = logging.getLogger(__name__)
 security_log = logging.getLogger("signalboard.security")
@@ -157,6 +158,8 @@ def create_app() -> FastAPI:
         max_body=settings.max_request_bytes,
         secure_cookies=not settings.is_development,
     )
+    # Outermost, so the figure covers every middleware too (read by bench/run.py).
+    app.add_middleware(ServerTimingMiddleware)
 
     @app.middleware("http")
     async def pre_session_cookie(request: Request, call_next):
