@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.events_service import event_options
-from app.filters import EventFilter
+from app.filters import EventFilter, FilterError
 from app.models import Actor, Event, EventActor, EventCountry, EventSystem, Source, System
 from app.textkeys import fold
 
@@ -126,6 +127,31 @@ def timeline_page(session: Session, f: EventFilter, cursor: Cursor | None = None
     rows = rows[:limit]
     next_cursor = Cursor(rows[-1].date_start, rows[-1].id).encode() if more and rows else None
     return Page(rows, next_cursor)
+
+
+def drop_unknown_names(session: Session, f: EventFilter) -> tuple[EventFilter, list[FilterError]]:
+    """Drop actor and system values that name nothing (by name or alias), each with a message.
+
+    One query per parameter in use, none otherwise, so an unknown name reads as a message instead of a
+    silent empty page.
+    """
+    errors: list[FilterError] = []
+    kept: dict[str, Any] = {}
+    for param, model, noun in (("actor", Actor, "actor"), ("system", System, "system")):
+        values: tuple[str, ...] = getattr(f, param)
+        if not values:
+            continue
+        keys = [fold(v) for v in values]
+        known = set(
+            session.scalars(select(func.unnest(model.match_keys)).where(model.match_keys.overlap(keys)))
+        )
+        kept[param] = tuple(v for v in values if fold(v) in known)
+        errors += [
+            FilterError(param, f"no {noun} is called “{v}”; pick a name from the suggestions")
+            for v in values
+            if fold(v) not in known
+        ]
+    return (replace(f, **kept) if kept else f), errors
 
 
 def count_events(session: Session, f: EventFilter) -> int:

@@ -1,11 +1,17 @@
-"""The timeline: events newest first, grouped by month, filtered by the one EventFilter."""
+"""The timeline: events newest first, grouped by month, filtered by the one EventFilter.
+
+One URL, two shapes: the whole page, or for an HTMX request just #results plus out-of-band copies of
+the facet lists and the chart (left out when only the page cursor changed, since they cannot differ).
+"""
 
 from __future__ import annotations
 
 from itertools import groupby
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
 
 from app.auth.deps import ViewerDep
 from app.config import get_settings
@@ -13,7 +19,9 @@ from app.dates import format_human
 from app.db import SessionDep
 from app.filters import EventFilter, FilterError
 from app.models import Event
-from app.queries.events import Cursor, Page, count_events, timeline_page
+from app.queries.chart import chart_series
+from app.queries.events import Cursor, Page, count_events, drop_unknown_names, timeline_page
+from app.queries.facets import facet_counts
 from app.templating import is_htmx, render
 
 router = APIRouter()
@@ -28,11 +36,28 @@ def month_groups(page: Page) -> list[tuple[str, list[Event]]]:
     return [(k, list(g)) for k, g in groupby(page.events, key=key)]
 
 
+def parse_view(request: Request, db: Session) -> tuple[EventFilter, list[FilterError]]:
+    """The filter of a page and every message about values it had to leave out."""
+    f = EventFilter.parse(request.query_params)
+    f, unknown = drop_unknown_names(db, f)
+    return f, [*f.errors, *unknown]
+
+
+def filter_state(f: EventFilter, errors: list[FilterError]) -> dict[str, Any]:
+    """What static/js/timeline.js needs to bring the panel's free-text inputs in line after a swap."""
+    return {
+        "q": f.q or "",
+        "from": f.date_from.iso() if f.date_from else "",
+        "to": f.date_to.iso() if f.date_to else "",
+        "reliability_max": f.reliability_max or "",
+        "errors": sorted({e.param for e in errors}),
+    }
+
+
 @router.get("/", response_class=HTMLResponse)
 def timeline(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLResponse:
-    """Full page, or just the rows for an HTMX request."""
-    f = EventFilter.parse(request.query_params)
-    errors = list(f.errors)
+    """Full page, or #results with out-of-band facets and chart for an HTMX request."""
+    f, errors = parse_view(request, db)
     cursor = None
     raw_cursor = request.query_params.get("cursor")
     if raw_cursor:
@@ -40,14 +65,27 @@ def timeline(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLResp
             cursor = Cursor.decode(raw_cursor)
         except ValueError as exc:
             errors.append(FilterError("cursor", str(exc)))
+            raw_cursor = None
     page = timeline_page(db, f, cursor, get_settings().page_size)
-    context = {
+    partial = is_htmx(request)
+    # Paging through the same filter leaves facets and chart as they are: skip their queries.
+    with_aggregates = not (partial and cursor is not None)
+    context: dict[str, Any] = {
         "filter": f,
         "errors": errors,
         "page": page,
         "groups": month_groups(page),
         "total": count_events(db, f),
         "cursor": raw_cursor,
+        "state": filter_state(f, errors),
+        "with_aggregates": with_aggregates,
+        "oob": partial,
     }
-    template = "timeline/_rows.html" if is_htmx(request) else "timeline/index.html"
+    if with_aggregates:
+        # Same session as the page: a second pooled connection per request could starve the pool under load.
+        context["facets"] = facet_counts(db, f)
+        chart = chart_series(db, f)
+        context["chart"] = chart
+        context["chart_json"] = chart.as_json()
+    template = "timeline/_partial.html" if partial else "timeline/index.html"
     return render(request, template, context)

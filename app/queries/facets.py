@@ -1,0 +1,174 @@
+"""Facet counts for a filter: how many events each country, kind, status, stage, actor or system leaves.
+
+Semantics ("disjunctive faceting", as in most faceted search): the count beside a value is the number of
+events the filter would leave if that parameter held just that value. For a parameter the filter does not
+use yet, that is simply "add this value". For a parameter already in use, the parameter's own condition
+is left out while counting, so the numbers beside its other values stay meaningful: with kind=statement
+selected, "offer 12" still says how many offers the rest of the filter matches, instead of collapsing to
+0 (AND would be nonsense for one field) or to an OR-union count that hides the value's own weight. Ticking
+one more value ORs it in, so the new total is at most the sum of the ticked values' counts.
+
+All facets come from ONE SQL statement (a UNION ALL of one small aggregate per facet, each over
+`matching_ids` of the filter minus that facet's own parameter), so the cost is a fixed number of queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    Text,
+    cast,
+    distinct,
+    false,
+    func,
+    literal,
+    select,
+    union_all,
+)
+from sqlalchemy.orm import Session
+
+from app.countries import country_name
+from app.filters import EventFilter
+from app.models import Actor, Event, EventActor, EventCountry, EventSystem, System
+from app.queries.events import matching_ids
+from app.textkeys import fold
+from app.vocab import KINDS, STAGES, STATUSES
+
+COUNTRY_FACETS = ("supplier", "recipient", "target", "country")
+# How many values a long facet (countries, actors, systems) lists besides the selected ones.
+TOP_N = 6
+
+
+@dataclass(frozen=True)
+class FacetValue:
+    """One value of a facet: what goes in the URL, how it reads, its count, and whether it is ticked."""
+
+    value: str
+    label: str
+    count: int
+    selected: bool = False
+
+
+@dataclass
+class Facets:
+    """Facet values by parameter name (kind, status, stage_min, supplier, ..., actor, system)."""
+
+    groups: dict[str, list[FacetValue]] = field(default_factory=dict)
+
+    def __getitem__(self, param: str) -> list[FacetValue]:
+        return self.groups.get(param, [])
+
+
+def _top(
+    stmt: Select[Any, Any, Any, Any],
+    count: ColumnElement[int],
+    value: Any,
+    limit: int,
+) -> Select[Any, Any, Any, Any]:
+    """Order a grouped branch (ticked values first, then by count) and cut it to its top values."""
+    sub = stmt.order_by(stmt.selected_columns.sel.desc(), count.desc(), value).limit(limit).subquery()
+    return select(sub.c.facet, sub.c.value, sub.c.n, sub.c.sel)
+
+
+def facet_statement(f: EventFilter, top_n: int = TOP_N) -> CompoundSelect:
+    """The single UNION ALL statement behind every facet of the filter: rows of (facet, value, n, sel)."""
+    n = func.count().label("n")
+    unticked = false().label("sel")
+    branches: list[Select[Any, Any, Any, Any]] = []
+    for param, column in (("kind", Event.kind), ("status", Event.status)):
+        branches.append(
+            select(literal(param).label("facet"), column.label("value"), n, unticked)
+            .where(Event.id.in_(matching_ids(f.without(param))))
+            .group_by(column)
+        )
+    # Stages are counted exactly here and made cumulative (stage >= n) in Python.
+    branches.append(
+        select(literal("stage_min").label("facet"), cast(Event.stage, Text).label("value"), n, unticked)
+        .where(Event.id.in_(matching_ids(f.without("stage_min"))))
+        .group_by(Event.stage)
+    )
+    for param in COUNTRY_FACETS:
+        selected = getattr(f, param)
+        events = func.count(distinct(EventCountry.event_id))
+        stmt = select(
+            literal(param).label("facet"),
+            EventCountry.country_code.label("value"),
+            events.label("n"),
+            EventCountry.country_code.in_(selected or ("",)).label("sel"),
+        ).where(EventCountry.event_id.in_(matching_ids(f.without(param))))
+        if param != "country":
+            stmt = stmt.where(EventCountry.role == param)
+        stmt = stmt.group_by(EventCountry.country_code)
+        branches.append(_top(stmt, events, EventCountry.country_code, top_n + len(selected)))
+    actor_events = func.count(distinct(EventActor.event_id))
+    actor_stmt = (
+        select(
+            literal("actor").label("facet"),
+            Actor.name.label("value"),
+            actor_events.label("n"),
+            Actor.match_keys.overlap([fold(a) for a in f.actor] or [""]).label("sel"),
+        )
+        .join(Actor, Actor.id == EventActor.actor_id)
+        .where(EventActor.event_id.in_(matching_ids(f.without("actor"))))
+        .group_by(Actor.id)
+    )
+    branches.append(_top(actor_stmt, actor_events, Actor.name, top_n + len(f.actor)))
+    system_events = func.count(distinct(EventSystem.event_id))
+    system_stmt = (
+        select(
+            literal("system").label("facet"),
+            System.designation.label("value"),
+            system_events.label("n"),
+            System.match_keys.overlap([fold(s) for s in f.system] or [""]).label("sel"),
+        )
+        .join(System, System.id == EventSystem.system_id)
+        .where(EventSystem.event_id.in_(matching_ids(f.without("system"))))
+        .group_by(System.id)
+    )
+    branches.append(_top(system_stmt, system_events, System.designation, top_n + len(f.system)))
+    return union_all(*branches)
+
+
+def facet_counts(session: Session, f: EventFilter, top_n: int = TOP_N) -> Facets:
+    """Every facet of the filter, from one query."""
+    raw: dict[str, list[tuple[str, int, bool]]] = {}
+    for facet, value, count, sel in session.execute(facet_statement(f, top_n)):
+        raw.setdefault(facet, []).append((value, int(count), bool(sel)))
+    facets = Facets()
+    for param, vocab in (("kind", KINDS), ("status", STATUSES)):
+        got = {v: c for v, c, _ in raw.get(param, [])}
+        chosen = getattr(f, param)
+        facets.groups[param] = [FacetValue(v, v, got.get(v, 0), v in chosen) for v in vocab]
+    exact = {int(v): c for v, c, _ in raw.get("stage_min", [])}
+    facets.groups["stage_min"] = [
+        FacetValue(str(s), f"{s} · {label}", sum(c for st, c in exact.items() if st >= s), f.stage_min == s)
+        for s, label in STAGES.items()
+    ]
+    for param in COUNTRY_FACETS:
+        got = {v: c for v, c, _ in raw.get(param, [])}
+        selected = getattr(f, param)
+        values = [FacetValue(code, country_name(code), got.get(code, 0), True) for code in selected]
+        values += [FacetValue(c, country_name(c), n, False) for c, n in got.items() if c not in selected]
+        facets.groups[param] = values
+    for param in ("actor", "system"):
+        rows = raw.get(param, [])
+        values = [FacetValue(v, v, n, sel) for v, n, sel in rows]
+        # A ticked name that matches nothing (or no event under the rest of the filter) stays visible.
+        matched = {fold(v.value) for v in values if v.selected}
+        ticked_keys = {fold(x) for x in getattr(f, param)}
+        if len(matched) < len(ticked_keys):
+            values += [FacetValue(x, x, 0, True) for x in getattr(f, param) if fold(x) not in matched][
+                : len(ticked_keys) - len(matched)
+            ]
+        facets.groups[param] = values
+    # Publishers and tags are not counted (free text, long tails); the panel still lists the ticked ones.
+    for param in ("source", "tag"):
+        facets.groups[param] = [FacetValue(v, v, 0, True) for v in getattr(f, param)]
+    for param in (*COUNTRY_FACETS, "actor", "system"):
+        facets.groups[param].sort(key=lambda x: (not x.selected, -x.count, x.label))
+    return facets

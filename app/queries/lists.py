@@ -1,0 +1,121 @@
+"""Reference lists with event counts: actors, systems and countries (visible events only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, distinct, func, select
+from sqlalchemy.orm import Session
+
+from app.countries import country_name
+from app.models import Actor, Event, EventActor, EventCountry, EventSystem, System
+from app.queries.reference import _key_matches
+from app.textkeys import fold
+
+# A list page shows at most this many rows; the search box narrows it.
+LIST_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class ActorRow:
+    """An actor and how many events name it."""
+
+    id: int
+    name: str
+    aliases: list[str]
+    type: str
+    country_code: str | None
+    title: str | None
+    events: int
+
+
+@dataclass(frozen=True)
+class SystemRow:
+    """A catalogued system and how many events name it."""
+
+    id: int
+    designation: str
+    aliases: list[str]
+    category: str | None
+    origin_code: str | None
+    events: int
+
+
+@dataclass(frozen=True)
+class CountryRow:
+    """A country and its events by role."""
+
+    code: str
+    name: str
+    supplier: int
+    recipient: int
+    target: int
+    intermediary: int
+    events: int
+
+
+def actor_list(session: Session, query: str = "", limit: int = LIST_LIMIT) -> list[ActorRow]:
+    """Actors with their event counts, busiest first; `query` matches names and aliases."""
+    events = func.count(distinct(Event.id))
+    stmt = (
+        select(Actor, events)
+        .outerjoin(EventActor, EventActor.actor_id == Actor.id)
+        .outerjoin(Event, and_(Event.id == EventActor.event_id, Event.deleted_at.is_(None)))
+        .group_by(Actor.id)
+        .order_by(events.desc(), Actor.name)
+        .limit(limit)
+    )
+    if fold(query):
+        stmt = stmt.where(_key_matches("actors.match_keys", fold(query)))
+    return [
+        ActorRow(a.id, a.name, list(a.aliases), a.type, a.country_code, a.title, int(n))
+        for a, n in session.execute(stmt)
+    ]
+
+
+def system_list(session: Session, query: str = "", limit: int = LIST_LIMIT) -> list[SystemRow]:
+    """Systems with their event counts, busiest first; `query` matches designations and aliases."""
+    events = func.count(distinct(Event.id))
+    stmt = (
+        select(System, events)
+        .outerjoin(EventSystem, EventSystem.system_id == System.id)
+        .outerjoin(Event, and_(Event.id == EventSystem.event_id, Event.deleted_at.is_(None)))
+        .group_by(System.id)
+        .order_by(events.desc(), System.designation)
+        .limit(limit)
+    )
+    if fold(query):
+        stmt = stmt.where(_key_matches("systems.match_keys", fold(query)))
+    return [
+        SystemRow(s.id, s.designation, list(s.aliases), s.category, s.origin_code, int(n))
+        for s, n in session.execute(stmt)
+    ]
+
+
+def country_list(session: Session, query: str = "") -> list[CountryRow]:
+    """Countries named by at least one visible event, with counts per role, busiest first."""
+
+    def role(name: str) -> Any:
+        return func.count(distinct(EventCountry.event_id)).filter(EventCountry.role == name)
+
+    stmt = (
+        select(
+            EventCountry.country_code,
+            role("supplier"),
+            role("recipient"),
+            role("target"),
+            role("intermediary"),
+            func.count(distinct(EventCountry.event_id)),
+        )
+        .join(Event, and_(Event.id == EventCountry.event_id, Event.deleted_at.is_(None)))
+        .group_by(EventCountry.country_code)
+    )
+    needle = fold(query)
+    rows = [
+        CountryRow(code, country_name(code), int(s), int(r), int(t), int(i), int(n))
+        for code, s, r, t, i, n in session.execute(stmt)
+    ]
+    if needle:
+        rows = [r for r in rows if needle in fold(r.name) or needle == r.code.casefold()]
+    return sorted(rows, key=lambda r: (-r.events, r.name))

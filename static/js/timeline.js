@@ -1,0 +1,123 @@
+// Timeline and dyads pages: draws the Chart.js charts from their JSON blocks and keeps the filter panel's
+// free-text inputs in line with the results after an HTMX swap. The pages work without this file.
+(function () {
+  "use strict";
+
+  // Kind colours follow the badge palette of app.css, darker so bars read on white.
+  var KIND_COLOURS = {
+    statement: "#8a94a6", denial: "#b0b7c3", offer: "#d99a00", request: "#f0c24b",
+    agreement: "#2f9e62", financing: "#6cc391", economic: "#a7d8b9", transfer: "#1f5fbf",
+    maintenance: "#6f9ae0", training: "#a9c2ee", deployment: "#6a3fb5", exercise: "#a988dd",
+    strike: "#c0392b", assessment: "#5b6573"
+  };
+  var charts = {};
+
+  function readJson(id) {
+    var el = document.getElementById(id);
+    if (!el) { return null; }
+    try { return JSON.parse(el.textContent); } catch (e) { return null; }
+  }
+
+  function drawTimeline() {
+    var canvas = document.getElementById("timeline-chart");
+    var data = readJson("chart-data");
+    if (!canvas || !data || !window.Chart) { return; }
+    if (charts.timeline && charts.timeline.canvas === canvas) { return; }
+    if (charts.timeline) { charts.timeline.destroy(); }
+    charts.timeline = new window.Chart(canvas, {
+      type: "bar",
+      data: {
+        labels: data.labels,
+        datasets: data.series.map(function (s) {
+          return { label: s.kind, data: s.data, backgroundColor: KIND_COLOURS[s.kind] || "#888", borderWidth: 0 };
+        })
+      },
+      options: {
+        responsive: true, maintainAspectRatio: false, animation: false,
+        interaction: { mode: "index", intersect: false },
+        plugins: { legend: { position: "bottom", labels: { boxWidth: 12, boxHeight: 12 } } },
+        scales: {
+          x: { stacked: true, grid: { display: false } },
+          y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } }
+        }
+      }
+    });
+  }
+
+  function drawLadder() {
+    var canvas = document.getElementById("ladder-chart");
+    var data = readJson("ladder-data");
+    if (!canvas || !data || !window.Chart) { return; }
+    if (charts.ladder && charts.ladder.canvas === canvas) { return; }
+    if (charts.ladder) { charts.ladder.destroy(); }
+    charts.ladder = new window.Chart(canvas, {
+      type: "line",
+      data: {
+        labels: data.labels,
+        datasets: [{ label: "highest stage reached", data: data.reached, stepped: true, borderColor: "#1f5fbf",
+                     backgroundColor: "rgba(31,95,191,.12)", fill: true, pointRadius: 3 },
+                   { label: "highest stage that month", data: data.highest, showLine: false, borderColor: "#d99a00",
+                     backgroundColor: "#d99a00", pointRadius: 4 }]
+      },
+      options: {
+        responsive: true, maintainAspectRatio: false, animation: false,
+        plugins: { legend: { position: "bottom" },
+                   tooltip: { callbacks: { label: function (ctx) {
+                     return ctx.dataset.label + ": " + ctx.parsed.y + " · " + (data.stages[ctx.parsed.y] || "");
+                   } } } },
+        scales: { y: { min: 0, max: 6, ticks: { stepSize: 1, callback: function (v) { return v + " " + (data.stages[v] || ""); } } } }
+      }
+    });
+  }
+
+  function drawAll() { drawTimeline(); drawLadder(); }
+
+  // Values typed into "add" inputs when a request left, to clear only what the response took in.
+  var pending = {};
+  document.addEventListener("htmx:beforeRequest", function (evt) {
+    var form = document.getElementById("filters");
+    if (!form || evt.detail.elt !== form) { return; }
+    pending = {};
+    form.querySelectorAll("input.add-value").forEach(function (input) { pending[input.id] = input.value; });
+  });
+
+  function syncPanel() {
+    var state = readJson("filter-state");
+    var form = document.getElementById("filters");
+    if (!state || !form) { return; }
+    var active = document.activeElement;
+    [["q", "q"], ["f-from", "from"], ["f-to", "to"], ["f-rel", "reliability_max"]].forEach(function (pair) {
+      var el = document.getElementById(pair[0]);
+      if (el && el !== active && el.value !== state[pair[1]]) { el.value = state[pair[1]]; }
+    });
+    form.querySelectorAll("input.add-value").forEach(function (input) {
+      var bad = state.errors.indexOf(input.name) !== -1;
+      input.setAttribute("aria-invalid", bad ? "true" : "false");
+      if (bad) { input.setAttribute("aria-describedby", "filter-errors"); } else { input.removeAttribute("aria-describedby"); }
+      // The response took the value in (it now shows as a ticked box): empty the box for the next one.
+      if (!bad && input.value && pending[input.id] === input.value) { input.value = ""; }
+    });
+    pending = {};
+  }
+
+  // Picking a datalist suggestion applies it at once (typing alone waits for Enter or leaving the box).
+  document.addEventListener("input", function (evt) {
+    var el = evt.target;
+    if (!el.classList || !el.classList.contains("add-value")) { return; }
+    if (evt.inputType === "insertReplacementText" || evt.inputType === undefined) {
+      el.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+  });
+
+  document.addEventListener("htmx:afterSettle", function (evt) {
+    var id = evt.detail && evt.detail.target && evt.detail.target.id;
+    if (id === "results" || id === "dyad-results") { syncPanel(); }
+    drawAll();
+  });
+  document.addEventListener("htmx:historyRestore", drawAll);
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", drawAll);
+  } else {
+    drawAll();
+  }
+})();
