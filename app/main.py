@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.auth.deps import (
@@ -108,6 +109,23 @@ def install_error_handlers(app: FastAPI) -> None:
             f"{'.'.join(str(p) for p in e['loc'][1:]) or 'request'}: {e['msg']}" for e in errors
         )
         return _error(request, 422, "Invalid request", message)
+
+    @app.exception_handler(OperationalError)
+    async def database_down(request: Request, exc: OperationalError) -> Response:
+        # The database is unreachable (restart, failover) or refused transiently: a 503 to retry,
+        # not a crash. Pre-ping reconnects by itself once it is back.
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
+        if request.url.path == "/healthz":
+            response: Response = JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
+        else:
+            response = _error(
+                request,
+                503,
+                "Database unavailable",
+                "The database is not answering right now. Nothing was saved; please try again in a moment.",
+            )
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> Response:

@@ -20,6 +20,8 @@ from app.demo import seed_demo
 from tests.conftest import _SERVER_URL, _admin_engine, make_user
 from tests.factories import make_event
 
+pytestmark = pytest.mark.backup
+
 SIGNALBOARD = str(Path(sys.executable).with_name("signalboard"))
 
 
