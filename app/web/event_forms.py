@@ -1,7 +1,283 @@
-"""Placeholder router for the event_forms pages (filled by its issue)."""
+"""New, edit and delete pages for events: validation, duplicate warning, version conflicts, row fragments."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from app.auth.deps import AnalystDep
+from app.db import SessionDep
+from app.events_service import (
+    EventNotFound,
+    VersionConflict,
+    create_event,
+    delete_event,
+    event_input,
+    load_event,
+    snapshot,
+    update_event,
+)
+from app.forms import (
+    MONTHS,
+    PLURAL,
+    ROW_DEFAULTS,
+    EventForm,
+    blank_form,
+    form_from_input,
+    input_snapshot,
+    parse_form,
+    row_action,
+    validate,
+)
+from app.queries.audit import event_history
+from app.queries.duplicates import find_duplicates
+from app.queries.editing import event_id_for_token
+from app.templating import env, render
+from app.vocab import (
+    ACTOR_ROLES,
+    ACTOR_TYPES,
+    COUNTRY_ROLES,
+    CREDIBILITY_LABELS,
+    KINDS,
+    RELIABILITY_LABELS,
+    STAGES,
+    STATUSES,
+)
 
 router = APIRouter()
+
+
+def utc_time(moment: datetime) -> str:
+    """A timestamp as '14 Oct 2025 09:30 UTC' whatever the database session's time zone."""
+    return moment.astimezone(UTC).strftime("%d %b %Y %H:%M UTC")
+
+
+def utc_iso(moment: datetime) -> str:
+    """A timestamp as ISO 8601 in UTC, for <time datetime>."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+# History and conflict templates (event page, admin lists) show audit times in UTC.
+env.filters["utc_time"] = utc_time
+env.filters["utc_iso"] = utc_iso
+
+# Field labels for the conflict page, in the order the form shows them.
+FIELD_LABELS = {
+    "title": "Title",
+    "summary": "Summary",
+    "kind": "Kind",
+    "status": "Status",
+    "stage_override": "Stage override",
+    "date": "Date",
+    "date_end": "End date",
+    "location": "Location",
+    "tags": "Tags",
+    "countries": "Countries",
+    "actors": "Actors",
+    "systems": "Systems",
+    "sources": "Sources",
+}
+REASON_MAX = 1000
+
+
+async def posted_form(request: Request) -> EventForm:
+    """The posted event form, parsed once (async so the route itself can stay a sync DB function)."""
+    return parse_form(await request.form())
+
+
+PostedForm = Annotated[EventForm, Depends(posted_form)]
+
+
+def _pairs(values: Any) -> list[tuple[str, str]]:
+    return [(str(v), str(v)) for v in values]
+
+
+def _vocab() -> dict[str, Any]:
+    """Option lists for the form's selects, as (value, text) pairs."""
+    return {
+        "KIND_OPTIONS": _pairs(KINDS),
+        "STATUS_OPTIONS": _pairs(STATUSES),
+        "STAGE_OPTIONS": [(str(n), f"{n} · {label}") for n, label in STAGES.items()],
+        "COUNTRY_ROLE_OPTIONS": _pairs(COUNTRY_ROLES),
+        "ACTOR_ROLE_OPTIONS": _pairs(ACTOR_ROLES),
+        "ACTOR_TYPE_OPTIONS": _pairs(ACTOR_TYPES),
+        "RELIABILITY_OPTIONS": [(k, f"{k} — {v}") for k, v in RELIABILITY_LABELS.items()],
+        "CREDIBILITY_OPTIONS": [(str(k), f"{k} — {v}") for k, v in CREDIBILITY_LABELS.items()],
+        "MONTHS": MONTHS,
+    }
+
+
+def _render_form(
+    request: Request,
+    form: EventForm,
+    *,
+    event_id: int | None = None,
+    status_code: int = 200,
+    duplicates: list[Any] | None = None,
+) -> HTMLResponse:
+    ctx = {
+        "form": form,
+        "event_id": event_id,
+        "mode": "edit" if event_id is not None else "new",
+        "duplicates": duplicates or [],
+        **_vocab(),
+    }
+    return render(request, "events/form.html", ctx, status_code=status_code)
+
+
+def _saved(event_id: int) -> RedirectResponse:
+    return RedirectResponse(f"/events/{event_id}?saved=1", status_code=303)
+
+
+def _reason(form: EventForm) -> str | None:
+    return (form.get("reason").strip()[:REASON_MAX]) or None
+
+
+@router.get("/events/new", response_class=HTMLResponse)
+def new_event_form(request: Request, principal: AnalystDep) -> HTMLResponse:
+    """The empty new-event form (with a fresh client token so a double submit makes one event)."""
+    return _render_form(request, blank_form())
+
+
+@router.post("/events/new", response_class=HTMLResponse)
+def create_event_submit(
+    request: Request, form: PostedForm, db: SessionDep, principal: AnalystDep
+) -> Response:
+    """Validate, warn about likely duplicates, then create the event in one transaction."""
+    if row_action(form):
+        return _render_form(request, form)
+    existing = event_id_for_token(db, form.get("client_token"))
+    if existing is not None:  # the same form posted twice: show what the first post made
+        return _saved(existing)
+    data = validate(form)
+    if data is None:
+        return _render_form(request, form, status_code=422)
+    if not form.get("confirm_duplicate"):
+        duplicates = find_duplicates(db, data)
+        if duplicates:
+            # 200, not 422: the input is valid; the page asks a question before anything is saved.
+            return _render_form(request, form, duplicates=duplicates)
+    try:
+        event = create_event(db, data, principal.user)
+        event_id = event.id
+        db.commit()
+    except Exception:
+        db.rollback()
+        raise
+    return _saved(event_id)
+
+
+def _visible(db: Session, event_id: int, *, lock: bool = False) -> Any:
+    try:
+        return load_event(db, event_id)
+    except EventNotFound:
+        raise HTTPException(404, "No event with this number. It may have been deleted.") from None
+
+
+@router.get("/events/{event_id}/edit", response_class=HTMLResponse)
+def edit_event_form(request: Request, event_id: int, db: SessionDep, principal: AnalystDep) -> HTMLResponse:
+    """The edit form prefilled with the stored event and carrying its version."""
+    event = _visible(db, event_id)
+    return _render_form(request, form_from_input(event_input(event), event.version), event_id=event.id)
+
+
+def _conflict_page(
+    request: Request, db: Session, form: EventForm, conflict: VersionConflict, mine: dict[str, Any]
+) -> HTMLResponse:
+    current = conflict.current
+    theirs = snapshot(current)
+    history = event_history(db, current.id)
+    rows = [
+        {
+            "field": key,
+            "label": label,
+            "theirs": theirs.get(key),
+            "mine": mine.get(key),
+            "differs": theirs.get(key) != mine.get(key),
+        }
+        for key, label in FIELD_LABELS.items()
+    ]
+    form.values["version"] = str(current.version)
+    ctx = {
+        "event": current,
+        "rows": rows,
+        "form": form,
+        "pairs": form.pairs(),
+        "latest": history[0] if history else None,
+        "differences": sum(1 for r in rows if r["differs"]),
+    }
+    return render(request, "events/conflict.html", ctx, status_code=409)
+
+
+@router.post("/events/{event_id}/edit", response_class=HTMLResponse)
+def update_event_submit(
+    request: Request, event_id: int, form: PostedForm, db: SessionDep, principal: AnalystDep
+) -> Response:
+    """Validate and save an edit unless someone saved a newer version meanwhile (then: conflict page)."""
+    _visible(db, event_id)
+    if row_action(form) or form.values.pop("review", None):
+        return _render_form(request, form, event_id=event_id)
+    try:
+        version = int(form.get("version"))
+    except ValueError:
+        raise HTTPException(400, "The form lost its version number; reload the edit page.") from None
+    data = validate(form)
+    if data is None:
+        return _render_form(request, form, event_id=event_id, status_code=422)
+    try:
+        update_event(db, event_id, data, principal.user, version, _reason(form))
+        db.commit()
+    except VersionConflict as conflict:
+        page = _conflict_page(request, db, form, conflict, input_snapshot(data))
+        db.rollback()
+        return page
+    except Exception:
+        db.rollback()
+        raise
+    return _saved(event_id)
+
+
+@router.get("/events/form-row/{group}", response_class=HTMLResponse)
+def form_row(request: Request, group: str, principal: AnalystDep, i: int = 0) -> HTMLResponse:
+    """One empty country/actor/system/source row for the form (HTMX "add" buttons), next button OOB."""
+    plural = PLURAL.get(group)
+    if plural is None or not 0 <= i < 1000:
+        raise HTTPException(404, "No such kind of row.")
+    ctx = {"group": plural, "single": group, "i": i, "row": dict(ROW_DEFAULTS[plural]), "form": EventForm()}
+    return render(request, "events/_form_row_fragment.html", {**ctx, **_vocab()})
+
+
+@router.get("/events/{event_id}/delete", response_class=HTMLResponse)
+def delete_event_form(
+    request: Request, event_id: int, db: SessionDep, principal: AnalystDep, done: int = 0
+) -> HTMLResponse:
+    """Ask for confirmation (and an optional reason) before a soft delete; after it, confirm it happened."""
+    if done:
+        try:
+            event = load_event(db, event_id, include_deleted=True)
+        except EventNotFound:
+            raise HTTPException(404, "No event with this number.") from None
+        if event.deleted_at is None:
+            return RedirectResponse(f"/events/{event_id}", status_code=303)  # type: ignore[return-value]
+        return render(request, "events/delete.html", {"event": event, "done": True})
+    event = _visible(db, event_id)
+    return render(request, "events/delete.html", {"event": event, "done": False, "reason": ""})
+
+
+@router.post("/events/{event_id}/delete", response_class=HTMLResponse)
+def delete_event_submit(
+    request: Request, event_id: int, form: PostedForm, db: SessionDep, principal: AnalystDep
+) -> Response:
+    """Soft-delete the event (audited with the reason) and confirm."""
+    _visible(db, event_id)
+    try:
+        delete_event(db, event_id, principal.user, _reason(form))
+        db.commit()
+    except Exception:
+        db.rollback()
+        raise
+    return RedirectResponse(f"/events/{event_id}/delete?done=1", status_code=303)

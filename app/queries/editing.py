@@ -1,0 +1,76 @@
+"""Reads behind the editing pages: retried creates, the deleted-events list, reference link counts."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.events_service import event_options
+from app.models import Actor, Event, EventActor, EventSystem, System
+
+
+def event_id_for_token(session: Session, token: str | None) -> int | None:
+    """The event a create form with this client token already made (a double submit), if any."""
+    try:
+        parsed = uuid.UUID(token) if token else None
+    except ValueError:
+        return None
+    if parsed is None:
+        return None
+    return session.scalar(select(Event.id).where(Event.client_token == parsed))
+
+
+def deleted_events(session: Session, limit: int = 200) -> list[Event]:
+    """Soft-deleted events, most recently deleted first (the admin's restore list)."""
+    stmt = (
+        select(Event)
+        .where(Event.deleted_at.is_not(None))
+        .order_by(Event.deleted_at.desc(), Event.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def count_deleted(session: Session) -> int:
+    """How many events are soft-deleted."""
+    return int(session.scalar(select(func.count()).where(Event.deleted_at.is_not(None))) or 0)
+
+
+def actor_event_count(session: Session, actor_id: int) -> int:
+    """How many visible events link this actor."""
+    stmt = (
+        select(func.count(func.distinct(EventActor.event_id)))
+        .join(Event, Event.id == EventActor.event_id)
+        .where(EventActor.actor_id == actor_id, Event.deleted_at.is_(None))
+    )
+    return int(session.scalar(stmt) or 0)
+
+
+def system_event_count(session: Session, system_id: int) -> int:
+    """How many visible events link this system."""
+    stmt = (
+        select(func.count(func.distinct(EventSystem.event_id)))
+        .join(Event, Event.id == EventSystem.event_id)
+        .where(EventSystem.system_id == system_id, Event.deleted_at.is_(None))
+    )
+    return int(session.scalar(stmt) or 0)
+
+
+def actors_owning_keys(session: Session, keys: list[str], except_id: int) -> list[Actor]:
+    """Other actors whose name or alias folds to one of `keys` (a rename must not steal a name)."""
+    stmt = select(Actor).where(Actor.match_keys.overlap(keys), Actor.id != except_id).order_by(Actor.id)
+    return list(session.scalars(stmt))
+
+
+def systems_owning_keys(session: Session, keys: list[str], except_id: int) -> list[System]:
+    """Other systems whose designation or alias folds to one of `keys`."""
+    stmt = select(System).where(System.match_keys.overlap(keys), System.id != except_id).order_by(System.id)
+    return list(session.scalars(stmt))
+
+
+def deleted_event_or_none(session: Session, event_id: int) -> Event | None:
+    """A soft-deleted event with its links (what an admin sees before restoring it), or None."""
+    stmt = select(Event).where(Event.id == event_id, Event.deleted_at.is_not(None)).options(*event_options())
+    return session.scalars(stmt).unique().one_or_none()
