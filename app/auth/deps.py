@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -77,8 +78,15 @@ class Principal:
 
 
 def client_ip(request: Request) -> str | None:
-    """The peer address (a proxy in front should be configured in uvicorn's --forwarded-allow-ips)."""
-    return request.client.host if request.client else None
+    """The peer address (a proxy in front should be configured in uvicorn's --forwarded-allow-ips).
+
+    None when the peer is not an IP address (a Unix socket, a test client), as the tables store INET.
+    """
+    host = request.client.host if request.client else None
+    try:
+        return str(ipaddress.ip_address(host)) if host else None
+    except ValueError:
+        return None
 
 
 def _bearer(request: Request) -> str | None:
