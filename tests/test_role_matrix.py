@@ -219,7 +219,9 @@ def public_read(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("route", SAFE_VIEWER_ROUTES, ids=str)
-def test_public_read_lets_anonymous_read(client: Client, db: Session, public_read: None, route: RouteInfo) -> None:
+def test_public_read_lets_anonymous_read(
+    client: Client, db: Session, public_read: None, route: RouteInfo
+) -> None:
     """With PUBLIC_READ on, anonymous visitors may read every viewer page."""
     ids = _ids(db, make_user(db, "viewer").id)
     response = client.get(_fill(route.path, route.path_params, ids))
