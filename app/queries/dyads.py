@@ -8,6 +8,7 @@ from datetime import date
 from sqlalchemy import Date, DateTime, and_, cast, distinct, func, select
 from sqlalchemy.orm import Session, aliased
 
+from app.dates import format_human
 from app.filters import EventFilter
 from app.models import Event, EventCountry
 from app.queries.events import conditions, matching_ids
@@ -78,6 +79,12 @@ class Month:
     events: int
     highest: int
     reached: int
+    year_only: bool = False
+
+    @property
+    def label(self) -> str:
+        """'Oct 2025', or '2018' when every event of the bucket is known only to its year."""
+        return format_human(self.month, "year" if self.year_only else "month")
 
 
 @dataclass
@@ -141,13 +148,13 @@ def support_ladder(session: Session, f: EventFilter) -> Ladder:
     ]
     month = cast(func.date_trunc("month", cast(Event.date_start, DateTime)), Date).label("month")
     monthly = (
-        select(month, func.count(), func.max(Event.stage))
+        select(month, func.count(), func.max(Event.stage), func.bool_and(Event.date_precision == "year"))
         .where(*conditions(g))
         .group_by(month)
         .order_by(month)
     )
     reached = -1
-    for m, count, highest in session.execute(monthly):
+    for m, count, highest, year_only in session.execute(monthly):
         reached = max(reached, int(highest))
-        ladder.months.append(Month(m, int(count), int(highest), reached))
+        ladder.months.append(Month(m, int(count), int(highest), reached, bool(year_only)))
     return ladder

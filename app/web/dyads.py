@@ -1,7 +1,73 @@
-"""Placeholder router for the dyads pages (filled by its issue)."""
+"""Dyads: the supplier x recipient matrix for the current filter, and one dyad's support ladder."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from app.auth.deps import ViewerDep
+from app.db import SessionDep
+from app.filters import EventFilter
+from app.queries.dyads import Ladder, dyad_matrix, support_ladder
+from app.queries.events import count_events
+from app.queries.facets import facet_counts
+from app.templating import is_htmx, render
+from app.vocab import STAGES
+from app.web.timeline import filter_state, parse_view
 
 router = APIRouter()
+
+
+def dyad_query(f: EventFilter, supplier: str, recipient: str) -> str:
+    """The query string of one cell: the filter with exactly this supplier and recipient."""
+    return (
+        f.without("supplier")
+        .without("recipient")
+        .adding("supplier", supplier)
+        .adding("recipient", recipient)
+        .query_string()
+    )
+
+
+def ladder_json(ladder: Ladder) -> dict[str, Any]:
+    """What static/js/timeline.js draws as the step line."""
+    return {
+        "labels": [m.label for m in ladder.months],
+        "reached": [m.reached for m in ladder.months],
+        "highest": [m.highest for m in ladder.months],
+        "stages": {str(k): v for k, v in STAGES.items()},
+    }
+
+
+def heat(count: int, top: int) -> int:
+    """Shade class 0-5 of a matrix cell, relative to the largest cell."""
+    return 0 if not count or not top else max(1, min(5, -(-count * 5 // top)))
+
+
+@router.get("/dyads", response_class=HTMLResponse)
+def dyads(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLResponse:
+    """The matrix; with exactly one supplier and one recipient, that dyad's ladder."""
+    f, errors = parse_view(request, db)
+    context: dict[str, Any] = {
+        "filter": f,
+        "errors": errors,
+        "state": filter_state(f, errors),
+        "facets": facet_counts(db, f),
+        "total": count_events(db, f),
+        "oob": is_htmx(request),
+        "dyad_query": dyad_query,
+        "heat": heat,
+        "matrix": None,
+        "ladder": None,
+    }
+    if len(f.supplier) == 1 and len(f.recipient) == 1:
+        ladder = support_ladder(db, f)
+        context["ladder"] = ladder
+        context["ladder_json"] = ladder_json(ladder)
+        context["matrix_query"] = f.without("supplier").without("recipient").query_string()
+    else:
+        context["matrix"] = dyad_matrix(db, f)
+    template = "dyads/_partial.html" if is_htmx(request) else "dyads/index.html"
+    return render(request, template, context)
