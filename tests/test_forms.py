@@ -350,3 +350,52 @@ def test_missing_csrf_token_is_refused(analyst) -> None:  # type: ignore[no-unty
     del analyst.http.headers["X-CSRF-Token"]
     response = analyst.post("/events/new", data={**FULL_FORM, "client_token": str(uuid.uuid4())})
     assert response.status_code == 403
+
+
+def test_duplicate_warning_saves_nothing_until_confirmed(analyst, db: Session) -> None:  # type: ignore[no-untyped-def]
+    original = make_event(db, title="Russia offers Kalibr missiles to Venezuela", date="2025-10-14")
+    data = {
+        "client_token": str(uuid.uuid4()),
+        "title": "Moscow ready to send cruise missiles to Caracas",
+        "kind": "offer",
+        "date_year": "2025",
+        "date_month": "10",
+        "date_day": "16",
+        "countries-0-code": "RUS",
+        "countries-0-role": "supplier",
+        "countries-1-code": "VEN",
+        "countries-1-role": "recipient",
+        "sources-0-publisher": "RIA",
+        "sources-0-reliability": "D",
+        "sources-0-credibility": "4",
+    }
+    before = db.scalar(select(func.count()).select_from(Event))
+    warned = analyst.post("/events/new", data=data)
+    # 200: the input is valid; the page asks a question instead of reporting an error.
+    assert warned.status_code == 200
+    html = warned.text
+    assert "This may already be recorded" in html
+    assert f'href="/events/{original.id}"' in html and "Russia offers Kalibr missiles to Venezuela" in html
+    assert "same supplier/recipient and kind" in html
+    assert 'name="confirm_duplicate" value="1"' in html
+    assert 'value="Moscow ready to send cruise missiles to Caracas"' in html  # nothing lost
+    assert f'name="client_token" value="{data["client_token"]}"' in html  # same token: still one event
+    assert db.scalar(select(func.count()).select_from(Event)) == before
+
+    saved = analyst.post("/events/new", data={**data, "confirm_duplicate": "1"})
+    new_id = created_id(saved)
+    assert new_id != original.id
+    assert db.scalar(select(func.count()).select_from(Event)) == before + 1
+
+
+def test_similar_title_alone_warns(analyst, db: Session) -> None:  # type: ignore[no-untyped-def]
+    make_event(db, title="Russia offers Kalibr missiles to Venezuela", date="2023-01-01")
+    data = {"title": "Russia offers Kalibr missile to Venezuela", "kind": "statement", "date_year": "2025"}
+    warned = post_new(analyst, data)
+    assert warned.status_code == 200 and "similar title" in warned.text
+
+
+def test_no_warning_when_nothing_similar(analyst, db: Session) -> None:  # type: ignore[no-untyped-def]
+    make_event(db)
+    data = {"title": "North Korea sends artillery shells", "kind": "transfer", "date_year": "2024"}
+    created_id(post_new(analyst, data))
