@@ -48,7 +48,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> Response:
-        if _wants_json(request):
+        if _wants_json(request) or request.headers.get("authorization"):  # scripts get 401, not a page
             return JSONResponse(
                 {"detail": "Log in or send a valid API token."},
                 status_code=401,
