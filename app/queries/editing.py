@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.events_service import event_options
-from app.models import Actor, Event, EventActor, EventSystem, System
+from app.models import Actor, AuditEntry, Event, EventActor, EventSystem, System
 
 
 def event_id_for_token(session: Session, token: str | None) -> int | None:
@@ -74,3 +74,14 @@ def deleted_event_or_none(session: Session, event_id: int) -> Event | None:
     """A soft-deleted event with its links (what an admin sees before restoring it), or None."""
     stmt = select(Event).where(Event.id == event_id, Event.deleted_at.is_not(None)).options(*event_options())
     return session.scalars(stmt).unique().one_or_none()
+
+
+def entity_history(session: Session, entity_type: str, entity_id: int, limit: int = 50) -> list[AuditEntry]:
+    """Recorded changes of an actor or system, newest first."""
+    stmt = (
+        select(AuditEntry)
+        .where(AuditEntry.entity_type == entity_type, AuditEntry.entity_id == entity_id)
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))

@@ -219,7 +219,7 @@ def update_event_submit(
 ) -> Response:
     """Validate and save an edit unless someone saved a newer version meanwhile (then: conflict page)."""
     _visible(db, event_id)
-    if row_action(form) or form.values.pop("review", None):
+    if row_action(form) or form.values.pop("review", "") != "":
         return _render_form(request, form, event_id=event_id)
     try:
         version = int(form.get("version"))
