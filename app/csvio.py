@@ -1,0 +1,527 @@
+"""The CSV contract: the column list, formula-safe cells and their inverse, streaming writer, reader."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from app.countries import resolve_country
+from app.schemas import EventInput
+from app.vocab import ACTOR_ROLES
+
+
+@dataclass(frozen=True)
+class Column:
+    """One CSV column: its header and what it holds (the README table is written from these)."""
+
+    name: str
+    meaning: str
+    imported: bool = True
+
+
+# The export's columns, in order. Stable: scripts and spreadsheets rely on these names.
+COLUMNS: tuple[Column, ...] = (
+    Column("id", "event number (ignored by import: imported rows become new events)", imported=False),
+    Column("date", "start date at its precision: `YYYY`, `YYYY-MM` or `YYYY-MM-DD`"),
+    Column("date_end", "end of a span, same formats; empty when none"),
+    Column("title", "one-line title"),
+    Column("kind", "statement, offer, request, agreement, financing, transfer, deployment, …"),
+    Column("status", "claimed, reported, confirmed, denied or retracted"),
+    Column("stage", "support-ladder stage 0–6 (derived; ignored by import)", imported=False),
+    Column("stage_override", "analyst's stage override 0–6, empty when the kind decides"),
+    Column("suppliers", "supplier countries, ISO alpha-3 codes: `RUS; CHN`"),
+    Column("recipients", "recipient countries"),
+    Column("targets", "target countries"),
+    Column("intermediaries", "intermediary countries"),
+    Column("actors", "`Name (role); …` — role one of speaker, requester, financier, …"),
+    Column("systems", "`Designation ×quantity [quantity note]; …` — both parts optional"),
+    Column("location", "free text"),
+    Column("tags", "`tag; tag`"),
+    Column("summary", "free text (may hold line breaks)"),
+    Column("source_publishers", "one item per source: `TASS; Reuters`"),
+    Column("source_urls", "per source, aligned with source_publishers (empty items allowed)"),
+    Column("source_titles", "per source"),
+    Column("source_dates", "per source: `YYYY`, `YYYY-MM` or `YYYY-MM-DD`"),
+    Column("source_grades", "per source, Admiralty reliability + credibility: `B3; C2`"),
+    Column("source_quotes", "per source"),
+    Column("source_notes", "per source"),
+    Column("created_at", "UTC, `YYYY-MM-DDTHH:MM:SSZ` (ignored by import)", imported=False),
+    Column("updated_at", "UTC (ignored by import)", imported=False),
+    Column("version", "edit counter (ignored by import)", imported=False),
+)
+HEADER: tuple[str, ...] = tuple(c.name for c in COLUMNS)
+REQUIRED: tuple[str, ...] = ("title", "date", "kind")
+COUNTRY_COLUMNS: dict[str, str] = {
+    "suppliers": "supplier",
+    "recipients": "recipient",
+    "targets": "target",
+    "intermediaries": "intermediary",
+}
+SOURCE_COLUMNS: dict[str, str] = {
+    "source_publishers": "publisher",
+    "source_urls": "url",
+    "source_titles": "title",
+    "source_dates": "published",
+    "source_grades": "grade",
+    "source_quotes": "quote",
+    "source_notes": "note",
+}
+# What a spreadsheet user might type as a header (after folding case, spaces, dashes to `_`).
+HEADER_ALIASES: dict[str, str] = {
+    **{c.name: c.name for c in COLUMNS},
+    "event_id": "id",
+    "start": "date",
+    "start_date": "date",
+    "date_start": "date",
+    "when": "date",
+    "end": "date_end",
+    "end_date": "date_end",
+    "until": "date_end",
+    "headline": "title",
+    "type": "kind",
+    "event_type": "kind",
+    "event_kind": "kind",
+    "supplier": "suppliers",
+    "recipient": "recipients",
+    "target": "targets",
+    "intermediary": "intermediaries",
+    "actor": "actors",
+    "system": "systems",
+    "materiel": "systems",
+    "weapon": "systems",
+    "weapons": "systems",
+    "place": "location",
+    "tag": "tags",
+    "description": "summary",
+    "source": "source_publishers",
+    "sources": "source_publishers",
+    "publisher": "source_publishers",
+    "publishers": "source_publishers",
+    "source_publisher": "source_publishers",
+    "url": "source_urls",
+    "urls": "source_urls",
+    "link": "source_urls",
+    "source_url": "source_urls",
+    "source_title": "source_titles",
+    "source_date": "source_dates",
+    "published": "source_dates",
+    "grade": "source_grades",
+    "grades": "source_grades",
+    "source_grade": "source_grades",
+    "quote": "source_quotes",
+    "quotes": "source_quotes",
+    "source_quote": "source_quotes",
+    "source_note": "source_notes",
+}
+
+# ---- cells ------------------------------------------------------------------------------------------
+
+# A spreadsheet runs a cell starting with one of these as a formula (tab/CR/LF are DDE tricks).
+FORMULA_TRIGGERS = frozenset("=+-@\t\r\n")
+APOSTROPHE = "'"
+ESCAPE_PREFIXES = FORMULA_TRIGGERS | {APOSTROPHE}
+ITEM_SEPARATOR = "; "
+
+
+def neutralise(value: str) -> str:
+    """Formula-safe cell: prefix an apostrophe to a formula trigger, and to a leading apostrophe too.
+
+    Escaping the apostrophe itself is what makes `restore` an exact inverse.
+    """
+    if value and value[0] in ESCAPE_PREFIXES:
+        return APOSTROPHE + value
+    return value
+
+
+def restore(value: str) -> str:
+    """Exact inverse of `neutralise`: drop one leading apostrophe."""
+    return value[1:] if value.startswith(APOSTROPHE) else value
+
+
+def escape_item(item: str) -> str:
+    """A literal `;` inside an item is written `;;` so it is not read as a separator."""
+    return item.replace(";", ";;")
+
+
+def join_items(items: Iterable[str]) -> str:
+    """Multi-valued cell: items joined with `; `, each with its semicolons doubled."""
+    return ITEM_SEPARATOR.join(escape_item(i) for i in items)
+
+
+def split_items(cell: str) -> list[str]:
+    """Inverse of `join_items`: a lone `;` separates, `;;` is a literal `;`; items are stripped.
+
+    An empty cell has no items; empty items in between are kept (sources align by position).
+    """
+    if not cell.strip():
+        return []
+    items: list[str] = []
+    buf: list[str] = []
+    i, n = 0, len(cell)
+    while i < n:
+        ch = cell[i]
+        if ch == ";":
+            if i + 1 < n and cell[i + 1] == ";":
+                buf.append(";")
+                i += 2
+                continue
+            items.append("".join(buf).strip())
+            buf = []
+        else:
+            buf.append(ch)
+        i += 1
+    items.append("".join(buf).strip())
+    return items
+
+
+def format_actor(name: str, role: str) -> str:
+    """`Name (role)`."""
+    return f"{name} ({role})"
+
+
+_ACTOR = re.compile(r"^(?P<name>.+?)\s*\((?P<role>[^()]*)\)$", re.DOTALL)
+
+
+def parse_actor(item: str) -> tuple[str, str]:
+    """`Name (role)` → (name, role); without a known role in the last brackets the role is `other`."""
+    m = _ACTOR.match(item)
+    if m and m["role"].strip().lower() in ACTOR_ROLES:
+        return m["name"].strip(), m["role"].strip().lower()
+    return item.strip(), "other"
+
+
+def format_system(designation: str, quantity: int | None, note: str | None) -> str:
+    """`Designation ×quantity [note]`, each extra part only when set."""
+    text = designation
+    if quantity is not None:
+        text += f" ×{quantity}"
+    if note:
+        text += f" [{note}]"
+    return text
+
+
+_SYSTEM = re.compile(
+    r"^(?P<designation>.+?)(?:\s+[×xX]\s*(?P<quantity>\d+))?(?:\s+\[(?P<note>.*)\])?$", re.DOTALL
+)
+
+
+def parse_system(item: str) -> tuple[str, int | None, str | None]:
+    """`Designation ×4 [as many as 14]` → ('Designation', 4, 'as many as 14')."""
+    m = _SYSTEM.match(item.strip())
+    if not m:
+        return item.strip(), None, None
+    quantity = int(m["quantity"]) if m["quantity"] else None
+    note = m["note"].strip() if m["note"] else None
+    return m["designation"].strip(), quantity, note or None
+
+
+_GRADE = re.compile(r"^\s*([A-Fa-f])\s*([1-6])\s*$")
+
+
+# ---- writing -----------------------------------------------------------------------------------------
+
+
+class _Buffer(io.StringIO):
+    """A StringIO that hands back and forgets what was written, so memory stays flat."""
+
+    def take(self) -> str:
+        value = self.getvalue()
+        self.seek(0)
+        self.truncate(0)
+        return value
+
+
+def csv_writer(buffer: io.StringIO) -> Any:
+    """RFC 4180 writer: comma, minimal double quotes, CRLF line ends."""
+    return csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+
+
+def write_rows(rows: Iterable[Sequence[str | None]], *, bom: bool = False) -> Iterator[bytes]:
+    """Encode the header then rows (already in column order, as text or None) as UTF-8 CSV chunks.
+
+    `rows` may be an iterator of batches' rows; a chunk is yielded every few hundred rows so the
+    first bytes leave before the query ends and only one chunk is ever held in memory.
+    """
+    buffer = _Buffer()
+    writer = csv_writer(buffer)
+    if bom:
+        buffer.write("\ufeff")
+    writer.writerow(HEADER)
+    yield buffer.take().encode()
+    pending = 0
+    for row in rows:
+        writer.writerow([neutralise(c) if c else c for c in row])
+        pending += 1
+        if pending >= 500:
+            yield buffer.take().encode()
+            pending = 0
+    if pending:
+        yield buffer.take().encode()
+
+
+# ---- reading -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A problem with one row (line 0 = the file itself): where, which column, and why."""
+
+    line: int
+    column: str
+    message: str
+
+
+@dataclass
+class ParsedRow:
+    """A valid row: its first line in the file and the validated event input."""
+
+    line: int
+    data: EventInput
+    countries_by_name: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class ParsedFile:
+    """The outcome of reading an upload: valid rows, per-row errors, ignored columns."""
+
+    rows: list[ParsedRow] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+    total_rows: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when every row is valid and there is at least one."""
+        return not self.errors and bool(self.rows)
+
+    def file_error(self, message: str) -> ParsedFile:
+        """Record a problem with the file as a whole."""
+        self.errors.append(RowError(0, "", message))
+        return self
+
+
+def normalise_header(name: str) -> str:
+    """`Source URL` / `source-url` / ` SOURCE_URL ` → `source_url`."""
+    return re.sub(r"[\s_\-]+", "_", name.strip().lower()).strip("_")
+
+
+def decode_upload(raw: bytes, max_bytes: int) -> tuple[str | None, str | None]:
+    """(text, None) for a usable upload, or (None, a sentence saying what is wrong)."""
+    if len(raw) > max_bytes:
+        return None, f"The file is larger than the limit of {max_bytes // (1024 * 1024)} MiB."
+    if not raw.strip(b"\xef\xbb\xbf \t\r\n"):
+        return None, "The file is empty."
+    if b"\x00" in raw[:65536]:
+        return None, "This is not a CSV file (it holds binary data). Save the sheet as “CSV UTF-8”."
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return None, (
+            f"The file is not UTF-8 text (first bad byte on line {line}). "
+            "Save it as “CSV UTF-8 (comma delimited)”."
+        )
+    return text, None
+
+
+def read_csv(text: str) -> ParsedFile:
+    """Read CSV text in the export format (or with friendly headers) and validate every row."""
+    out = ParsedFile()
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        return out.file_error(f"This is not a readable CSV file: {exc}.")
+    if header is None or not any(h.strip() for h in header):
+        return out.file_error("The file has no header row.")
+    columns: dict[str, int] = {}
+    shown: dict[str, str] = {}
+    for index, raw_name in enumerate(header):
+        name = normalise_header(restore(raw_name))
+        canonical = HEADER_ALIASES.get(name)
+        if canonical is None:
+            if raw_name.strip():
+                out.ignored_columns.append(raw_name.strip())
+            continue
+        if canonical in columns:
+            return out.file_error(
+                f"The columns “{shown[canonical]}” and “{raw_name.strip()}” both mean {canonical}; keep one."
+            )
+        columns[canonical] = index
+        shown[canonical] = raw_name.strip()
+    if not columns:
+        return out.file_error(
+            "No known column in the header row. Is this a CSV file in the export format? "
+            "The first line must name columns such as title, date, kind."
+        )
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        return out.file_error(
+            f"Missing required column{'s' if len(missing) > 1 else ''}: {', '.join(missing)}."
+        )
+    line = reader.line_num + 1
+    try:
+        for record in reader:
+            start, line = line, reader.line_num + 1
+            if not any(cell.strip() for cell in record):
+                continue
+            out.total_rows += 1
+            cells = {c: restore(record[i]) if i < len(record) else "" for c, i in columns.items()}
+            row, errors = _read_row(start, cells, shown)
+            if errors:
+                out.errors.extend(errors)
+            elif row is not None:
+                out.rows.append(row)
+    except csv.Error as exc:
+        out.errors.append(RowError(line, "", f"the CSV is malformed here ({exc}); check the quotes"))
+    if not out.total_rows and not out.errors:
+        return out.file_error("The file has a header row but no events.")
+    return out
+
+
+def _read_row(
+    line: int, cells: dict[str, str], shown: dict[str, str]
+) -> tuple[ParsedRow | None, list[RowError]]:
+    """Turn one row's cells into EventInput, or row errors naming the user's own column headers."""
+    errors: list[RowError] = []
+
+    def err(column: str, message: str) -> None:
+        errors.append(RowError(line, shown.get(column, column), message))
+
+    def cell(name: str) -> str:
+        return cells.get(name, "").strip()
+
+    data: dict[str, Any] = {
+        "title": cells.get("title", ""),
+        "summary": cell("summary"),
+        "kind": cell("kind").lower(),
+        "date": cell("date"),
+        "date_end": cell("date_end") or None,
+        "location": cell("location") or None,
+        "tags": split_items(cells.get("tags", "")),
+    }
+    data["tags"] = [t for t in data["tags"] if t]
+    if cell("status"):
+        data["status"] = cell("status").lower()
+    if cell("stage_override"):
+        if cell("stage_override").isdigit():
+            data["stage_override"] = int(cell("stage_override"))
+        else:
+            err("stage_override", "the stage override is a number from 0 to 6")
+    countries: list[dict[str, str]] = []
+    country_columns: list[str] = []
+    by_name: list[tuple[str, str]] = []
+    for column, role in COUNTRY_COLUMNS.items():
+        for item in split_items(cells.get(column, "")):
+            if not item:
+                continue
+            countries.append({"code": item, "role": role})
+            country_columns.append(column)
+            code = resolve_country(item)
+            if code is not None and code != item:
+                by_name.append((item, code))
+    data["countries"] = countries
+    data["actors"] = [
+        {"name": name, "role": role}
+        for name, role in (parse_actor(i) for i in split_items(cells.get("actors", "")) if i)
+    ]
+    data["systems"] = [
+        {"designation": d, "quantity": q, "quantity_note": n}
+        for d, q, n in (parse_system(i) for i in split_items(cells.get("systems", "")) if i)
+    ]
+    data["sources"] = _read_sources(cells, err)
+    if errors:
+        return None, errors
+    try:
+        parsed = EventInput.model_validate(data)
+    except ValidationError as exc:
+        for e in exc.errors():
+            column, prefix = _error_column(tuple(e.get("loc", ())), country_columns)
+            message = str(e.get("msg", "")).removeprefix("Value error, ")
+            err(column, prefix + message)
+        return None, errors
+    return ParsedRow(line, parsed, by_name), []
+
+
+def _read_sources(cells: dict[str, str], err: Any) -> list[dict[str, Any]]:
+    """Sources from the aligned source_* columns (item i of each column belongs to source i)."""
+    publishers = split_items(cells.get("source_publishers", ""))
+    columns = {
+        name: split_items(cells.get(name, "")) for name in SOURCE_COLUMNS if name != "source_publishers"
+    }
+    count = len(publishers)
+    for name, items in columns.items():
+        if items and len(items) != count:
+            if count == 0:
+                err(
+                    name,
+                    f"{name} is filled in but source_publishers is empty; every source needs a publisher",
+                )
+            else:
+                err(
+                    name,
+                    f"{name} has {len(items)} item{'s' if len(items) != 1 else ''} but there "
+                    f"{'is' if count == 1 else 'are'} {count} source{'s' if count != 1 else ''}; "
+                    "separate items with “; ” (leave an item empty, not out)",
+                )
+    sources: list[dict[str, Any]] = []
+    for i, publisher in enumerate(publishers):
+
+        def item(name: str, i: int = i) -> str | None:
+            items = columns[name]
+            return (items[i] or None) if i < len(items) else None
+
+        source: dict[str, Any] = {
+            "publisher": publisher,
+            "url": item("source_urls"),
+            "title": item("source_titles"),
+            "published": item("source_dates"),
+            "quote": item("source_quotes"),
+            "note": item("source_notes"),
+        }
+        grade = item("source_grades")
+        if grade:
+            m = _GRADE.match(grade)
+            if m:
+                source["reliability"], source["credibility"] = m[1].upper(), int(m[2])
+            else:
+                err(
+                    "source_grades",
+                    f"source {i + 1}: “{grade}” is not a grade; write a letter A–F and a digit 1–6, e.g. B3",
+                )
+        sources.append(source)
+    return sources
+
+
+_SOURCE_FIELD_COLUMN = {
+    "publisher": "source_publishers",
+    "url": "source_urls",
+    "title": "source_titles",
+    "published": "source_dates",
+    "quote": "source_quotes",
+    "note": "source_notes",
+    "reliability": "source_grades",
+    "credibility": "source_grades",
+}
+
+
+def _error_column(loc: tuple[Any, ...], country_columns: list[str]) -> tuple[str, str]:
+    """Which CSV column an EventInput error belongs to, and a prefix naming the item."""
+    if not loc:
+        return "", ""
+    head = loc[0]
+    index = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+    if head == "countries" and index is not None and index < len(country_columns):
+        return country_columns[index], ""
+    if head == "sources" and index is not None:
+        field_name = loc[2] if len(loc) > 2 else "publisher"
+        return _SOURCE_FIELD_COLUMN.get(str(field_name), "source_publishers"), f"source {index + 1}: "
+    if head in ("actors", "systems", "tags") and index is not None:
+        return str(head), f"item {index + 1}: "
+    return str(head), ""

@@ -1,0 +1,15 @@
+// Import page: show a "working" line and block a second click while a file is checked or imported.
+(function () {
+  "use strict";
+  document.addEventListener("submit", function (evt) {
+    var form = evt.target;
+    if (!form.matches || !form.matches("form[data-loading]")) { return; }
+    var note = document.getElementById(form.getAttribute("data-loading"));
+    if (note) { note.hidden = false; }
+    var button = form.querySelector("button[type=submit]");
+    if (button) {
+      // Disable after the submit has been taken so the button's own value still travels.
+      window.setTimeout(function () { button.disabled = true; }, 0);
+    }
+  });
+})();
