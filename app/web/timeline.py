@@ -17,7 +17,7 @@ from app.auth.deps import ViewerDep
 from app.config import get_settings
 from app.dates import format_human
 from app.db import SessionDep
-from app.filters import EventFilter, FilterError
+from app.filters import PARAMS, EventFilter, FilterError
 from app.models import Event
 from app.queries.chart import chart_series
 from app.queries.events import Cursor, Page, count_events, drop_unknown_names, timeline_page
@@ -25,6 +25,7 @@ from app.queries.facets import facet_counts
 from app.templating import is_htmx, render
 
 router = APIRouter()
+SINGLE_VALUED = ("q", "stage_min", "from", "to", "reliability_max")
 
 
 def month_groups(page: Page) -> list[tuple[str, list[Event]]]:
@@ -39,8 +40,14 @@ def month_groups(page: Page) -> list[tuple[str, list[Event]]]:
 def parse_view(request: Request, db: Session) -> tuple[EventFilter, list[FilterError]]:
     """The filter of a page and every message about values it had to leave out."""
     f = EventFilter.parse(request.query_params)
+    errors = list(f.errors)
+    # A single-valued parameter with a problem ("to" before "from", q given twice) is left out whole, so
+    # the page's "left out" message is true and the rest of the filter still shows events.
+    for e in errors:
+        if e.param in SINGLE_VALUED and getattr(f, PARAMS[e.param]) is not None:
+            f = f.without(e.param)
     f, unknown = drop_unknown_names(db, f)
-    return f, [*f.errors, *unknown]
+    return f, [*errors, *unknown]
 
 
 def filter_state(f: EventFilter, errors: list[FilterError]) -> dict[str, Any]:

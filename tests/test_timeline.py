@@ -1,0 +1,191 @@
+"""The timeline over HTTP: full page vs HTMX partial, bad values as messages, keyset pages, query counts."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from app.demo import seed_demo
+from tests.conftest import Client
+from tests.corpus import make_corpus
+from tests.factories import make_event
+
+HX = {"HX-Request": "true"}
+
+
+@contextmanager
+def counting(connection: Connection) -> Iterator[list[str]]:
+    """Every SQL statement run on the test connection while the block runs."""
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK TO")):
+            statements.append(statement)
+
+    event.listen(connection, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(connection, "before_cursor_execute", record)
+
+
+def _many(db: Session, n: int) -> None:
+    for i in range(n):
+        make_event(db, title=f"Generated event {i}", date=f"2025-{(i % 12) + 1:02d}-{(i % 27) + 1:02d}")
+
+
+def test_full_page_has_panel_chart_and_rows(client: Client, db: Session) -> None:
+    seed_demo(db)
+    client.login("viewer")
+    r = client.get("/")
+    assert r.status_code == 200
+    assert r.headers["vary"] == "HX-Request"
+    html = r.text
+    assert "<html" in html and 'id="filters"' in html and 'id="results"' in html
+    assert 'id="chart-data"' in html and "/static/vendor/chart.js-4.6.1/chart.umd.min.js" in html
+    chart = json.loads(re.search(r'id="chart-data">(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr]
+    assert sum(sum(s["data"]) for s in chart["series"]) == 10  # the 2018 event has no month
+    assert "dated only to the year" in html
+    # autocomplete inputs wired to the suggest endpoints
+    for source in ("actors", "systems", "countries"):
+        assert f'hx-get="/suggest/{source}"' in html
+    assert '<datalist id="dl-actor">' in html
+    # facet counts beside the options
+    assert re.search(
+        r'value="statement"[^>]*>\s*<span class="facet-label">statement</span>\s*<span class="facet-count"[^>]*>4<',
+        html,
+    )
+    assert "Export these 11 events (CSV)" in html and 'href="/export.csv?"' in html
+
+
+def test_htmx_request_gets_only_results_and_out_of_band_extras(client: Client, db: Session) -> None:
+    seed_demo(db)
+    client.login("viewer")
+    r = client.get("/", params={"supplier": "RUS", "kind": "statement"}, headers=HX)
+    assert r.status_code == 200 and r.headers["vary"] == "HX-Request"
+    html = r.text
+    assert "<html" not in html and 'id="filters"' not in html
+    assert html.lstrip().startswith('<div id="results"')
+    assert 'id="facet-kind" class="facet-list" hx-swap-oob="true"' in html
+    assert 'id="chart-card"' in html and 'hx-swap-oob="true"' in html
+    assert 'href="/export.csv?supplier=RUS&amp;kind=statement"' in html
+    assert 'href="/export.csv?supplier=RUS&amp;kind=statement&amp;bom=1"' in html
+    state = json.loads(re.search(r'id="filter-state">(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr]
+    assert state["errors"] == []
+
+
+def test_history_restore_gets_the_whole_page(client: Client, db: Session) -> None:
+    client.login("viewer")
+    r = client.get("/", headers={**HX, "HX-History-Restore-Request": "true"})
+    assert "<html" in r.text and 'id="filters"' in r.text
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("country=Atlantis", "unknown country “Atlantis”"),
+        ("kind=parade", "unknown kind “parade”"),
+        ("from=2025-13-01", "is not a real date"),
+        ("from=2025-11&to=2025-10", "before the “from” date"),
+        ("stage_min=99", "stage number"),
+        ("actor=Nobody%20Atall", "no actor is called “Nobody Atall”"),
+        ("system=Zircon", "no system is called “Zircon”"),
+        ("cursor=not-a-cursor", "page cursor is not valid"),
+        ("cursor=%FF%FE", "page cursor is not valid"),
+    ],
+)
+@pytest.mark.parametrize("htmx", [False, True])
+def test_bad_values_show_a_message_never_a_500(
+    client: Client, db: Session, query: str, message: str, htmx: bool
+) -> None:
+    seed_demo(db)
+    client.login("viewer")
+    r = client.get(f"/?{query}", headers=HX if htmx else {})
+    assert r.status_code == 200
+    assert message in r.text
+    assert 'role="alert"' in r.text
+    # the bad value is left out, so the rest of the view still shows events
+    assert "Duma defence official" in r.text
+
+
+def test_month_grouping_newest_first_with_precision(client: Client, db: Session) -> None:
+    make_corpus(db)
+    client.login("viewer")
+    html = client.get("/").text
+    heads = re.findall(r'class="month-head"[^>]*>([^<]+)<', html)
+    assert heads == ["Nov 2025", "Oct 2025", "Sep 2025", "2018"]
+    assert "Sep – 2 Oct 2025" in html or "20 Sep 2025 – 2 Oct 2025" in html
+
+
+def test_keyset_pages_cover_everything_once(client: Client, db: Session) -> None:
+    _many(db, 120)
+    client.login("viewer")
+    seen: list[str] = []
+    url = "/"
+    pages = 0
+    while url:
+        html = client.get(url, headers=HX if pages else {}).text
+        seen += re.findall(r"Generated event (\d+)<", html)
+        m = re.search(r'href="(/\?cursor=[^"]+)"[^>]*>Older events', html)
+        url = m.group(1).replace("&amp;", "&") if m else ""
+        pages += 1
+    assert pages == 3
+    assert sorted(seen, key=int) == [str(i) for i in range(120)]
+
+
+def _statements_for(
+    client: Client, connection: Connection, url: str, headers: dict[str, str] | None = None
+) -> list[str]:
+    with counting(connection) as statements:
+        r = client.get(url, headers=headers or {})
+        assert r.status_code == 200
+    return statements
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/",
+        "/?supplier=RUS&kind=offer&kind=statement&from=2025-01&actor=Sergei%20Ryabkov&q=missiles",
+        "/?country=VEN&system=Kalibr&source=TASS&reliability_max=C&tag=caribbean&stage_min=1",
+    ],
+)
+def test_query_count_does_not_grow_with_events(
+    client: Client, db: Session, connection: Connection, url: str
+) -> None:
+    client.login("viewer")
+    _many(db, 5)
+    make_event(db)
+    db.commit()
+    few = _statements_for(client, connection, url)
+    _many(db, 40)
+    db.commit()
+    many = _statements_for(client, connection, url)
+    assert len(few) == len(many), "\n---\n".join(many)
+    assert not any(" OFFSET " in s.upper() for s in many)
+    # session lookup + page events + one query per eager-loaded link + count + facets + chart (+ name checks)
+    assert len(many) <= 14
+
+
+def test_next_page_partial_skips_facets_and_chart(
+    client: Client, db: Session, connection: Connection
+) -> None:
+    client.login("viewer")
+    _many(db, 60)
+    db.commit()
+    first = client.get("/").text
+    nxt = re.search(r'href="(/\?cursor=[^"]+)"', first).group(1).replace("&amp;", "&")  # type: ignore[union-attr]
+    with counting(connection) as statements:
+        r = client.get(nxt, headers=HX)
+    assert "hx-swap-oob" not in r.text and "Generated event" in r.text
+    with counting(connection) as full:
+        client.get("/", headers=HX)
+    assert len(statements) == len(full) - 2  # no facet query, no chart query
