@@ -1,4 +1,4 @@
-"""EventFilter semantics against real PostgreSQL: each filter alone, combined, precision overlaps, OR, bad values."""
+"""EventFilter semantics on PostgreSQL: each filter alone and combined, date precision, OR, bad values."""
 
 from __future__ import annotations
 

@@ -60,7 +60,8 @@ def test_full_page_has_panel_chart_and_rows(client: Client, db: Session) -> None
     assert '<datalist id="dl-actor">' in html
     # facet counts beside the options
     assert re.search(
-        r'value="statement"[^>]*>\s*<span class="facet-label">statement</span>\s*<span class="facet-count"[^>]*>4<',
+        r'value="statement"[^>]*>\s*<span class="facet-label">statement</span>\s*'
+        r'<span class="facet-count"[^>]*>4<',
         html,
     )
     assert "Export these 11 events (CSV)" in html and 'href="/export.csv?"' in html
