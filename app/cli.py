@@ -104,6 +104,11 @@ def cmd_create_user(args: argparse.Namespace) -> int:
         if getpass.getpass("Again: ") != password:
             print("error: the passwords differ", file=sys.stderr)
             return 2
+    from app.auth.accounts import USERNAME_RE
+
+    if not USERNAME_RE.match(args.username):  # checked here so the database constraint never fires
+        print("error: use 2-64 letters, digits, . - _ or @ in the username", file=sys.stderr)
+        return 2
     problem = password_problem(password, args.username)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
