@@ -165,6 +165,8 @@ def _core(sub: argparse._SubParsersAction) -> None:
 REGISTRARS: list[str] = [
     "app.cli:_core",
     "app.cli_backup:register",
+    "app.cli_synthetic:register",
+    "app.cli_transfer:register",
 ]
 
 
