@@ -418,3 +418,35 @@ def input_snapshot(data: EventInput) -> dict[str, Any]:
             for s in data.sources
         ],
     }
+
+
+# Which form inputs carry each field of a snapshot (for taking a field from another version).
+GROUP_FIELDS = ("countries", "actors", "systems", "sources")
+
+
+def copy_field(target: EventForm, source: EventForm, name: str) -> None:
+    """Replace one snapshot field of `target` (its inputs or rows) with the value in `source`."""
+    if name in GROUP_FIELDS:
+        target.rows[name] = [dict(r) for r in source.rows.get(name, [])]
+    elif name in ("date", "date_end"):
+        for part in DATE_PARTS:
+            target.values[f"{name}_{part}"] = source.get(f"{name}_{part}")
+    elif name in SCALARS:
+        target.values[name] = source.get(name)
+
+
+def base_snapshot(current: dict[str, Any], history: list[Any], steps: int) -> dict[str, Any] | None:
+    """The snapshot the editor started from: `current` with the newest `steps` audited changes undone.
+
+    Every version bump writes exactly one audit row (update, delete, restore, merge), so undoing the
+    newest rows walks back to the version the edit form was loaded at. None when history is too short.
+    """
+    rows = [h for h in history if h.action in ("update", "delete", "restore", "merge")][:steps]
+    if steps < 0 or len(rows) < steps:
+        return None
+    base = dict(current)
+    for row in rows:  # newest first
+        for field_name, change in (row.changes or {}).items():
+            if field_name in base:
+                base[field_name] = change.get("before")
+    return base

@@ -177,8 +177,11 @@ def test_conflict_page_shows_both_versions_and_reapply_saves_mine(analyst, db: S
     html = response.text
     assert "Colleague&#39;s better title" in html and "My title" in html
     assert "colleague fix" in html
-    assert re.search(r'<tr class="differs">\s*<th scope="row">Title', html)
-    assert re.search(r'<tr class="same">\s*<th scope="row">Kind', html)
+    # both changed the title: the analyst chooses (yours by default); only I changed the status
+    assert re.search(r'<tr class="differs outcome-both">\s*<th scope="row">Title', html)
+    assert 'name="pick-title" value="mine" checked' in html
+    assert re.search(r'<tr class="differs outcome-mine">\s*<th scope="row">Status', html)
+    assert re.search(r'<tr class="same outcome-same">\s*<th scope="row">Kind', html)
     assert 'name="version" value="2"' in html  # re-apply goes on top of the newer version
     assert "Discard mine" in html
     db.refresh(event)
@@ -191,7 +194,7 @@ def test_conflict_page_shows_both_versions_and_reapply_saves_mine(analyst, db: S
     assert review.status_code == 200 and 'name="version" value="2"' in review.text
     assert 'name="title" value="My title"' in review.text
 
-    again = analyst.post(f"/events/{event.id}/edit", data={**hidden, "save": "1"})
+    again = analyst.post(f"/events/{event.id}/edit", data={**hidden, "pick-title": "mine", "save": "1"})
     assert again.status_code == 303
     db.refresh(event)
     assert (event.title, event.status, event.version) == ("My title", "confirmed", 3)
@@ -209,3 +212,48 @@ def test_stale_version_never_overwrites(analyst, db: Session) -> None:  # type: 
     assert analyst.post(f"/events/{event.id}/edit", data=data).status_code == 409
     db.refresh(event)
     assert event.title == "Second"
+
+
+def form_fields(html: str) -> dict[str, str]:
+    """The values a browser would post from a rendered edit form."""
+    out = dict(re.findall(r'<input[^>]*name="([^"]+)" value="([^"]*)"', html))
+    for name, block in re.findall(r'<select id="[^"]*" name="([^"]+)"(.*?)</select>', html, re.S):
+        chosen = re.search(r'<option value="([^"]*)" selected>', block)
+        out[name] = chosen[1] if chosen else ""
+    out.update(re.findall(r'<textarea id="[^"]*" name="([^"]+)"[^>]*>([^<]*)</textarea>', html))
+    out.pop("save", None)
+    return out
+
+
+def test_reapply_keeps_the_colleagues_change_to_fields_i_did_not_touch(analyst, db: Session) -> None:  # type: ignore[no-untyped-def]
+    event = make_event(db)
+    mine = {**form_fields(analyst.get(f"/events/{event.id}/edit").text), "status": "confirmed"}
+    # The colleague sets the location and a new source grade meanwhile.
+    theirs = event_input(event)
+    sources = [theirs.sources[0].model_copy(update={"credibility": 2})]
+    update_event(
+        db, event.id, edited(theirs, location="Caracas", sources=[s.model_dump() for s in sources]), None, 1
+    )
+    db.commit()
+
+    clash = analyst.post(f"/events/{event.id}/edit", data=mine)
+    assert clash.status_code == 409
+    html = clash.text
+    assert re.search(r'<tr class="differs outcome-theirs">\s*<th scope="row">Location', html)
+    assert re.search(r'<tr class="differs outcome-theirs">\s*<th scope="row">Sources', html)
+    assert re.search(r'<tr class="differs outcome-mine">\s*<th scope="row">Status', html)
+    assert "outcome-both" not in html
+    hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', html))
+    assert hidden["pick-location"] == "theirs" and hidden["pick-sources"] == "theirs"
+    assert analyst.post(f"/events/{event.id}/edit", data={**hidden, "save": "1"}).status_code == 303
+    db.refresh(event)
+    assert (event.status, event.location, event.sources[0].credibility, event.version) == (
+        "confirmed",
+        "Caracas",
+        2,
+        3,
+    )
+    last = db.scalars(
+        select(AuditEntry).where(AuditEntry.entity_id == event.id).order_by(AuditEntry.id.desc())
+    ).first()
+    assert last is not None and set(last.changes) == {"status"}

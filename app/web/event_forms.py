@@ -17,6 +17,8 @@ from app.events_service import (
     create_event,
     delete_event,
     event_input,
+    find_actor,
+    find_system,
     load_event,
     snapshot,
     update_event,
@@ -26,7 +28,9 @@ from app.forms import (
     PLURAL,
     ROW_DEFAULTS,
     EventForm,
+    base_snapshot,
     blank_form,
+    copy_field,
     form_from_input,
     input_snapshot,
     parse_form,
@@ -185,32 +189,87 @@ def edit_event_form(request: Request, event_id: int, db: SessionDep, principal: 
     return _render_form(request, form_from_input(event_input(event), event.version), event_id=event.id)
 
 
+def _canonical(db: Session, mine: dict[str, Any]) -> dict[str, Any]:
+    """Actors and systems named by an alias compare under their catalogue name, as stored versions do."""
+    out = dict(mine)
+    actors = []
+    for item in mine.get("actors", []):
+        role, _, name = item.partition(":")
+        found = find_actor(db, name)
+        actors.append(f"{role}:{found.name if found else name}")
+    out["actors"] = actors
+    systems = []
+    for item, link in zip(mine.get("systems", []), mine.get("_system_names", []), strict=False):
+        system = find_system(db, link)
+        systems.append(item.replace(link, system.designation, 1) if system else item)
+    out["systems"] = systems or mine.get("systems", [])
+    out.pop("_system_names", None)
+    return out
+
+
+def _conflict_rows(
+    theirs: dict[str, Any], mine: dict[str, Any], base: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """Field by field: both values and what "re-apply" does with it.
+
+    outcome: "same"; "mine" (only you changed it: yours is applied); "theirs" (only they changed it:
+    theirs is kept, so re-applying never undoes a colleague's edit); "both" (you both changed it: you choose).
+    """
+    rows = []
+    for key, label in FIELD_LABELS.items():
+        t, m = theirs.get(key), mine.get(key)
+        if t == m:
+            outcome = "same"
+        elif base is None:
+            outcome = "both"
+        elif m == base.get(key):
+            outcome = "theirs"
+        elif t == base.get(key):
+            outcome = "mine"
+        else:
+            outcome = "both"
+        rows.append({"field": key, "label": label, "theirs": t, "mine": m, "outcome": outcome})
+    return rows
+
+
 def _conflict_page(
-    request: Request, db: Session, form: EventForm, conflict: VersionConflict, mine: dict[str, Any]
+    request: Request,
+    db: Session,
+    form: EventForm,
+    conflict: VersionConflict,
+    mine: dict[str, Any],
+    loaded_version: int,
 ) -> HTMLResponse:
     current = conflict.current
     theirs = snapshot(current)
     history = event_history(db, current.id)
-    rows = [
-        {
-            "field": key,
-            "label": label,
-            "theirs": theirs.get(key),
-            "mine": mine.get(key),
-            "differs": theirs.get(key) != mine.get(key),
-        }
-        for key, label in FIELD_LABELS.items()
-    ]
+    base = base_snapshot(theirs, history, current.version - loaded_version)
+    rows = _conflict_rows(theirs, _canonical(db, mine), base)
     form.values["version"] = str(current.version)
     ctx = {
         "event": current,
         "rows": rows,
         "form": form,
-        "pairs": form.pairs(),
+        "pairs": [(k, v) for k, v in form.pairs() if not k.startswith("pick-")],
         "latest": history[0] if history else None,
-        "differences": sum(1 for r in rows if r["differs"]),
+        "differences": sum(1 for r in rows if r["outcome"] != "same"),
+        "clashes": sum(1 for r in rows if r["outcome"] == "both"),
     }
     return render(request, "events/conflict.html", ctx, status_code=409)
+
+
+def _apply_picks(db: Session, event_id: int, form: EventForm) -> None:
+    """Take the fields the conflict page marked "theirs" from the stored version the form is based on."""
+    picks = [k.removeprefix("pick-") for k, v in list(form.values.items()) if k.startswith("pick-")]
+    chosen = [p for p in picks if form.values.pop(f"pick-{p}") == "theirs"]
+    if not chosen:
+        return
+    current = load_event(db, event_id)
+    if str(current.version) != form.get("version"):
+        return  # it moved again: the version check will show a fresh conflict page
+    theirs = form_from_input(event_input(current))
+    for name in chosen:
+        copy_field(form, theirs, name)
 
 
 @router.post("/events/{event_id}/edit", response_class=HTMLResponse)
@@ -219,6 +278,7 @@ def update_event_submit(
 ) -> Response:
     """Validate and save an edit unless someone saved a newer version meanwhile (then: conflict page)."""
     _visible(db, event_id)
+    _apply_picks(db, event_id, form)
     if row_action(form) or form.values.pop("review", "") != "":
         return _render_form(request, form, event_id=event_id)
     try:
@@ -232,7 +292,8 @@ def update_event_submit(
         update_event(db, event_id, data, principal.user, version, _reason(form))
         db.commit()
     except VersionConflict as conflict:
-        page = _conflict_page(request, db, form, conflict, input_snapshot(data))
+        mine = input_snapshot(data) | {"_system_names": [x.designation for x in data.systems]}
+        page = _conflict_page(request, db, form, conflict, mine, version)
         db.rollback()
         return page
     except Exception:
