@@ -22,7 +22,7 @@ from app.auth.deps import (
     csrf_protect,
 )
 from app.config import get_settings
-from app.security_headers import SecurityHeadersMiddleware
+from app.security_headers import SecurityHeadersMiddleware, headers_for
 from app.templating import ROOT, render
 from app.timing import ServerTimingMiddleware
 
@@ -130,12 +130,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _error(
+        response = _error(
             request,
             500,
             "Something went wrong",
             "The server could not finish this request. Nothing was saved; please try again.",
         )
+        # This handler runs in Starlette's outermost middleware, outside SecurityHeadersMiddleware.
+        response.headers.update(headers_for(request.url.path))
+        return response
 
 
 @asynccontextmanager

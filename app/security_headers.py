@@ -17,6 +17,20 @@ DOCS_CSP = (
 )
 
 
+def headers_for(path: str) -> dict[str, str]:
+    """The security headers for a response to `path` (also used by the 500 handler, which runs outside)."""
+    headers = {
+        "content-security-policy": DOCS_CSP if path in ("/docs", "/docs/oauth2-redirect") else CSP,
+        "x-content-type-options": "nosniff",
+        "x-frame-options": "DENY",
+        "referrer-policy": "same-origin",
+        "cross-origin-opener-policy": "same-origin",
+    }
+    if not path.startswith("/static/"):  # CSS/JS/icons hold no data and may be cached
+        headers["cache-control"] = "no-store"
+    return headers
+
+
 class SecurityHeadersMiddleware:
     """Pure ASGI middleware (streams stay streams): adds headers, refuses oversized bodies."""
 
@@ -39,19 +53,9 @@ class SecurityHeadersMiddleware:
                 started = True
                 raw = list(message.get("headers", []))
                 names = {k.lower() for k, _ in raw}
-                csp = DOCS_CSP if path in ("/docs", "/docs/oauth2-redirect") else CSP
-
-                def add(name: bytes, value: str) -> None:
-                    if name not in names:
-                        raw.append((name, value.encode()))
-
-                add(b"content-security-policy", csp)
-                add(b"x-content-type-options", "nosniff")
-                add(b"x-frame-options", "DENY")
-                add(b"referrer-policy", "same-origin")
-                add(b"cross-origin-opener-policy", "same-origin")
-                if not path.startswith("/static/"):
-                    add(b"cache-control", "no-store")
+                for name, value in headers_for(path).items():
+                    if name.encode() not in names:
+                        raw.append((name.encode(), value.encode()))
                 message["headers"] = raw
             await send(message)
 
