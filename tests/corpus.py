@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from app.events_service import find_actor
 from app.models import Actor, Event
 from app.textkeys import match_keys
 from tests.factories import make_event
 
 
 def _actor(db: Session, name: str, aliases: list[str], country: str) -> None:
+    if find_actor(db, name) is not None:
+        return
     db.add(
         Actor(
             name=name,

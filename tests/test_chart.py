@@ -1,4 +1,4 @@
-"""The chart series: counts by month and kind for the filter, gaps filled, year-only events handled honestly."""
+"""The chart series: counts by month and kind for the filter, gaps filled, year-only events told apart."""
 
 from __future__ import annotations
 

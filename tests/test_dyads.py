@@ -1,0 +1,120 @@
+"""Dyads: the supplier x recipient matrix for a filter, and one pair's support ladder."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from sqlalchemy.orm import Session
+
+from app.filters import EventFilter, from_mapping
+from app.queries.dyads import dyad_matrix, support_ladder
+from tests.conftest import Client
+from tests.corpus import make_corpus
+from tests.factories import make_event
+
+
+def _ladder_events(db: Session) -> dict[str, int]:
+    """Russia -> Venezuela climbing: rhetoric, offer, a denied delivery, agreement, deployment."""
+    rv = [{"code": "RUS", "role": "supplier"}, {"code": "VEN", "role": "recipient"}]
+    ids = {}
+    for key, kind, status, date in (
+        ("talk", "statement", "reported", "2025-08-03"),
+        ("talk2", "statement", "reported", "2025-08-20"),
+        ("offer", "offer", "reported", "2025-09"),
+        ("fake", "transfer", "denied", "2025-09-15"),
+        ("deal", "agreement", "confirmed", "2025-10-01"),
+        ("older-talk", "statement", "reported", "2025-10-05"),
+        ("troops", "deployment", "claimed", "2025-11-30"),
+    ):
+        ids[key] = make_event(db, title=f"RV {key}", kind=kind, status=status, date=date, countries=rv).id
+    return ids
+
+
+def test_matrix_counts_pairs_under_the_filter(db: Session) -> None:
+    make_corpus(db)
+    m = dyad_matrix(db, EventFilter())
+    assert m.cells == {("RUS", "VEN"): 1, ("CHN", "IRN"): 1, ("RUS", "SYR"): 1, ("IRN", "VEN"): 1}
+    assert m.suppliers[0] == "RUS" and m.supplier_totals["RUS"] == 2
+    assert m.recipients[0] == "VEN" and m.recipient_totals["VEN"] == 2
+    only = dyad_matrix(db, from_mapping({"kind": "offer"}))
+    assert only.cells == {("IRN", "VEN"): 1}
+
+
+def test_matrix_counts_an_event_once_per_pair(db: Session) -> None:
+    make_event(
+        db,
+        countries=[
+            {"code": "RUS", "role": "supplier"},
+            {"code": "CHN", "role": "supplier"},
+            {"code": "VEN", "role": "recipient"},
+        ],
+    )
+    assert dyad_matrix(db, EventFilter()).cells == {("RUS", "VEN"): 1, ("CHN", "VEN"): 1}
+
+
+def test_ladder_steps_are_the_events_that_first_reach_a_higher_stage(db: Session) -> None:
+    make_corpus(db)  # other pairs must not leak in
+    ids = _ladder_events(db)
+    ladder = support_ladder(db, from_mapping({"supplier": "RUS", "recipient": "VEN"}))
+    assert [(s.id, s.stage) for s in ladder.steps] == [
+        (ids["talk"], 1),
+        (ids["offer"], 2),
+        (ids["deal"], 3),
+        (ids["troops"], 6),
+    ]  # the denied delivery (stage 5) does not count; alpha (corpus, Oct 2025 statement) adds no step
+    assert ladder.excluded_statuses == ("denied", "retracted")
+    assert [(m.label, m.events, m.highest, m.reached) for m in ladder.months] == [
+        ("Aug 2025", 2, 1, 1),
+        ("Sep 2025", 1, 2, 2),
+        ("Oct 2025", 3, 3, 3),
+        ("Nov 2025", 1, 6, 6),
+    ]
+    assert ladder.top == 6
+
+
+def test_ladder_counts_denied_when_the_filter_asks_for_statuses(db: Session) -> None:
+    ids = _ladder_events(db)
+    ladder = support_ladder(
+        db, from_mapping({"supplier": "RUS", "recipient": "VEN", "status": ["denied", "reported"]})
+    )
+    assert [s.id for s in ladder.steps] == [ids["talk"], ids["offer"], ids["fake"]]
+    assert ladder.excluded_statuses == ()
+
+
+def test_dyads_page_matrix_links_to_ladders(client: Client, db: Session) -> None:
+    make_corpus(db)
+    client.login("viewer")
+    r = client.get("/dyads?kind=statement&kind=offer")
+    assert r.status_code == 200
+    assert 'href="/dyads?recipient=VEN&amp;supplier=RUS&amp;kind=statement&amp;kind=offer"' not in r.text
+    assert 'href="/dyads?supplier=RUS&amp;recipient=VEN&amp;kind=statement&amp;kind=offer"' in r.text
+    assert "CHN" not in re.sub(r"<aside.*?</aside>", "", r.text, flags=re.S)  # filtered out of the matrix
+
+
+def test_dyad_ladder_page(client: Client, db: Session) -> None:
+    ids = _ladder_events(db)
+    client.login("viewer")
+    r = client.get("/dyads?supplier=RUS&recipient=VEN")
+    html = r.text
+    assert r.status_code == 200
+    assert "Russia" in html and "Venezuela" in html
+    assert "Went from <strong>1 · rhetoric</strong>" in html and "<strong>6 · operational</strong>" in html
+    for key in ("talk", "offer", "deal", "troops"):
+        assert f'href="/events/{ids[key]}"' in html
+    assert f'href="/events/{ids["fake"]}"' not in html
+    data = json.loads(re.search(r'id="ladder-data">(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr]
+    assert data["reached"] == [1, 2, 3, 6] and data["stages"]["6"] == "operational"
+    assert 'href="/?supplier=RUS&amp;recipient=VEN"' in html  # the events on the timeline
+
+
+def test_dyads_partial_and_empty_states(client: Client, db: Session) -> None:
+    client.login("viewer")
+    empty = client.get("/dyads")
+    assert "No event names both a supplier and a recipient yet" in empty.text
+    make_corpus(db)
+    part = client.get("/dyads?supplier=RUS&recipient=CHN", headers={"HX-Request": "true"})
+    assert part.text.lstrip().startswith('<div id="dyad-results"')
+    assert "No events for this pair" in part.text and 'hx-swap-oob="true"' in part.text
+    bad = client.get("/dyads?supplier=Atlantis")
+    assert bad.status_code == 200 and "unknown country “Atlantis”" in bad.text
