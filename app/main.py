@@ -149,6 +149,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app() -> FastAPI:
     """Build the ASGI app."""
+    from app.api import docs as api_docs
     from app.api import events as api_events
     from app.api import reference as api_reference
     from app.web import (
@@ -173,6 +174,8 @@ def create_app() -> FastAPI:
         description="Foreign military support signals: events, sources, actors, systems and countries.",
         lifespan=lifespan,
         dependencies=[Depends(csrf_protect)],
+        docs_url=None,  # served by app.api.docs from the vendored Swagger UI (no CDN)
+        redoc_url=None,
     )
     app.add_middleware(
         SecurityHeadersMiddleware,
@@ -211,4 +214,5 @@ def create_app() -> FastAPI:
         app.include_router(module.router)
     app.include_router(api_events.router, prefix="/api/v1")
     app.include_router(api_reference.router, prefix="/api/v1")
+    app.include_router(api_docs.router)
     return app

@@ -1,7 +1,286 @@
-"""Placeholder /api/v1 router for events (filled by its issue)."""
+"""/api/v1/events: list with the timeline's filters and cursor paging, detail, create, update, delete."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
-router = APIRouter(tags=["events"])
+from fastapi import APIRouter, Body, HTTPException, Query, Request, Security
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPBearer
+from pydantic import ValidationError
+
+from app.api.schemas import EventOut, EventPage, EventPatch, EventUpdate, Problem, VersionConflictOut
+from app.auth.deps import AnalystDep, ViewerDep
+from app.db import SessionDep
+from app.events_service import (
+    EventNotFound,
+    VersionConflict,
+    create_event,
+    delete_event,
+    event_input,
+    load_event,
+    update_event,
+)
+from app.filters import PARAMS, EventFilter, FilterError
+from app.queries.api import event_id_for_client_token
+from app.queries.events import Cursor, event_or_none, timeline_page
+from app.schemas import EventInput
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="A personal API token: `Authorization: Bearer <token>` (a browser session works too).",
+)
+router = APIRouter(tags=["events"], dependencies=[Security(bearer)])
+
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "No valid session or API token."},
+    403: {"model": Problem, "description": "Your role does not allow this (or a browser call lacks CSRF)."},
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "No visible event has this id (never existed, or deleted)."}
+}
+INVALID: dict[int | str, dict[str, Any]] = {
+    422: {"model": Problem, "description": "Invalid input: `detail` lists each bad field or parameter."}
+}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": VersionConflictOut, "description": "The event changed since you read it."}
+}
+LIST_EXTRA = {"cursor", "limit"}
+
+CREATE_EXAMPLE = {
+    "title": "Russia offers Kalibr missiles to Venezuela",
+    "kind": "offer",
+    "status": "reported",
+    "date": "2025-10-14",
+    "summary": "An offer reported by two outlets.",
+    "countries": [{"code": "RUS", "role": "supplier"}, {"code": "VEN", "role": "recipient"}],
+    "actors": [{"name": "Sergei Ryabkov", "role": "speaker"}],
+    "systems": [{"designation": "Kalibr", "quantity": 4}],
+    "sources": [
+        {"publisher": "TASS", "url": "https://tass.com/a", "reliability": "C", "credibility": 3},
+    ],
+    "tags": ["caribbean"],
+    "client_token": "4f6c9a52-8d0e-4c71-9a8b-2f9e3f1d7b10",
+}
+
+
+def _filter_errors(errors: list[FilterError]) -> JSONResponse:
+    detail = [{"loc": ["query", e.param], "msg": e.message, "type": "value_error"} for e in errors]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def _load(db: SessionDep, event_id: int) -> Any:
+    event = event_or_none(db, event_id)
+    if event is None:
+        raise HTTPException(404, f"No event {event_id}. It may have been deleted.")
+    return event
+
+
+def _conflict(exc: VersionConflict) -> JSONResponse:
+    current = exc.current
+    body = VersionConflictOut(
+        detail=f"The event changed since you read it (now at version {current.version}).",
+        current_version=current.version,
+        current=EventOut.of(current),
+    )
+    return JSONResponse(jsonable_encoder(body), status_code=409)
+
+
+def _body_errors(exc: ValidationError) -> RequestValidationError:
+    return RequestValidationError(
+        [{**e, "loc": ("body", *e.get("loc", ()))} for e in exc.errors(include_url=False)]
+    )
+
+
+@router.get(
+    "/events",
+    response_model=EventPage,
+    summary="List events (the timeline's filters)",
+    responses={**AUTH_ERRORS, **INVALID},
+)
+def list_events(
+    request: Request,
+    db: SessionDep,
+    principal: ViewerDep,
+    q: Annotated[str | None, Query(description="full text over title, summary and quotes")] = None,
+    country: Annotated[list[str] | None, Query(description="ISO code or name, any role")] = None,
+    supplier: Annotated[list[str] | None, Query(examples=["RUS"])] = None,
+    recipient: Annotated[list[str] | None, Query(examples=["VEN"])] = None,
+    target: Annotated[list[str] | None, Query()] = None,
+    actor: Annotated[list[str] | None, Query(description="name or alias")] = None,
+    system: Annotated[list[str] | None, Query(description="designation or alias")] = None,
+    kind: Annotated[list[str] | None, Query(examples=["statement"])] = None,
+    status: Annotated[list[str] | None, Query()] = None,
+    stage_min: Annotated[str | None, Query(description="0–6")] = None,
+    date_from: Annotated[str | None, Query(alias="from", description="YYYY, YYYY-MM or YYYY-MM-DD")] = None,
+    date_to: Annotated[str | None, Query(alias="to", description="YYYY, YYYY-MM or YYYY-MM-DD")] = None,
+    source: Annotated[list[str] | None, Query(description="publisher")] = None,
+    reliability_max: Annotated[str | None, Query(description="worst source grade allowed, A–F")] = None,
+    tag: Annotated[list[str] | None, Query()] = None,
+    cursor: Annotated[str | None, Query(description="from a previous page's `next_cursor`")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Any:
+    """Events newest first, exactly as the timeline shows them for the same query string.
+
+    Repeating a parameter means OR; different parameters AND together. Unknown parameters are refused.
+    """
+    f = EventFilter.parse(request.query_params)
+    errors = list(f.errors)
+    unknown = sorted(set(request.query_params.keys()) - set(PARAMS) - LIST_EXTRA)
+    errors += [FilterError(name, f"unknown parameter “{name}”") for name in unknown]
+    position = None
+    if cursor:
+        try:
+            position = Cursor.decode(cursor)
+        except ValueError as exc:
+            errors.append(FilterError("cursor", str(exc)))
+    if errors:
+        return _filter_errors(errors)
+    page = timeline_page(db, f, position, limit)
+    next_url = None
+    if page.next_cursor:
+        next_url = "/api/v1/events?" + urlencode(
+            [*f.pairs(), ("limit", str(limit)), ("cursor", page.next_cursor)]
+        )
+    return EventPage(items=[EventOut.of(e) for e in page.events], next=next_url, next_cursor=page.next_cursor)
+
+
+@router.get(
+    "/events/{event_id}",
+    response_model=EventOut,
+    summary="One event",
+    responses={**AUTH_ERRORS, **NOT_FOUND},
+)
+def get_event(event_id: int, db: SessionDep, principal: ViewerDep) -> Any:
+    """Every field of one visible event, with its countries, actors, systems and sources."""
+    return EventOut.of(_load(db, event_id))
+
+
+@router.post(
+    "/events",
+    response_model=EventOut,
+    status_code=201,
+    summary="Create an event",
+    responses={
+        200: {"model": EventOut, "description": "The `client_token` was used before: the event it created."},
+        201: {"description": "Created; `Location` names the new event."},
+        **AUTH_ERRORS,
+        **INVALID,
+    },
+)
+def create(
+    data: Annotated[
+        EventInput, Body(openapi_examples={"offer": {"summary": "An offer", "value": CREATE_EXAMPLE}})
+    ],
+    db: SessionDep,
+    principal: AnalystDep,
+) -> Any:
+    """Validated exactly like the web form; unknown actors and systems are created.
+
+    Send a fresh `client_token` (UUID) to make retries safe: the same token gives back the same event.
+    """
+    if data.client_token is not None:
+        existing = event_id_for_client_token(db, data.client_token)
+        if existing is not None:
+            return JSONResponse(jsonable_encoder(EventOut.of(load_event(db, existing, include_deleted=True))))
+    event = create_event(db, data, principal.user)
+    db.commit()
+    event = load_event(db, event.id)
+    return JSONResponse(
+        jsonable_encoder(EventOut.of(event)),
+        status_code=201,
+        headers={"Location": f"/api/v1/events/{event.id}"},
+    )
+
+
+@router.put(
+    "/events/{event_id}",
+    response_model=EventOut,
+    summary="Replace an event",
+    responses={**AUTH_ERRORS, **NOT_FOUND, **CONFLICT, **INVALID},
+)
+def replace(
+    event_id: int,
+    data: EventUpdate,
+    db: SessionDep,
+    principal: AnalystDep,
+    reason: Annotated[str | None, Query(max_length=500, description="recorded in the history")] = None,
+) -> Any:
+    """Set every field (unset ones take their defaults); refused with 409 if `version` is not current."""
+    try:
+        event = update_event(db, event_id, data, principal.user, data.version, reason)
+    except EventNotFound:
+        raise HTTPException(404, f"No event {event_id}. It may have been deleted.") from None
+    except VersionConflict as exc:
+        response = _conflict(exc)
+        db.rollback()
+        return response
+    db.commit()
+    return EventOut.of(load_event(db, event.id))
+
+
+@router.patch(
+    "/events/{event_id}",
+    response_model=EventOut,
+    summary="Change some fields of an event",
+    responses={**AUTH_ERRORS, **NOT_FOUND, **CONFLICT, **INVALID},
+)
+def patch(
+    event_id: int,
+    changes: EventPatch,
+    db: SessionDep,
+    principal: AnalystDep,
+    reason: Annotated[str | None, Query(max_length=500, description="recorded in the history")] = None,
+) -> Any:
+    """Send only the fields to change plus `version`; lists (countries, sources…) are replaced whole."""
+    try:
+        current = load_event(db, event_id)
+    except EventNotFound:
+        raise HTTPException(404, f"No event {event_id}. It may have been deleted.") from None
+    merged = event_input(current).model_dump(mode="json", exclude={"client_token"})
+    merged.update(changes.model_dump(mode="json", exclude_unset=True, exclude={"version"}))
+    try:
+        data = EventInput.model_validate(merged)
+    except ValidationError as exc:
+        raise _body_errors(exc) from None
+    try:
+        event = update_event(db, event_id, data, principal.user, changes.model_dump()["version"], reason)
+    except EventNotFound:
+        raise HTTPException(404, f"No event {event_id}. It may have been deleted.") from None
+    except VersionConflict as exc:
+        response = _conflict(exc)
+        db.rollback()
+        return response
+    db.commit()
+    return EventOut.of(load_event(db, event.id))
+
+
+@router.delete(
+    "/events/{event_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete an event (an admin can restore it)",
+    responses={204: {"description": "Deleted."}, **AUTH_ERRORS, **NOT_FOUND, **CONFLICT, **INVALID},
+)
+def remove(
+    event_id: int,
+    db: SessionDep,
+    principal: AnalystDep,
+    version: Annotated[int | None, Query(ge=1, description="refuse with 409 unless this is current")] = None,
+    reason: Annotated[str | None, Query(max_length=500, description="recorded in the history")] = None,
+) -> Response:
+    """Soft delete: the event leaves every list, export and API answer; the history keeps it."""
+    try:
+        current = load_event(db, event_id, lock=True)
+    except EventNotFound:
+        raise HTTPException(404, f"No event {event_id}. It may have been deleted.") from None
+    if version is not None and current.version != version:
+        response = _conflict(VersionConflict(current))
+        db.rollback()
+        return response
+    delete_event(db, event_id, principal.user, reason)
+    db.commit()
+    return Response(status_code=204)

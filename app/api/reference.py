@@ -1,7 +1,166 @@
-"""Placeholder /api/v1 router for reference (filled by its issue)."""
+"""/api/v1/actors, /api/v1/systems, /api/v1/countries: searchable lists and single entries with counts."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
-router = APIRouter(tags=["reference"])
+from fastapi import APIRouter, HTTPException, Query, Security
+
+from app.api.events import AUTH_ERRORS, INVALID, bearer
+from app.api.schemas import (
+    ActorOut,
+    ActorPage,
+    CountryOut,
+    CountryPage,
+    Problem,
+    SystemOut,
+    SystemPage,
+)
+from app.auth.deps import ViewerDep
+from app.countries import country_name, resolve_country
+from app.db import SessionDep
+from app.models import Actor, Country, System
+from app.queries.api import (
+    actor_with_count,
+    actors_page,
+    countries_page,
+    country_with_count,
+    system_with_count,
+    systems_page,
+)
+
+router = APIRouter(tags=["reference"], dependencies=[Security(bearer)])
+
+Search = Annotated[str, Query(max_length=100, description="part of a name, alias or code (case-insensitive)")]
+Limit = Annotated[int, Query(ge=1, le=200)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+
+
+def _missing(what: str) -> dict[int | str, dict[str, Any]]:
+    return {404: {"model": Problem, "description": f"No such {what}."}}
+
+
+def _next(path: str, q: str, limit: int, offset: int, more: bool) -> str | None:
+    if not more:
+        return None
+    params = [("q", q)] if q else []
+    return f"{path}?{urlencode([*params, ('limit', str(limit)), ('offset', str(offset + limit))])}"
+
+
+def _actor(actor: Actor, count: int) -> ActorOut:
+    return ActorOut(
+        id=actor.id,
+        name=actor.name,
+        aliases=list(actor.aliases),
+        type=actor.type,
+        country=actor.country_code,
+        title=actor.title,
+        event_count=count,
+        events="/api/v1/events?" + urlencode({"actor": actor.name}),
+    )
+
+
+def _system(system: System, count: int) -> SystemOut:
+    return SystemOut(
+        id=system.id,
+        designation=system.designation,
+        aliases=list(system.aliases),
+        category=system.category,
+        origin=system.origin_code,
+        event_count=count,
+        events="/api/v1/events?" + urlencode({"system": system.designation}),
+    )
+
+
+def _country(country: Country, count: int) -> CountryOut:
+    return CountryOut(
+        code=country.code,
+        alpha2=country.alpha2,
+        name=country_name(country.code),
+        event_count=count,
+        events=f"/api/v1/events?country={country.code}",
+    )
+
+
+@router.get("/actors", response_model=ActorPage, summary="List actors", responses={**AUTH_ERRORS, **INVALID})
+def list_actors(
+    db: SessionDep, principal: ViewerDep, q: Search = "", limit: Limit = 50, offset: Offset = 0
+) -> Any:
+    """Actors by name; `q` matches names and aliases, ignoring case and accents."""
+    rows, more = actors_page(db, q, limit, offset)
+    return ActorPage(
+        items=[_actor(a, n) for a, n in rows], next=_next("/api/v1/actors", q, limit, offset, more)
+    )
+
+
+@router.get(
+    "/actors/{actor_id}",
+    response_model=ActorOut,
+    summary="One actor",
+    responses={**AUTH_ERRORS, **_missing("actor")},
+)
+def get_actor(actor_id: int, db: SessionDep, principal: ViewerDep) -> Any:
+    """An actor with its aliases and event count."""
+    found = actor_with_count(db, actor_id)
+    if found is None:
+        raise HTTPException(404, f"No actor {actor_id}.")
+    return _actor(*found)
+
+
+@router.get(
+    "/systems", response_model=SystemPage, summary="List systems", responses={**AUTH_ERRORS, **INVALID}
+)
+def list_systems(
+    db: SessionDep, principal: ViewerDep, q: Search = "", limit: Limit = 50, offset: Offset = 0
+) -> Any:
+    """Systems by designation; `q` matches designations and aliases."""
+    rows, more = systems_page(db, q, limit, offset)
+    return SystemPage(
+        items=[_system(s, n) for s, n in rows], next=_next("/api/v1/systems", q, limit, offset, more)
+    )
+
+
+@router.get(
+    "/systems/{system_id}",
+    response_model=SystemOut,
+    summary="One system",
+    responses={**AUTH_ERRORS, **_missing("system")},
+)
+def get_system(system_id: int, db: SessionDep, principal: ViewerDep) -> Any:
+    """A catalogued system with its aliases and event count."""
+    found = system_with_count(db, system_id)
+    if found is None:
+        raise HTTPException(404, f"No system {system_id}.")
+    return _system(*found)
+
+
+@router.get(
+    "/countries",
+    response_model=CountryPage,
+    summary="List countries",
+    responses={**AUTH_ERRORS, **INVALID},
+)
+def list_countries(
+    db: SessionDep, principal: ViewerDep, q: Search = "", limit: Limit = 50, offset: Offset = 0
+) -> Any:
+    """ISO 3166-1 countries by name; `q` matches a code or part of a name."""
+    rows, more = countries_page(db, q, limit, offset)
+    return CountryPage(
+        items=[_country(c, n) for c, n in rows], next=_next("/api/v1/countries", q, limit, offset, more)
+    )
+
+
+@router.get(
+    "/countries/{code}",
+    response_model=CountryOut,
+    summary="One country",
+    responses={**AUTH_ERRORS, **_missing("country")},
+)
+def get_country(code: str, db: SessionDep, principal: ViewerDep) -> Any:
+    """A country by alpha-3 or alpha-2 code or by name (`RUS`, `ru`, `Russia`)."""
+    resolved = resolve_country(code[:100])
+    found = country_with_count(db, resolved) if resolved else None
+    if found is None:
+        raise HTTPException(404, f"No country “{code[:100]}”; use an ISO 3166-1 code such as RUS.")
+    return _country(*found)

@@ -1,0 +1,246 @@
+"""Pydantic response (and update) models of the /api/v1 JSON API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from app.countries import country_name
+from app.dates import format_iso
+from app.models import Event
+from app.schemas import EventInput
+from app.vocab import STAGES
+
+
+class ErrorItem(BaseModel):
+    """One problem with a request: where (`loc`), what (`msg`) and its kind (`type`)."""
+
+    loc: list[str | int] = Field(examples=[["query", "country"]])
+    msg: str = Field(examples=["unknown country “Atlantis”; use an ISO code such as RUS"])
+    type: str = Field(examples=["value_error"])
+
+
+class Problem(BaseModel):
+    """An error: a sentence, or for 422 a list of problems (one per bad field or parameter)."""
+
+    detail: str | list[ErrorItem] = Field(examples=["There is nothing at this address."])
+
+
+class CountryLinkOut(BaseModel):
+    """A country named by an event, in a role."""
+
+    code: str = Field(examples=["RUS"])
+    name: str = Field(examples=["Russia"])
+    role: str = Field(examples=["supplier"])
+
+
+class ActorLinkOut(BaseModel):
+    """An actor's part in an event."""
+
+    id: int
+    name: str = Field(examples=["Sergei Ryabkov"])
+    role: str = Field(examples=["speaker"])
+
+
+class SystemLinkOut(BaseModel):
+    """A system named by an event, with its quantity or quantity note."""
+
+    id: int
+    designation: str = Field(examples=["Kalibr"])
+    quantity: int | None = Field(default=None, examples=[4])
+    quantity_note: str | None = Field(default=None, examples=["as many as 14"])
+
+
+class SourceOut(BaseModel):
+    """A citation with its NATO Admiralty grades."""
+
+    publisher: str = Field(examples=["TASS"])
+    url: str | None = None
+    title: str | None = None
+    published: str | None = Field(default=None, description="YYYY, YYYY-MM or YYYY-MM-DD")
+    quote: str | None = None
+    note: str | None = None
+    reliability: str = Field(description="A (completely reliable) … F (cannot be judged)", examples=["C"])
+    credibility: int = Field(description="1 (confirmed) … 6 (cannot be judged)", examples=[3])
+
+
+class EventOut(BaseModel):
+    """One event with everything the event page shows."""
+
+    id: int = Field(examples=[42])
+    title: str = Field(examples=["Russia offers Kalibr missiles to Venezuela"])
+    summary: str
+    kind: str = Field(examples=["offer"])
+    status: str = Field(examples=["reported"])
+    stage: int = Field(description="support-ladder stage 0–6 (from the kind unless overridden)", examples=[2])
+    stage_label: str = Field(examples=["offer/request"])
+    stage_override: int | None = None
+    date: str = Field(description="start at its precision: YYYY, YYYY-MM or YYYY-MM-DD", examples=["2025-10"])
+    date_end: str | None = Field(default=None, description="end of a span, same formats")
+    location: str | None = None
+    tags: list[str]
+    countries: list[CountryLinkOut]
+    actors: list[ActorLinkOut]
+    systems: list[SystemLinkOut]
+    sources: list[SourceOut]
+    version: int = Field(description="send it back with PUT/PATCH/DELETE: the edit is refused if it moved")
+    created_at: datetime
+    updated_at: datetime
+    url: str = Field(description="this event in the API", examples=["/api/v1/events/42"])
+    page: str = Field(description="this event's web page", examples=["/events/42"])
+
+    @classmethod
+    def of(cls, event: Event) -> EventOut:
+        """Build from an event loaded with events_service.event_options()."""
+        return cls(
+            id=event.id,
+            title=event.title,
+            summary=event.summary,
+            kind=event.kind,
+            status=event.status,
+            stage=event.stage,
+            stage_label=STAGES.get(event.stage, "?"),
+            stage_override=event.stage_override,
+            date=format_iso(event.date_start, event.date_precision),
+            date_end=format_iso(event.date_end, event.date_end_precision) or None,
+            location=event.location,
+            tags=list(event.tags),
+            countries=[
+                CountryLinkOut(code=c.country_code, name=country_name(c.country_code), role=c.role)
+                for c in event.countries
+            ],
+            actors=[ActorLinkOut(id=a.actor_id, name=a.actor.name, role=a.role) for a in event.actors],
+            systems=[
+                SystemLinkOut(
+                    id=s.system_id,
+                    designation=s.system.designation,
+                    quantity=s.quantity,
+                    quantity_note=s.quantity_note,
+                )
+                for s in event.systems
+            ],
+            sources=[
+                SourceOut(
+                    publisher=s.publisher,
+                    url=s.url,
+                    title=s.title,
+                    published=format_iso(s.published_on, s.published_precision) or None,
+                    quote=s.quote,
+                    note=s.note,
+                    reliability=s.reliability,
+                    credibility=s.credibility,
+                )
+                for s in event.sources
+            ],
+            version=event.version,
+            created_at=event.created_at,
+            updated_at=event.updated_at,
+            url=f"/api/v1/events/{event.id}",
+            page=f"/events/{event.id}",
+        )
+
+
+class EventPage(BaseModel):
+    """A page of events in timeline order; follow `next` for the following page."""
+
+    items: list[EventOut]
+    next: str | None = Field(
+        description="URL of the next page (same filters), null on the last page",
+        examples=["/api/v1/events?supplier=RUS&limit=50&cursor=MjAyNS0xMC0xNHw0Mg"],
+    )
+    next_cursor: str | None = Field(description="the cursor inside `next`")
+
+
+class EventUpdate(EventInput):
+    """A whole event (PUT) plus the version it was read at."""
+
+    version: int = Field(ge=1, description="the `version` you read; 409 if the event changed since")
+
+
+def _optional_event_fields() -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for name, info in EventInput.model_fields.items():
+        if name == "client_token":
+            continue
+        fields[name] = (Optional[info.annotation], Field(default=None, description=info.description))  # noqa: UP045
+    return fields
+
+
+# PATCH: any subset of EventInput's fields; the merged event is validated as a whole, like the form.
+EventPatch = create_model(
+    "EventPatch",
+    __config__=ConfigDict(extra="forbid"),
+    __doc__="Some fields of an event plus the version it was read at; unset fields keep their value.",
+    version=(int, Field(ge=1, description="the `version` you read; 409 if the event changed since")),
+    **_optional_event_fields(),
+)
+
+
+class VersionConflictOut(BaseModel):
+    """409: someone else saved the event first; re-apply your change to `current` and send its version."""
+
+    detail: str = Field(examples=["The event changed since you read it (now at version 3)."])
+    current_version: int = Field(examples=[3])
+    current: EventOut
+
+
+class ActorOut(BaseModel):
+    """An actor with how many visible events name it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str = Field(examples=["Sergei Ryabkov"])
+    aliases: list[str] = Field(examples=[["Sergey Ryabkov"]])
+    type: str = Field(examples=["person"])
+    country: str | None = Field(default=None, examples=["RUS"])
+    title: str | None = Field(default=None, examples=["Deputy Foreign Minister"])
+    event_count: int
+    events: str = Field(
+        description="API list of its events", examples=["/api/v1/events?actor=Sergei+Ryabkov"]
+    )
+
+
+class SystemOut(BaseModel):
+    """A catalogued system with how many visible events name it."""
+
+    id: int
+    designation: str = Field(examples=["Oreshnik"])
+    aliases: list[str]
+    category: str | None = Field(default=None, examples=["ballistic missile"])
+    origin: str | None = Field(default=None, examples=["RUS"])
+    event_count: int
+    events: str = Field(examples=["/api/v1/events?system=Oreshnik"])
+
+
+class CountryOut(BaseModel):
+    """An ISO 3166-1 country with how many visible events name it (any role)."""
+
+    code: str = Field(examples=["VEN"])
+    alpha2: str = Field(examples=["VE"])
+    name: str = Field(examples=["Venezuela"])
+    event_count: int
+    events: str = Field(examples=["/api/v1/events?country=VEN"])
+
+
+class ActorPage(BaseModel):
+    """Actors by name; follow `next` for more."""
+
+    items: list[ActorOut]
+    next: str | None
+
+
+class SystemPage(BaseModel):
+    """Systems by designation; follow `next` for more."""
+
+    items: list[SystemOut]
+    next: str | None
+
+
+class CountryPage(BaseModel):
+    """Countries by name; follow `next` for more."""
+
+    items: list[CountryOut]
+    next: str | None
