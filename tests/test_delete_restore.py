@@ -80,7 +80,7 @@ def test_admin_pages_need_admin(client, db: Session) -> None:  # type: ignore[no
     assert (
         home.status_code == 200
         and 'href="/admin/deleted"' in home.text
-        and 'href="/actors/merge"' in home.text
+        and 'href="/admin/merge/actors"' in home.text
     )
 
 

@@ -95,7 +95,7 @@ def test_edit_system(analyst, db: Session) -> None:  # type: ignore[no-untyped-d
 
 
 def test_analyst_cannot_merge(analyst) -> None:  # type: ignore[no-untyped-def]
-    assert analyst.get("/actors/merge").status_code == 403
+    assert analyst.get("/admin/merge/actors").status_code == 403
     assert analyst.post("/systems/merge", data={"keep": "a", "drop": "b"}).status_code == 403
 
 
@@ -198,3 +198,16 @@ def test_merge_errors(client, db: Session) -> None:  # type: ignore[no-untyped-d
     assert 'value="Nobody Atall"' in unknown.text
     same = client.post("/actors/merge", data={"keep": "Sergei Ryabkov", "drop": "sergei ryabkov"})
     assert same.status_code == 422 and "same actor" in same.text
+
+
+def test_merge_pick_page_prefills_from_the_edit_page(client, db: Session) -> None:  # type: ignore[no-untyped-def]
+    client.login("admin")
+    event = make_event(db)
+    actor = event.actors[0].actor
+    edit = client.get(f"/actors/{actor.id}/edit").text
+    assert 'href="/admin/merge/actors?keep=Sergei%20Ryabkov"' in edit
+    page = client.get("/admin/merge/actors?keep=Sergei%20Ryabkov")
+    assert page.status_code == 200
+    assert 'id="keep" name="keep" value="Sergei Ryabkov"' in page.text
+    assert 'action="/actors/merge"' in page.text and 'name="csrf_token"' in page.text
+    assert client.get("/admin/merge/systems").status_code == 200
