@@ -127,6 +127,11 @@ FORMULA_TRIGGERS = frozenset("=+-@\t\r\n")
 APOSTROPHE = "'"
 ESCAPE_PREFIXES = FORMULA_TRIGGERS | {APOSTROPHE}
 ITEM_SEPARATOR = "; "
+# What EventInput's str_strip_whitespace trims (Unicode White_Space). Python's bare str.strip() and re's
+# \s also take the separators U+001C–U+001F, which input keeps: stripping with them would change text
+# on an export → import round trip.
+WHITESPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace() and c not in "\x1c\x1d\x1e\x1f")
+_WS = "[" + re.escape(WHITESPACE) + "]"
 
 
 def neutralise(value: str) -> str:
@@ -171,12 +176,12 @@ def split_items(cell: str) -> list[str]:
                 buf.append(";")
                 i += 2
                 continue
-            items.append("".join(buf).strip())
+            items.append("".join(buf).strip(WHITESPACE))
             buf = []
         else:
             buf.append(ch)
         i += 1
-    items.append("".join(buf).strip())
+    items.append("".join(buf).strip(WHITESPACE))
     return items
 
 
@@ -185,15 +190,15 @@ def format_actor(name: str, role: str) -> str:
     return f"{name} ({role})"
 
 
-_ACTOR = re.compile(r"^(?P<name>.+?)\s*\((?P<role>[^()]*)\)$", re.DOTALL)
+_ACTOR = re.compile(rf"^(?P<name>.+?){_WS}*\((?P<role>[^()]*)\)$", re.DOTALL)
 
 
 def parse_actor(item: str) -> tuple[str, str]:
     """`Name (role)` → (name, role); without a known role in the last brackets the role is `other`."""
     m = _ACTOR.match(item)
     if m and m["role"].strip().lower() in ACTOR_ROLES:
-        return m["name"].strip(), m["role"].strip().lower()
-    return item.strip(), "other"
+        return m["name"].strip(WHITESPACE), m["role"].strip().lower()
+    return item.strip(WHITESPACE), "other"
 
 
 def format_system(designation: str, quantity: int | None, note: str | None) -> str:
@@ -207,18 +212,18 @@ def format_system(designation: str, quantity: int | None, note: str | None) -> s
 
 
 _SYSTEM = re.compile(
-    r"^(?P<designation>.+?)(?:\s+[×xX]\s*(?P<quantity>\d+))?(?:\s+\[(?P<note>.*)\])?$", re.DOTALL
+    rf"^(?P<designation>.+?)(?:{_WS}+[×xX]{_WS}*(?P<quantity>[0-9]+))?(?:{_WS}+\[(?P<note>.*)\])?$", re.DOTALL
 )
 
 
 def parse_system(item: str) -> tuple[str, int | None, str | None]:
     """`Designation ×4 [as many as 14]` → ('Designation', 4, 'as many as 14')."""
-    m = _SYSTEM.match(item.strip())
+    m = _SYSTEM.match(item.strip(WHITESPACE))
     if not m:
-        return item.strip(), None, None
+        return item.strip(WHITESPACE), None, None
     quantity = int(m["quantity"]) if m["quantity"] else None
-    note = m["note"].strip() if m["note"] else None
-    return m["designation"].strip(), quantity, note or None
+    note = m["note"].strip(WHITESPACE) if m["note"] else None
+    return m["designation"].strip(WHITESPACE), quantity, note or None
 
 
 _GRADE = re.compile(r"^\s*([A-Fa-f])\s*([1-6])\s*$")
@@ -395,7 +400,7 @@ def _read_row(
         errors.append(RowError(line, shown.get(column, column), message))
 
     def cell(name: str) -> str:
-        return cells.get(name, "").strip()
+        return cells.get(name, "").strip(WHITESPACE)
 
     data: dict[str, Any] = {
         "title": cells.get("title", ""),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import uuid
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
@@ -10,13 +11,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from app import migrate
 from app.filters import EventFilter
 from app.queries.events import count_events, event_select, matching_ids
+from app.schemas import EventInput
 from app.vocab import KINDS, RELIABILITY, STATUSES
 from tests.factories import make_event
 from tests.test_backup import scratch_database
@@ -221,3 +223,130 @@ def test_facet_count_equals_the_size_of_the_list_filtered_by_it(dataset: Engine,
                 assert value.count == expected, (param, value, f.pairs())
                 checked += 1
         assert checked >= len(KINDS) + len(STATUSES) + 7
+
+
+# ---- export → import → export ------------------------------------------------------------------------
+_ANY_CHAR = st.characters(codec="utf-8", exclude_characters="\x00", exclude_categories=("Cs",))
+_TRICKY_START = st.sampled_from(
+    [
+        "=",
+        "+",
+        "-",
+        "@",
+        "\t",
+        "\r",
+        "\n",
+        "\r\n",
+        "'",
+        "''",
+        "'=",
+        ";",
+        ";;",
+        ",",
+        '"',
+        '""',
+        "=1+2",
+        '=HYPERLINK("http://x")',
+        "@SUM(A1)",
+        "-2+3",
+        "+cmd|' /C calc'!A0",
+        "\ufeff",
+        "«",
+        "\u202e",
+    ]
+)
+_free = st.text(_ANY_CHAR, max_size=30)
+TEXT = st.one_of(_free, st.builds(lambda a, b: a + b, _TRICKY_START, _free))
+NAME = TEXT.filter(lambda t: t.strip())
+
+
+@st.composite
+def arbitrary_event(draw: st.DrawFn) -> dict[str, Any]:
+    """An event whose every free-text field is arbitrary text (formula starts, separators, quotes, …)."""
+    return {
+        "title": draw(NAME),
+        "summary": draw(TEXT),
+        "kind": draw(st.sampled_from(KINDS)),
+        "status": draw(st.sampled_from(STATUSES)),
+        "date": "2025-03",
+        "location": draw(TEXT),
+        "tags": draw(st.lists(NAME.map(lambda t: t[:60]), max_size=3)),
+        "countries": [{"code": "RUS", "role": "supplier"}, {"code": "VEN", "role": "recipient"}],
+        "actors": [{"name": draw(NAME), "role": draw(st.sampled_from(["speaker", "supplier", "other"]))}],
+        "systems": [
+            {
+                "designation": draw(NAME),
+                "quantity": draw(st.none() | st.integers(0, 10_000)),
+                "quantity_note": draw(st.none() | NAME),
+            }
+        ],
+        "sources": [
+            {
+                "publisher": draw(NAME),
+                "title": draw(st.none() | TEXT),
+                "quote": draw(st.none() | TEXT),
+                "note": draw(st.none() | TEXT),
+                "reliability": "B",
+                "credibility": 2,
+            }
+            for _ in range(draw(st.integers(1, 2)))
+        ],
+    }
+
+
+MASKED = ("id", "created_at", "updated_at", "version")
+
+
+def export_csv(s: Session) -> list[dict[str, str]]:
+    """The unfiltered export as the CSV bytes a user downloads, read back with the csv module."""
+    import csv
+    import io
+
+    from app.csvio import write_rows
+    from app.queries.export import export_rows
+
+    raw = b"".join(write_rows(export_rows(s, EventFilter())))
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8"), newline="")))
+    return [{k: v for k, v in row.items() if k not in MASKED} for row in rows]
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=arbitrary_event())
+def test_export_import_export_is_identity_for_arbitrary_text(dataset: Engine, data: dict[str, Any]) -> None:
+    from hypothesis import reject
+    from pydantic import ValidationError
+
+    from app.csvio import decode_upload, read_csv, write_rows
+    from app.events_service import create_event
+    from app.queries.export import export_rows
+    from app.queries.imports import commit_import
+
+    try:
+        event_in = EventInput.model_validate(data)
+    except ValidationError:
+        reject()
+    with dataset.connect() as conn:
+        trans = conn.begin()
+        s = Session(bind=conn, join_transaction_mode="create_savepoint")
+        try:
+            s.execute(text("UPDATE events SET deleted_at = now() WHERE deleted_at IS NULL"))  # only ours
+            original = create_event(s, event_in, None)
+            s.flush()
+            first = export_csv(s)
+            assert len(first) == 1
+
+            raw = b"".join(write_rows(export_rows(s, EventFilter())))
+            decoded, problem = decode_upload(raw, 10_000_000)
+            assert problem is None and decoded is not None
+            parsed = read_csv(decoded)
+            assert not parsed.errors, parsed.errors
+            commit_import(s, parsed.rows, None, uuid.uuid4())
+            original.deleted_at = func.now()
+            s.flush()
+            second = export_csv(s)
+            assert len(second) == 1
+            changed = {k: (v, second[0][k]) for k, v in first[0].items() if second[0][k] != v}
+            assert not changed, changed
+        finally:
+            s.close()
+            trans.rollback()
