@@ -151,3 +151,47 @@ def test_remove_row_conflict_and_delete_pages(page, live_user, engine: Engine, t
     page.screenshot(path=str(out / "deleted.png"), full_page=True)
     page.goto("/")
     assert page.get_by_text("My own title").count() == 0
+
+
+@pytest.mark.browser
+def test_autocomplete_admin_restore_and_merge_pages(page, live_user, engine: Engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from app.events_service import create_event, delete_event
+    from app.schemas import EventInput
+    from tests.factories import event_data
+
+    out = shots(tmp_path)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    with Session(engine) as s:
+        event_id = create_event(s, EventInput.model_validate(event_data()), None).id
+        other = event_data(
+            title="Rybakov again", date="2024", actors=[{"name": "Sergey Rybakov", "role": "speaker"}]
+        )
+        create_event(s, EventInput.model_validate(other), None)
+        delete_event(s, event_id, None, "test")
+        s.commit()
+    browser_login(page, live_user("admin"))
+
+    # Typing in an actor field fills its suggestions (HTMX, by name or alias).
+    page.goto("/events/new")
+    page.fill("#actors-0-name", "ryab")
+    page.wait_for_selector("#actor-options option", state="attached")
+    assert page.locator("#actor-options option").first.get_attribute("value") == "Sergei Ryabkov"
+    page.fill("#countries-0-code", "venez")
+    page.wait_for_selector("#country-options option", state="attached")
+    assert page.locator("#country-options option").first.get_attribute("value") == "VEN"
+
+    page.goto("/admin/deleted")
+    page.screenshot(path=str(out / "admin-deleted.png"), full_page=True)
+    page.click(f"form[action='/admin/events/{event_id}/restore'] button")
+    page.wait_for_url(f"**/events/{event_id}?restored=1")
+    assert "Restored" in page.locator(".alert.ok").inner_text()
+
+    page.goto("/admin/merge/actors?keep=Sergei%20Ryabkov")
+    page.fill("#drop", "Sergey Rybakov")
+    page.click("text=Preview the merge")
+    page.wait_for_selector("text=Check before merging")
+    page.screenshot(path=str(out / "merge-preview.png"), full_page=True)
+    page.click("button[name=confirm]")
+    page.wait_for_url("**/actors/*/edit?merged=1")
+    assert "Sergey Rybakov" in page.input_value("#aliases")
+    page.screenshot(path=str(out / "actor-edit.png"), full_page=True)
