@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import Actor, Country, Event, EventActor, EventCountry, EventSystem, System
@@ -68,13 +68,14 @@ def countries_page(
     session: Session, q: str, limit: int, offset: int
 ) -> tuple[list[tuple[Country, int]], bool]:
     """Countries by name (code or name containing `q`, case-insensitive), with event counts."""
-    stmt = select(Country, _count(EventCountry, EventCountry.country_code, Country.code)).order_by(
-        Country.name, Country.code
-    )
+    stmt = select(Country, _count(EventCountry, EventCountry.country_code, Country.code))
     needle = q.strip()
     if needle:
         pattern = "%" + needle.replace("%", "").replace("_", "") + "%"
-        stmt = stmt.where(or_(Country.name.ilike(pattern), Country.code == needle.upper()))
+        exact = Country.code == needle.upper()
+        # The country whose code was typed comes first ("RUS" before Belarus).
+        stmt = stmt.where(or_(Country.name.ilike(pattern), exact)).order_by(case((exact, 0), else_=1))
+    stmt = stmt.order_by(Country.name, Country.code)
     rows, more = _page(session, stmt, limit, offset)
     return [(r[0], int(r[1])) for r in rows], more
 
