@@ -261,7 +261,7 @@ def _date_text(form: EventForm, prefix: str, required: bool) -> str | None:
     try:
         parse_partial(text)
     except PartialDateError:
-        form.errors[prefix] = f"There is no such day: {text}."
+        form.errors[prefix] = f"There is no such date: {text}."
         return None
     return text
 

@@ -48,7 +48,7 @@ CASES = [
     ),
     ("no year", {"date_year": "", "date_month": ""}, "date", "Enter at least the year"),
     ("day without month", {"date_month": "", "date_day": "12"}, "date", "Choose a month for this day"),
-    ("no such day", {"date_month": "02", "date_day": "30"}, "date", "There is no such day: 2024-02-30."),
+    ("no such day", {"date_month": "02", "date_day": "30"}, "date", "There is no such date: 2024-02-30."),
     (
         "end before start",
         {"date_end_year": "2023", "date_end_month": "12"},

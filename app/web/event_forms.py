@@ -175,7 +175,8 @@ def create_event_submit(
     return _saved(event_id)
 
 
-def _visible(db: Session, event_id: int, *, lock: bool = False) -> Any:
+def _visible(db: Session, event_id: int) -> Any:
+    """The visible event, or a 404 page (deleted events are not edited)."""
     try:
         return load_event(db, event_id)
     except EventNotFound:
