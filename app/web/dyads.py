@@ -15,7 +15,7 @@ from app.queries.events import count_events
 from app.queries.facets import facet_counts
 from app.templating import is_htmx, render
 from app.vocab import STAGES
-from app.web.timeline import filter_state, parse_view
+from app.web.timeline import filter_state, parse_view, push_url
 
 router = APIRouter()
 
@@ -69,5 +69,6 @@ def dyads(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLRespons
         context["matrix_query"] = f.without("supplier").without("recipient").query_string()
     else:
         context["matrix"] = dyad_matrix(db, f)
-    template = "dyads/_partial.html" if is_htmx(request) else "dyads/index.html"
-    return render(request, template, context)
+    if not is_htmx(request):
+        return render(request, "dyads/index.html", context)
+    return render(request, "dyads/_partial.html", context, headers=push_url("/dyads", f))

@@ -94,5 +94,17 @@ def timeline(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLResp
         chart = chart_series(db, f)
         context["chart"] = chart
         context["chart_json"] = chart.as_json()
-    template = "timeline/_partial.html" if partial else "timeline/index.html"
-    return render(request, template, context)
+    if not partial:
+        return render(request, "timeline/index.html", context)
+    return render(
+        request, "timeline/_partial.html", context, headers=push_url("/", f, cursor=raw_cursor or "")
+    )
+
+
+def push_url(path: str, f: EventFilter, **extra: str) -> dict[str, str]:
+    """HX-Push-Url with the canonical address of the view (no empty fields, countries as codes).
+
+    A form sends every field, empty ones too; the address bar should read like a link a person would share.
+    """
+    query = f.query_string(**extra)
+    return {"HX-Push-Url": f"{path}?{query}" if query else path}

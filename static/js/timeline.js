@@ -19,7 +19,7 @@
   }
 
   function drawTimeline() {
-    var canvas = document.getElementById("timeline-chart");
+    var canvas = document.querySelector("canvas.timeline-chart");
     var data = readJson("chart-data");
     if (!canvas || !data || !window.Chart) { return; }
     if (charts.timeline && charts.timeline.canvas === canvas) { return; }
@@ -45,7 +45,7 @@
   }
 
   function drawLadder() {
-    var canvas = document.getElementById("ladder-chart");
+    var canvas = document.querySelector("canvas.ladder-chart");
     var data = readJson("ladder-data");
     if (!canvas || !data || !window.Chart) { return; }
     if (charts.ladder && charts.ladder.canvas === canvas) { return; }
@@ -72,16 +72,17 @@
 
   function drawAll() { drawTimeline(); drawLadder(); }
 
-  // Values typed into "add" inputs when a request left, to clear only what the response took in.
-  var pending = {};
+  // Values typed into "add" inputs when a request left, kept with that request, so its response clears
+  // only what it took in (and not what was typed since).
   document.addEventListener("htmx:beforeRequest", function (evt) {
     var form = document.getElementById("filters");
-    if (!form || evt.detail.elt !== form) { return; }
-    pending = {};
-    form.querySelectorAll("input.add-value").forEach(function (input) { pending[input.id] = input.value; });
+    if (!form || evt.detail.elt !== form || !evt.detail.xhr) { return; }
+    var sent = {};
+    form.querySelectorAll("input.add-value").forEach(function (input) { sent[input.id] = input.value; });
+    evt.detail.xhr.signalboardSent = sent;
   });
 
-  function syncPanel() {
+  function syncPanel(sent) {
     var state = readJson("filter-state");
     var form = document.getElementById("filters");
     if (!state || !form) { return; }
@@ -95,10 +96,28 @@
       input.setAttribute("aria-invalid", bad ? "true" : "false");
       if (bad) { input.setAttribute("aria-describedby", "filter-errors"); } else { input.removeAttribute("aria-describedby"); }
       // The response took the value in (it now shows as a ticked box): empty the box for the next one.
-      if (!bad && input.value && pending[input.id] === input.value) { input.value = ""; }
+      if (!bad && input.value && sent[input.id] === input.value) { input.value = ""; }
     });
-    pending = {};
   }
+
+  // A text box commits once: Enter fires "change" and then "submit", and two requests would leave two
+  // identical history entries (Back would seem to do nothing). So a text box's "change" never reaches the
+  // form's hx-trigger; it asks for a submit on the next tick instead, which a real submit cancels.
+  var deferred = null;
+  function isTextBox(el) {
+    return el.tagName === "INPUT" && (el.type === "text" || el.type === "search");
+  }
+  document.addEventListener("change", function (evt) {
+    var el = evt.target;
+    if (!el.form || el.form.id !== "filters" || !isTextBox(el)) { return; }
+    evt.stopPropagation();
+    if (el.id === "q") { return; }  // the search box updates as one types
+    clearTimeout(deferred);
+    deferred = setTimeout(function () { el.form.requestSubmit(); }, 0);
+  }, true);
+  document.addEventListener("submit", function (evt) {
+    if (evt.target.id === "filters") { clearTimeout(deferred); }
+  }, true);
 
   // Picking a datalist suggestion applies it at once (typing alone waits for Enter or leaving the box).
   document.addEventListener("input", function (evt) {
@@ -111,7 +130,9 @@
 
   document.addEventListener("htmx:afterSettle", function (evt) {
     var id = evt.detail && evt.detail.target && evt.detail.target.id;
-    if (id === "results" || id === "dyad-results") { syncPanel(); }
+    if (id === "results" || id === "dyad-results") {
+      syncPanel((evt.detail.xhr && evt.detail.xhr.signalboardSent) || {});
+    }
     drawAll();
   });
   document.addEventListener("htmx:historyRestore", drawAll);

@@ -1,0 +1,174 @@
+"""The timeline in headless Chromium: search, pick a country, back, reload; dyads and lists render."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from app.demo import seed_demo
+from tests.conftest import browser_login
+
+# Screenshots go to SCREENSHOT_DIR when set (to look at them), else to the test's temporary folder.
+SHOTS = os.environ.get("SCREENSHOT_DIR")
+
+
+def _shot(page, tmp_path: Path, name: str) -> None:  # type: ignore[no-untyped-def]
+    folder = Path(SHOTS) if SHOTS else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    # caret="initial": hiding the caret leaves style="" on inputs, which htmx then copies (a CSP report).
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True, caret="initial")
+
+
+def _until(page, script: str, timeout: float = 8.0) -> None:  # type: ignore[no-untyped-def]
+    """Poll a JS expression until it is truthy (wait_for_function needs eval, which the CSP forbids)."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(f"() => Boolean({script})"):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {script}")
+        page.wait_for_timeout(50)
+
+
+def _rows(page) -> int:  # type: ignore[no-untyped-def]
+    return int(page.locator("#results .event-row").count())
+
+
+@pytest.fixture
+def demo(engine: Engine, live_server: str) -> None:
+    with Session(engine) as s:
+        seed_demo(s)
+        s.commit()
+
+
+@pytest.mark.browser
+def test_search_pick_country_back_and_reload(page, live_user, demo, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    browser_login(page, live_user("viewer"))
+    page.goto("/")
+    assert _rows(page) == 11
+    _until(
+        page,
+        "window.Chart && document.querySelector('canvas.timeline-chart') && Chart.getChart(document.querySelector('canvas.timeline-chart'))",
+    )
+    # A marker survives HTMX swaps but not a full page load.
+    page.evaluate("window.__stay = 'same page'")
+
+    page.locator("#q").press_sequentially("Kalibr", delay=30)
+    page.wait_for_url(re.compile(r"[?&]q=Kalibr"))
+    expect(page.locator("#results .event-row")).to_have_count(1)
+    assert "Oreshnik" in page.locator("#results .event-row").first.inner_text()
+    assert page.locator("#results .total").inner_text().startswith("1 event")
+    # facets and chart follow the results
+    assert page.locator("#facet-kind label:has(input[value=statement]) .facet-count").inner_text() == "1"
+    assert page.evaluate(
+        "Chart.getChart(document.querySelector('canvas.timeline-chart')).data.datasets.map(d => d.label)"
+    ) == ["statement"]
+    _shot(page, tmp_path, "timeline-search")
+
+    # clear the search and pick a country from the facet list
+    page.fill("#q", "")
+    _until(page, "location.search === ''")
+    expect(page.locator("#results .event-row")).to_have_count(11)
+    page.locator("#facet-supplier label:has-text('United States')").click()
+    page.wait_for_url(re.compile(r"supplier=USA"))
+    expect(page.locator("#results .event-row")).to_have_count(2)
+    assert page.locator("#fc-supplier-USA").is_checked()
+    assert " ".join(page.locator("#results .chip").first.inner_text().split()).startswith(
+        "supplier United States"
+    )
+
+    # add a recipient through the autocomplete box: a fragment is refused with a message and kept...
+    box = page.locator("#add-recipient")
+    box.press_sequentially("Venez", delay=30)
+    page.wait_for_selector("#dl-recipient option[value=VEN]", state="attached")
+    box.press("Enter")
+    expect(page.locator("#filter-errors")).to_contain_text("unknown country “Venez”")
+    assert box.input_value() == "Venez" and box.get_attribute("aria-invalid") == "true"
+    # ...and picking the suggestion applies it
+    box.fill("VEN")
+    box.press("Enter")
+    page.wait_for_url(re.compile(r"recipient=VEN"))
+    expect(page.locator("#results .total")).to_contain_text("0 events")
+    assert page.locator("#fc-recipient-VEN").is_checked()
+    expect(box).to_have_value("")  # taken in: the box is ready for the next country
+    assert page.evaluate("window.__stay") == "same page"
+
+    # back: the previous view (supplier USA only), then reload shows the same
+    page.go_back()
+    _until(page, "!location.search.includes('recipient')")
+    expect(page.locator("#results .event-row")).to_have_count(2)
+    assert page.locator("#fc-supplier-USA").is_checked()
+    assert (
+        not page.locator("#fc-recipient-VEN").is_visible()
+        or not page.locator("#fc-recipient-VEN").is_checked()
+    )
+    _until(page, "Chart.getChart(document.querySelector('canvas.timeline-chart')) !== undefined")
+    url = page.url
+    page.reload()
+    assert page.url == url and _rows(page) == 2
+    assert page.locator("#fc-supplier-USA").is_checked()
+
+    # a chip removes its filter
+    page.locator("#results .chip a").first.click()
+    expect(page.locator("#results .event-row")).to_have_count(11)
+    assert "supplier" not in page.url
+    page.go_back()
+    expect(page.locator("#results .event-row")).to_have_count(2)
+    _shot(page, tmp_path, "timeline-country")
+    assert errors == []
+
+
+@pytest.mark.browser
+def test_works_without_javascript(browser, live_server: str, live_user, demo) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(base_url=live_server, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        browser_login(page, live_user("viewer"))
+        page.goto("/")
+        page.fill("#q", "Kalibr")
+        page.locator("#filters button[type=submit]").click()
+        page.wait_for_url(re.compile(r"q=Kalibr"))
+        assert _rows(page) == 1
+        page.locator("#fc-kind-statement").check()
+        page.locator("#filters button[type=submit]").click()
+        page.wait_for_url(re.compile(r"kind=statement"))
+        assert _rows(page) == 1 and page.locator("#fc-kind-statement").is_checked()
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_dyads_and_lists_pages(page, live_user, demo, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    browser_login(page, live_user("analyst"))
+    page.goto("/dyads")
+    _shot(page, tmp_path, "dyads")
+    page.locator("table.matrix a[aria-label^='9 events Russia to Venezuela']").click()
+    page.wait_for_url(re.compile(r"supplier=RUS.*recipient=VEN"))
+    _until(
+        page, "window.Chart && Chart.getChart(document.querySelector('canvas.ladder-chart')) !== undefined"
+    )
+    assert "6 · operational" in page.locator(".ladder-steps").inner_text()
+    _shot(page, tmp_path, "dyad-ladder")
+    page.go_back()
+    page.wait_for_selector("table.matrix")
+    for path in ("/actors", "/systems", "/countries"):
+        page.goto(path)
+        _shot(page, tmp_path, path.strip("/"))
+    page.goto("/actors")
+    page.locator("#list-q").press_sequentially("Песков", delay=30)
+    _until(page, "document.querySelectorAll('#list-table tbody tr').length === 1")
+    page.locator("#list-table a:has-text('Dmitry Peskov')").first.click()
+    page.wait_for_url(re.compile(r"/\?actor=Dmitry"))
+    assert _rows(page) == 1
+    assert errors == []
