@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CSP = (
@@ -59,6 +60,12 @@ class SecurityHeadersMiddleware:
                 message["headers"] = raw
             await send(message)
 
+        raw_query: bytes = scope.get("query_string", b"")
+        if b"%00" in raw_query or b"\x00" in raw_query or "\x00" in path:
+            # PostgreSQL text cannot hold NUL; refuse it once here rather than in every filter.
+            await _bad_request(scope, receive, send_with_headers, "The address contains a NUL character.")
+            return
+
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
             # Refused before the app reads a byte; the body is never received.
@@ -102,3 +109,19 @@ async def _too_large(send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _bad_request(scope: Scope, receive: Receive, send: Send, message: str) -> None:
+    """A 400 in the app's own style: JSON for the API, the friendly error page for people."""
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+
+    from app.templating import render
+
+    request = Request(scope, receive)
+    if request.url.path.startswith("/api/"):
+        response: Response = JSONResponse({"detail": message}, status_code=400)
+    else:
+        context = {"status": 400, "title": "Bad request", "message": message}
+        response = render(request, "error.html", context, status_code=400)
+    await response(scope, receive, send)

@@ -251,3 +251,14 @@ def test_database_errors_are_not_shown(client: Client, db: Session) -> None:
     response = client.get("/?q=" + "%27%3B%20DROP%20TABLE%20events%3B%20--")
     assert response.status_code in (200, 422)
     assert "psycopg" not in response.text and "Traceback" not in response.text
+
+
+def test_nul_in_the_address_is_a_clean_400(client: Client) -> None:
+    """PostgreSQL text cannot hold NUL: refused up front, page or JSON, with the headers."""
+    client.login("viewer")
+    page = client.get("/?q=a%00b")
+    assert page.status_code == 400 and "Bad request" in page.text
+    check_headers(page)
+    api = client.get("/api/v1/events?q=%00")
+    assert api.status_code == 400 and api.json()["detail"]
+    check_headers(api)
