@@ -412,3 +412,29 @@ def _cursors_open(engine: Engine) -> int:
             )
             or 0
         )
+
+
+def test_both_query_plans_give_the_same_rows(db: Session) -> None:
+    _variety(db)
+    make_event(
+        db,
+        title="Awkward; one",
+        tags=["x;y"],
+        sources=[{"publisher": "A;B", "note": "n"}, {"publisher": "C"}],
+    )
+    for filters in FILTERS:
+        f = from_mapping(filters)
+        lateral = list(export_rows(db, f, grouped=False))
+        grouped = list(export_rows(db, f, grouped=True))
+        assert lateral == grouped, filters
+    assert len(list(export_rows(db, from_mapping({})))) == 31
+
+
+def test_the_plan_follows_the_share_of_matching_events(db: Session) -> None:
+    from app.queries.export import use_grouped_plan
+
+    bulk_events(db, 2100, kind="offer")
+    bulk_events(db, 100, kind="statement")
+    assert use_grouped_plan(db, from_mapping({}))
+    assert use_grouped_plan(db, from_mapping({"kind": "offer"}))
+    assert not use_grouped_plan(db, from_mapping({"kind": "statement"}))
