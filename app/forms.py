@@ -304,8 +304,8 @@ def to_payload(form: EventForm) -> tuple[dict[str, Any], dict[str, list[int]]]:
                     value = row.get(key, "").replace("\r\n", "\n").strip()
                 if value != "":
                     item[key] = value
-            for required in ROW_KEY_FIELDS[group][:1]:
-                item.setdefault(required, "")
+            # A started row without its main field (a URL but no publisher) gets that field's message.
+            item.setdefault(ROW_KEY_FIELDS[group][0], "")
             items.append(item)
         payload[group] = items
     return payload, index_maps
