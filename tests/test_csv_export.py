@@ -438,3 +438,14 @@ def test_the_plan_follows_the_share_of_matching_events(db: Session) -> None:
     assert use_grouped_plan(db, from_mapping({}))
     assert use_grouped_plan(db, from_mapping({"kind": "offer"}))
     assert not use_grouped_plan(db, from_mapping({"kind": "statement"}))
+
+
+def test_readme_documents_every_column_in_order() -> None:
+    from pathlib import Path
+
+    from app.csvio import COLUMNS
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## CSV export and import", 1)[1].split("\n## ", 1)[0]
+    documented = [line.split("`")[1] for line in section.splitlines() if line.startswith("| `")]
+    assert documented == [c.name for c in COLUMNS]
