@@ -29,6 +29,8 @@ PUBLIC_ROUTES = {
     ("GET", "/login"),  # the way in
     ("POST", "/login"),  # the way in (CSRF-protected by the pre-session token, rate-limited)
     ("POST", "/logout"),  # ends only the caller's own session; must work after the session expired
+    ("GET", "/docs"),  # Swagger UI page for /openapi.json: API shapes only, never data (a fixed address)
+    ("GET", "/docs/oauth2-redirect"),  # Swagger UI's helper page, if served
 }
 # Non-API routes FastAPI and Starlette add: the API description (a fixed address for API clients; it
 # describes shapes, never data), Swagger/ReDoc pages that read it, and the static files (CSS, JS, icons).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.audit import record
@@ -21,7 +22,11 @@ def ensure_first_admin(db: Session) -> str | None:
         username="admin", password_hash=hash_password(password), role="admin", must_change_password=True
     )
     db.add(admin)
-    db.flush()
+    try:
+        db.flush()
+    except IntegrityError:  # another process (a second worker) created it at the same moment
+        db.rollback()
+        return None
     record(
         db,
         None,
