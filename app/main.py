@@ -10,7 +10,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.auth.deps import (
@@ -41,6 +41,19 @@ def _error(request: Request, status: int, title: str, message: str) -> Response:
     return render(
         request, "error.html", {"status": status, "title": title, "message": message}, status_code=status
     )
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path, for the Allow header of a 405."""
+    from starlette.routing import Match
+
+    allowed = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+        # Ask the router itself (included routers are matched lazily, their routes are not listed).
+        probe = {**request.scope, "method": method}
+        if any(route.matches(probe)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -90,11 +103,24 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         titles = {404: "Not found", 405: "Not allowed", 413: "Too large", 429: "Too many attempts"}
         detail = exc.detail if isinstance(exc.detail, str) else "The request could not be handled."
+        if exc.status_code == 400 and detail == "There was an error parsing the body":
+            # FastAPI's answer to a body that is not even text (bad UTF-8): the same documented 422
+            # as any other malformed body.
+            message = "The body is not valid JSON (or not UTF-8 text)."
+            if _wants_json(request):
+                return JSONResponse(
+                    {"detail": [{"loc": ["body"], "msg": message, "type": "json_invalid"}]}, status_code=422
+                )
+            return _error(request, 422, "Invalid request", message)
         if exc.status_code == 404 and detail == "Not Found":
             detail = "There is nothing at this address. It may have been deleted or never existed."
         response = _error(request, exc.status_code, titles.get(exc.status_code, "Error"), detail)
         for k, v in (exc.headers or {}).items():
             response.headers[k] = v
+        if exc.status_code == 405:
+            # Starlette lists only the first route that matched the path; a path served by several
+            # routes (GET and POST /api/v1/events) must list every method it accepts.
+            response.headers["Allow"] = _allowed_methods(request)
         return response
 
     @app.exception_handler(RequestValidationError)
@@ -108,6 +134,18 @@ def install_error_handlers(app: FastAPI) -> None:
         message = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'][1:]) or 'request'}: {e['msg']}" for e in errors
         )
+        return _error(request, 422, "Invalid request", message)
+
+    @app.exception_handler(DataError)
+    async def bad_value(request: Request, exc: DataError) -> Response:
+        # A value that passed validation but not the database (an id beyond its integer range):
+        # the request is wrong, not the server.
+        log.info("value refused by the database on %s %s: %s", request.method, request.url.path, exc.orig)
+        message = "A value in this request is out of range or not valid here."
+        if _wants_json(request):
+            return JSONResponse(
+                {"detail": [{"loc": ["request"], "msg": message, "type": "value_error"}]}, status_code=422
+            )
         return _error(request, 422, "Invalid request", message)
 
     @app.exception_handler(OperationalError)

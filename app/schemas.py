@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from app.countries import resolve_country
 from app.dates import PartialDate, parse_partial
@@ -18,7 +18,17 @@ CountryRole = Literal[COUNTRY_ROLES]  # type: ignore[valid-type]
 ActorRole = Literal[ACTOR_ROLES]  # type: ignore[valid-type]
 ActorType = Literal[ACTOR_TYPES]  # type: ignore[valid-type]
 Reliability = Literal["A", "B", "C", "D", "E", "F"]
-Credibility = Annotated[int, Field(ge=1, le=6)]
+
+
+def no_bool(value: Any) -> Any:
+    """JSON true/false is not a number (lax validation would read it as 1/0); text from forms still is."""
+    if isinstance(value, bool):
+        raise ValueError("expected a whole number, not true/false")
+    return value
+
+
+NotBool = BeforeValidator(no_bool)
+Credibility = Annotated[int, Field(ge=1, le=6), NotBool]
 ShortText = Annotated[str, Field(max_length=500)]
 LongText = Annotated[str, Field(max_length=20000)]
 
@@ -77,7 +87,7 @@ class SystemLink(_Strict):
     """A system by designation, with an optional quantity or note; category/origin create a new one."""
 
     designation: Annotated[str, Field(min_length=1, max_length=200, examples=["Oreshnik"])]
-    quantity: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    quantity: Annotated[int, Field(ge=0, le=10_000_000), NotBool] | None = None
     quantity_note: ShortText | None = None
     category: ShortText | None = None
     origin: str | None = None
@@ -131,7 +141,7 @@ class EventInput(_Strict):
     summary: LongText = ""
     kind: Kind
     status: Status = "reported"
-    stage_override: Annotated[int, Field(ge=0, le=6)] | None = None
+    stage_override: Annotated[int, Field(ge=0, le=6), NotBool] | None = None
     date: str = Field(description="YYYY, YYYY-MM or YYYY-MM-DD", examples=["2025-10"])
     date_end: str | None = Field(default=None, description="optional end of a span, same formats")
     location: ShortText | None = None

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from app.countries import country_name
 from app.dates import format_iso
 from app.models import Event
-from app.schemas import EventInput
+from app.schemas import EventInput, NotBool
 from app.vocab import STAGES
 
 
@@ -156,7 +156,9 @@ class EventPage(BaseModel):
 class EventUpdate(EventInput):
     """A whole event (PUT) plus the version it was read at."""
 
-    version: int = Field(ge=1, description="the `version` you read; 409 if the event changed since")
+    version: Annotated[int, NotBool] = Field(
+        ge=1, description="the `version` you read; 409 if the event changed since"
+    )
 
 
 def _optional_event_fields() -> dict[str, Any]:
@@ -173,7 +175,10 @@ EventPatch = create_model(
     "EventPatch",
     __config__=ConfigDict(extra="forbid"),
     __doc__="Some fields of an event plus the version it was read at; unset fields keep their value.",
-    version=(int, Field(ge=1, description="the `version` you read; 409 if the event changed since")),
+    version=(
+        Annotated[int, NotBool],
+        Field(ge=1, description="the `version` you read; 409 if the event changed since"),
+    ),
     **_optional_event_fields(),
 )
 

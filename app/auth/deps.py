@@ -203,6 +203,10 @@ async def csrf_protect(request: Request, principal: PrincipalDep, db: SessionDep
     """App-wide: every unsafe request from a browser needs its session's token and our origin."""
     if request.method in SAFE_METHODS or principal.via_token:
         return
+    if principal.user is None and request.url.path.startswith("/api/"):
+        # Nobody is signed in, so there is no session to forge: tell the API client to authenticate
+        # (401) instead of blaming a CSRF token it could never have had.
+        raise LoginRequired()
     if not _same_origin(request):
         raise _refuse(
             request, principal, db, "origin", "This request came from another site and was refused."
