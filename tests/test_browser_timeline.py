@@ -17,6 +17,8 @@ from tests.conftest import browser_login
 
 # Screenshots go to SCREENSHOT_DIR when set (to look at them), else to the test's temporary folder.
 SHOTS = os.environ.get("SCREENSHOT_DIR")
+TIMELINE_CHART = "Chart.getChart(document.querySelector('canvas.timeline-chart'))"
+LADDER_CHART = "Chart.getChart(document.querySelector('canvas.ladder-chart'))"
 
 
 def _shot(page, tmp_path: Path, name: str) -> None:  # type: ignore[no-untyped-def]
@@ -56,7 +58,7 @@ def test_search_pick_country_back_and_reload(page, live_user, demo, tmp_path: Pa
     assert _rows(page) == 11
     _until(
         page,
-        "window.Chart && document.querySelector('canvas.timeline-chart') && Chart.getChart(document.querySelector('canvas.timeline-chart'))",
+        "window.Chart && document.querySelector('canvas.timeline-chart') && " + TIMELINE_CHART,
     )
     # A marker survives HTMX swaps but not a full page load.
     page.evaluate("window.__stay = 'same page'")
@@ -68,9 +70,7 @@ def test_search_pick_country_back_and_reload(page, live_user, demo, tmp_path: Pa
     assert page.locator("#results .total").inner_text().startswith("1 event")
     # facets and chart follow the results
     assert page.locator("#facet-kind label:has(input[value=statement]) .facet-count").inner_text() == "1"
-    assert page.evaluate(
-        "Chart.getChart(document.querySelector('canvas.timeline-chart')).data.datasets.map(d => d.label)"
-    ) == ["statement"]
+    assert page.evaluate(TIMELINE_CHART + ".data.datasets.map(d => d.label)") == ["statement"]
     _shot(page, tmp_path, "timeline-search")
 
     # clear the search and pick a country from the facet list
@@ -110,7 +110,7 @@ def test_search_pick_country_back_and_reload(page, live_user, demo, tmp_path: Pa
         not page.locator("#fc-recipient-VEN").is_visible()
         or not page.locator("#fc-recipient-VEN").is_checked()
     )
-    _until(page, "Chart.getChart(document.querySelector('canvas.timeline-chart')) !== undefined")
+    _until(page, TIMELINE_CHART + " !== undefined")
     url = page.url
     page.reload()
     assert page.url == url and _rows(page) == 2
@@ -155,9 +155,7 @@ def test_dyads_and_lists_pages(page, live_user, demo, tmp_path: Path) -> None:  
     _shot(page, tmp_path, "dyads")
     page.locator("table.matrix a[aria-label^='9 events Russia to Venezuela']").click()
     page.wait_for_url(re.compile(r"supplier=RUS.*recipient=VEN"))
-    _until(
-        page, "window.Chart && Chart.getChart(document.querySelector('canvas.ladder-chart')) !== undefined"
-    )
+    _until(page, "window.Chart && " + LADDER_CHART + " !== undefined")
     assert "6 · operational" in page.locator(".ladder-steps").inner_text()
     _shot(page, tmp_path, "dyad-ladder")
     page.go_back()

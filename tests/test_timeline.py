@@ -50,6 +50,11 @@ def test_full_page_has_panel_chart_and_rows(client: Client, db: Session) -> None
     assert r.headers["vary"] == "HX-Request"
     html = r.text
     assert "<html" in html and 'id="filters"' in html and 'id="results"' in html
+    # the form swaps only the results and pushes the URL; the page still works as a plain GET form
+    form = re.search(r'<form id="filters"[^>]*>', html).group(0)  # type: ignore[union-attr]
+    assert (
+        'method="get" action="/"' in form and 'hx-target="#results"' in form and 'hx-push-url="true"' in form
+    )
     assert 'id="chart-data"' in html and "/static/vendor/chart.js-4.6.1/chart.umd.min.js" in html
     chart = json.loads(re.search(r'id="chart-data">(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr]
     assert sum(sum(s["data"]) for s in chart["series"]) == 10  # the 2018 event has no month
@@ -72,6 +77,7 @@ def test_htmx_request_gets_only_results_and_out_of_band_extras(client: Client, d
     client.login("viewer")
     r = client.get("/", params={"supplier": "RUS", "kind": "statement"}, headers=HX)
     assert r.status_code == 200 and r.headers["vary"] == "HX-Request"
+    assert r.headers["hx-push-url"] == "/?supplier=RUS&kind=statement"
     html = r.text
     assert "<html" not in html and 'id="filters"' not in html
     assert html.lstrip().startswith('<div id="results"')

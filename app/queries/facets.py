@@ -22,12 +22,14 @@ from sqlalchemy import (
     CompoundSelect,
     Select,
     Text,
+    case,
     cast,
     distinct,
     false,
     func,
     literal,
     select,
+    tuple_,
     union_all,
 )
 from sqlalchemy.orm import Session
@@ -35,11 +37,13 @@ from sqlalchemy.orm import Session
 from app.countries import country_name
 from app.filters import EventFilter
 from app.models import Actor, Event, EventActor, EventCountry, EventSystem, System
-from app.queries.events import matching_ids
+from app.queries.events import conditions, matching_ids
 from app.textkeys import fold
 from app.vocab import KINDS, STAGES, STATUSES
 
 COUNTRY_FACETS = ("supplier", "recipient", "target", "country")
+# Facets on columns of the events table (stages are made cumulative, stage >= n, in Python).
+EVENT_COLUMNS: dict[str, Any] = {"kind": Event.kind, "status": Event.status, "stage_min": Event.stage}
 # How many values a long facet (countries, actors, systems) lists besides the selected ones.
 TOP_N = 6
 
@@ -80,21 +84,34 @@ def facet_statement(f: EventFilter, top_n: int = TOP_N) -> CompoundSelect:
     n = func.count().label("n")
     unticked = false().label("sel")
     branches: list[Select[Any, Any, Any, Any]] = []
-    for param, column in (("kind", Event.kind), ("status", Event.status)):
+    # Columns of the events table: the facets whose own parameter the filter leaves unused share the
+    # filter as it is, so they share one scan (GROUPING SETS); a used one gets a scan of its own.
+    shared = [p for p in EVENT_COLUMNS if f.without(p) == f]
+    for param in (p for p in EVENT_COLUMNS if p not in shared):
+        column = EVENT_COLUMNS[param]
         branches.append(
-            select(literal(param).label("facet"), column.label("value"), n, unticked)
-            .where(Event.id.in_(matching_ids(f.without(param))))
+            select(literal(param).label("facet"), cast(column, Text).label("value"), n, unticked)
+            .where(*conditions(f.without(param)))
             .group_by(column)
         )
-    # Stages are counted exactly here and made cumulative (stage >= n) in Python.
-    branches.append(
-        select(literal("stage_min").label("facet"), cast(Event.stage, Text).label("value"), n, unticked)
-        .where(Event.id.in_(matching_ids(f.without("stage_min"))))
-        .group_by(Event.stage)
-    )
+    if shared:
+        columns = [EVENT_COLUMNS[p] for p in shared]
+        whens = [(func.grouping(c) == 0, literal(p)) for p, c in zip(shared[:-1], columns, strict=False)]
+        which = case(*whens, else_=literal(shared[-1])) if whens else literal(shared[0])
+        branches.append(
+            select(
+                which.label("facet"),
+                func.coalesce(*(cast(c, Text) for c in columns)).label("value"),
+                n,
+                unticked,
+            )
+            .where(*conditions(f))
+            .group_by(func.grouping_sets(*(tuple_(c) for c in columns)))
+        )
     for param in COUNTRY_FACETS:
         selected = getattr(f, param)
-        events = func.count(distinct(EventCountry.event_id))
+        # (event, role, country) is the key, so within one role count(*) counts events.
+        events = func.count(distinct(EventCountry.event_id)) if param == "country" else func.count()
         stmt = select(
             literal(param).label("facet"),
             EventCountry.country_code.label("value"),

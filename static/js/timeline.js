@@ -29,7 +29,8 @@
       data: {
         labels: data.labels,
         datasets: data.series.map(function (s) {
-          return { label: s.kind, data: s.data, backgroundColor: KIND_COLOURS[s.kind] || "#888", borderWidth: 0 };
+          return { label: s.kind, data: s.data, backgroundColor: KIND_COLOURS[s.kind] || "#888", borderWidth: 0,
+                   maxBarThickness: 56 };
         })
       },
       options: {
