@@ -74,6 +74,11 @@ def cmd_import(args: argparse.Namespace) -> int:
             for label, names in (("actors", plan.new_actors), ("systems", plan.new_systems)):
                 if names:
                     print(f"new {label} ({len(names)}): {', '.join(names[:50])}", file=sys.stderr)
+            if plan.duplicates_checked < plan.duplicates_checkable:
+                print(
+                    f"compared the first {plan.duplicates_checked} rows with existing events (time limit)",
+                    file=sys.stderr,
+                )
             for flag in plan.duplicates[:50]:
                 like = (
                     f"line {flag.same_as_line}"

@@ -366,3 +366,24 @@ def test_cli_import_refuses_a_file_with_a_bad_row(committed: Engine, tmp_path, c
     path.write_bytes(b"\xff\xfe not utf-8")
     assert cli_main(["import", str(path)]) == 2
     assert "not UTF-8" in capsys.readouterr().err
+
+
+def test_duplicate_check_says_how_far_it_got(
+    analyst: Client, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.queries.imports as imports
+
+    make_event(db, title="Russia offers Kalibr missiles to Venezuela", date="2025-10-14")
+    monkeypatch.setattr(imports, "DUPLICATE_BATCH", 1)
+    monkeypatch.setattr(imports, "DUPLICATE_CHECK_LIMIT", 1)
+    body = (
+        "title,date,kind\r\n"
+        "Something unrelated,2025-10-14,offer\r\n"
+        "Russia offers Kalibr missiles to Venezuela,2025-10-14,offer\r\n"
+    )
+    page = html.unescape(upload(analyst, body).text)
+    assert "Likely duplicates (0)" in page
+    assert "Compared the first 1 rows with existing events" in page
+    monkeypatch.setattr(imports, "DUPLICATE_CHECK_LIMIT", 2000)
+    page = html.unescape(upload(analyst, body).text)
+    assert "Likely duplicates (1)" in page and "Compared the first" not in page

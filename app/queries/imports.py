@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Date, Integer, Text, column, func, insert, select, true, values
 from sqlalchemy.orm import Session
 
 from app.audit import Who, diff
 from app.csvio import ParsedFile, ParsedRow
 from app.events_service import refresh_search
 from app.models import Actor, AuditEntry, Event, EventActor, EventCountry, EventSystem, Source, System
-from app.queries.duplicates import Duplicate, find_duplicates
+from app.queries.duplicates import TITLE_SIMILARITY, WINDOW, Duplicate
 from app.schemas import EventInput
 from app.textkeys import fold, match_keys
 
-# Flagging likely duplicates costs one query per row; past this many rows the preview says it stopped.
+# Checking rows against existing events costs a window scan per row: the preview checks rows in
+# batches until this many rows or this many seconds, then says how far it got.
 DUPLICATE_CHECK_LIMIT = 2000
+DUPLICATE_BUDGET_SECONDS = 5.0
+DUPLICATE_BATCH = 50
 
 
 @dataclass
@@ -42,6 +46,7 @@ class ImportPlan:
     countries_by_name: list[tuple[str, str]]
     duplicates: list[DuplicateFlag]
     duplicates_checked: int
+    duplicates_checkable: int
     already_imported: bool = False
 
 
@@ -119,18 +124,23 @@ def plan_import(session: Session, parsed: ParsedFile, import_token: uuid.UUID | 
     by_name = sorted({pair for r in parsed.rows for pair in r.countries_by_name})
     flags: list[DuplicateFlag] = []
     seen: dict[tuple[str, str, str], int] = {}
-    checked = 0
+    to_check: list[ParsedRow] = []
     for row in parsed.rows:
         key = (fold(row.data.title), row.data.date, row.data.kind)
         if key in seen:
             flags.append(DuplicateFlag(row.line, row.data.title, same_as_line=seen[key]))
-            continue
-        seen[key] = row.line
-        if checked < DUPLICATE_CHECK_LIMIT:
-            checked += 1
-            matches = find_duplicates(session, row.data, limit=3)
-            if matches:
-                flags.append(DuplicateFlag(row.line, row.data.title, matches))
+        else:
+            seen[key] = row.line
+            to_check.append(row)
+    checked = 0
+    deadline = time.monotonic() + DUPLICATE_BUDGET_SECONDS
+    by_line = {r.line: r for r in to_check}
+    while checked < min(len(to_check), DUPLICATE_CHECK_LIMIT) and time.monotonic() < deadline:
+        batch = to_check[checked : min(checked + DUPLICATE_BATCH, DUPLICATE_CHECK_LIMIT)]
+        checked += len(batch)
+        for line, matches in similar_existing(session, batch).items():
+            flags.append(DuplicateFlag(line, by_line[line].data.title, matches))
+    flags.sort(key=lambda f: f.line)
     return ImportPlan(
         events=len(parsed.rows),
         new_actors=sorted((n for k, n in actors.items() if k not in known_actors), key=fold),
@@ -138,8 +148,43 @@ def plan_import(session: Session, parsed: ParsedFile, import_token: uuid.UUID | 
         countries_by_name=by_name,
         duplicates=flags,
         duplicates_checked=checked,
+        duplicates_checkable=len(to_check),
         already_imported=import_token is not None and already_imported(session, import_token, parsed.rows),
     )
+
+
+def similar_existing(session: Session, rows: list[ParsedRow], limit: int = 3) -> dict[int, list[Duplicate]]:
+    """Existing events with a similar title (pg_trgm) within the duplicate window of each row (one query)."""
+    if not rows:
+        return {}
+    data = []
+    for row in rows:
+        start, end = row.data.start(), row.data.end() or row.data.start()
+        data.append((row.line, row.data.title, start.start - WINDOW, end.end + WINDOW))
+    v = values(
+        column("line", Integer), column("title", Text), column("d1", Date), column("d2", Date), name="v"
+    ).data(data)
+    sim = func.similarity(Event.title, v.c.title)
+    match = (
+        select(Event.id.label("id"), sim.label("sim"))
+        .where(
+            Event.deleted_at.is_(None),
+            Event.period_end >= v.c.d1,
+            Event.date_start <= v.c.d2,
+            sim >= TITLE_SIMILARITY,
+        )
+        .order_by(sim.desc(), Event.id.desc())
+        .limit(limit)
+        .lateral("m")
+    )
+    found = session.execute(
+        select(v.c.line, match.c.id, match.c.sim).select_from(v).join(match, true())
+    ).all()
+    events = {e.id: e for e in session.scalars(select(Event).where(Event.id.in_({r[1] for r in found})))}
+    out: dict[int, list[Duplicate]] = {}
+    for line, event_id, similarity in found:
+        out.setdefault(line, []).append(Duplicate(events[event_id], float(similarity), False))
+    return out
 
 
 def _create_missing(
@@ -325,15 +370,15 @@ def commit_import(
                 "reason": reason,
             }
         )
-    for model, values in (
+    for model, link_rows in (
         (EventCountry, country_rows),
         (EventActor, actor_rows),
         (EventSystem, system_rows),
         (Source, source_rows),
         (AuditEntry, audit_rows),
     ):
-        if values:
-            session.execute(insert(model), values)
+        if link_rows:
+            session.execute(insert(model), link_rows)
     if event_ids:
         refresh_search(session, event_ids)
     return ImportResult(event_ids, new_actors, new_systems)
