@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from app.demo import seed_demo
+from app.queries import cache
 from tests.conftest import Client
 from tests.corpus import make_corpus
 from tests.factories import make_event
@@ -193,6 +194,37 @@ def test_next_page_partial_skips_facets_and_chart(
     with counting(connection) as statements:
         r = client.get(nxt, headers=HX)
     assert "hx-swap-oob" not in r.text and "Generated event" in r.text
+    cache.clear()
     with counting(connection) as full:
         client.get("/", headers=HX)
-    assert len(statements) == len(full) - 2  # no facet query, no chart query
+    assert len(statements) == len(full) - 3  # no data version, facet or chart query
+    with counting(connection) as again:
+        client.get("/", headers=HX)
+    assert len(again) == len(full) - 2  # same data, same filter: facets and chart come from the cache
+
+
+def test_facets_and_chart_follow_every_write_at_once(client: Client, db: Session) -> None:
+    from app.events_service import delete_event, restore_event
+
+    corpus = make_corpus(db)
+    client.login("viewer")
+
+    def statements_count() -> str:
+        html = client.get("/?country=VEN", headers=HX).text
+        m = re.search(
+            r'value="statement"[^>]*>\s*<span class="facet-label">statement</span>\s*'
+            r'<span class="facet-count"[^>]*>(\d+)<',
+            html,
+        )
+        assert m
+        return m.group(1)
+
+    assert statements_count() == "1"
+    make_event(db, kind="statement", title="Another statement")  # supplier RUS, recipient VEN
+    assert statements_count() == "2"
+    delete_event(db, corpus["alpha"].id, None)
+    db.flush()
+    assert statements_count() == "1"
+    restore_event(db, corpus["alpha"].id, None)
+    db.flush()
+    assert statements_count() == "2"

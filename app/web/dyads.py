@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from app.auth.deps import ViewerDep
 from app.db import SessionDep
 from app.filters import EventFilter
+from app.queries.cache import cached, data_version
 from app.queries.dyads import Ladder, dyad_matrix, support_ladder
 from app.queries.events import count_events
 from app.queries.facets import facet_counts
@@ -50,11 +51,12 @@ def heat(count: int, top: int) -> int:
 def dyads(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLResponse:
     """The matrix; with exactly one supplier and one recipient, that dyad's ladder."""
     f, errors = parse_view(request, db)
+    version = data_version(db)
     context: dict[str, Any] = {
         "filter": f,
         "errors": errors,
         "state": filter_state(f, errors),
-        "facets": facet_counts(db, f),
+        "facets": cached(("facets", f.query_string(), version), lambda: facet_counts(db, f)),
         "total": count_events(db, f),
         "oob": is_htmx(request),
         "dyad_query": dyad_query,
@@ -68,7 +70,7 @@ def dyads(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLRespons
         context["ladder_json"] = ladder_json(ladder)
         context["matrix_query"] = f.without("supplier").without("recipient").query_string()
     else:
-        context["matrix"] = dyad_matrix(db, f)
+        context["matrix"] = cached(("dyads", f.query_string(), version), lambda: dyad_matrix(db, f))
     if not is_htmx(request):
         return render(request, "dyads/index.html", context)
     return render(request, "dyads/_partial.html", context, headers=push_url("/dyads", f))

@@ -19,6 +19,7 @@ from app.dates import format_human
 from app.db import SessionDep
 from app.filters import PARAMS, EventFilter, FilterError
 from app.models import Event
+from app.queries.cache import cached, data_version
 from app.queries.chart import chart_series
 from app.queries.events import Cursor, Page, count_events, drop_unknown_names, timeline_page
 from app.queries.facets import facet_counts
@@ -90,8 +91,10 @@ def timeline(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLResp
     }
     if with_aggregates:
         # Same session as the page: a second pooled connection per request could starve the pool under load.
-        context["facets"] = facet_counts(db, f)
-        chart = chart_series(db, f)
+        version = data_version(db)
+        query = f.query_string()
+        context["facets"] = cached(("facets", query, version), lambda: facet_counts(db, f))
+        chart = cached(("chart", query, version), lambda: chart_series(db, f))
         context["chart"] = chart
         context["chart_json"] = chart.as_json()
     if not partial:
