@@ -76,6 +76,8 @@ def timeline(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLResp
             raw_cursor = None
     page = timeline_page(db, f, cursor, get_settings().page_size)
     partial = is_htmx(request)
+    version = data_version(db)
+    query = f.query_string()
     # Paging through the same filter leaves facets and chart as they are: skip their queries.
     with_aggregates = not (partial and cursor is not None)
     context: dict[str, Any] = {
@@ -83,7 +85,7 @@ def timeline(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLResp
         "errors": errors,
         "page": page,
         "groups": month_groups(page),
-        "total": count_events(db, f),
+        "total": cached(("count", query, version), lambda: count_events(db, f)),
         "cursor": raw_cursor,
         "state": filter_state(f, errors),
         "with_aggregates": with_aggregates,
@@ -91,8 +93,6 @@ def timeline(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLResp
     }
     if with_aggregates:
         # Same session as the page: a second pooled connection per request could starve the pool under load.
-        version = data_version(db)
-        query = f.query_string()
         context["facets"] = cached(("facets", query, version), lambda: facet_counts(db, f))
         chart = cached(("chart", query, version), lambda: chart_series(db, f))
         context["chart"] = chart
