@@ -25,7 +25,7 @@ from app.auth.sessions import COOKIE_NAME, start_session
 from app.db import to_psycopg_url
 from tests.conftest import make_user
 
-pytestmark = pytest.mark.fault
+pytestmark = [pytest.mark.fault, pytest.mark.slow]
 
 SIGNALBOARD = str(Path(sys.executable).with_name("signalboard"))
 
@@ -179,3 +179,110 @@ def test_database_restart_while_the_app_serves(
         assert web.get("/").status_code == 200
     assert web.get("/healthz").json() == {"status": "ok", "database": "up"}
     web.close()
+
+
+# ---- an import killed mid-way --------------------------------------------------------------------
+IMPORT_ROWS = 12_000
+WRITE_TABLES = ("events", "actors", "systems", "event_countries", "sources", "audit_log")
+
+
+def big_csv(path: Path, rows: int) -> None:
+    """A valid CSV in the export format with many rows and many new actors and systems."""
+    from app.csvio import HEADER, write_rows
+
+    def row(i: int) -> list[str | None]:
+        cells: dict[str, str] = {
+            "date": f"20{10 + i % 15}-{1 + i % 12:02d}",
+            "title": f"Bulk import event {i}: shipment of parts",
+            "kind": ("transfer", "offer", "statement", "agreement")[i % 4],
+            "status": "reported",
+            "suppliers": ("RUS", "IRN", "CHN", "PRK")[i % 4],
+            "recipients": ("VEN", "SYR", "BLR", "YEM")[i % 4],
+            "actors": f"Bulk actor {i % 5000} (speaker)",
+            "systems": f"Bulk system {i % 3000} ×{1 + i % 9}",
+            "tags": "bulk; import",
+            "summary": "Line one\nline two, with a comma; and a semicolon",
+            "source_publishers": "Wire; Paper",
+            "source_grades": "B2; C3",
+            "source_quotes": f"quote {i}; another",
+        }
+        return [cells.get(name) for name in HEADER]
+
+    with path.open("wb") as out:
+        for chunk in write_rows(row(i) for i in range(rows)):
+            out.write(chunk)
+
+
+def writes_in_progress(engine: Engine) -> bool:
+    """Another session holds a write lock on a table the import fills: it has begun writing."""
+    with engine.connect() as conn:
+        return bool(
+            conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                    "WHERE l.mode = 'RowExclusiveLock' AND l.pid <> pg_backend_pid() "
+                    "AND c.relname = ANY(:tables)"
+                ),
+                {"tables": list(WRITE_TABLES)},
+            )
+        )
+
+
+def test_an_import_killed_mid_way_leaves_nothing_behind(tmp_path: Path) -> None:
+    from tests.test_backup import fingerprints, scratch_database, url_of
+
+    csv_file = tmp_path / "big.csv"
+    big_csv(csv_file, IMPORT_ROWS)
+    with scratch_database("signalboard_killed_import") as eng:
+        with eng.connect() as conn:
+            migrate.upgrade(conn)
+            conn.commit()
+        with Session(eng) as s:
+            from tests.factories import make_event
+
+            make_event(s, title="Here before the import")
+            s.commit()
+        with eng.connect() as conn:
+            before = fingerprints(conn)
+
+        proc = subprocess.Popen(
+            [SIGNALBOARD, "import", str(csv_file)],
+            env={**os.environ, "DATABASE_URL": url_of(eng)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            deadline = time.time() + 240
+            while not writes_in_progress(eng):
+                assert proc.poll() is None, "the import ended before it was seen writing: " + (
+                    proc.stderr.read().decode() if proc.stderr else ""
+                )
+                assert time.time() < deadline, "the import never started writing"
+                time.sleep(0.02)
+            time.sleep(0.3)  # well inside the write phase
+            assert proc.poll() is None, "the import finished before it could be killed"
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.kill()
+            proc.wait(timeout=30)
+        assert proc.returncode == -signal.SIGKILL
+
+        # PostgreSQL notices the dead client and rolls its transaction back.
+        deadline = time.time() + 60
+        while writes_in_progress(eng):
+            assert time.time() < deadline, "the killed import's transaction is still open"
+            time.sleep(0.1)
+        with eng.connect() as conn:
+            assert fingerprints(conn) == before  # not one event, actor, system, source or audit row
+        # And the same file imports completely afterwards (nothing half-done stands in the way).
+        done = subprocess.run(
+            [SIGNALBOARD, "import", str(csv_file)],
+            env={**os.environ, "DATABASE_URL": url_of(eng)},
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        with eng.connect() as conn:
+            assert conn.scalar(text("SELECT count(*) FROM events")) == IMPORT_ROWS + 1
