@@ -47,7 +47,10 @@ def load_event(
     if not include_deleted:
         stmt = stmt.where(Event.deleted_at.is_(None))
     if lock:
-        stmt = stmt.with_for_update(of=Event)
+        # populate_existing: the row read under the lock must overwrite an Event this session loaded
+        # earlier (a route that looked the event up first), or the version check would compare the
+        # stale version and let concurrent edits all "succeed" (lost updates).
+        stmt = stmt.with_for_update(of=Event).execution_options(populate_existing=True)
     event = session.scalars(stmt).unique().one_or_none()
     if event is None:
         raise EventNotFound(event_id)

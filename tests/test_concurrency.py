@@ -157,3 +157,93 @@ def test_twenty_identical_form_creates_make_one_event(
         assert creates == 1
     # Every poster is sent to the one event that exists.
     assert results == [(303, f"/events/{event_id}?saved=1")] * 20
+
+
+# ---- the JSON API ----------------------------------------------------------------------------------
+def api_clients(engine: Engine, base: str, n: int) -> list[httpx.Client]:
+    """n HTTP clients, each with the personal access token of its own analyst."""
+    from app.auth.tokens import new_token, sha256
+    from app.models import ApiToken
+
+    clients = []
+    with Session(engine) as s:
+        for _ in range(n):
+            user = make_user(s, "analyst")
+            raw = new_token()
+            s.add(ApiToken(user_id=user.id, name="concurrency", token_hash=sha256(raw), prefix=raw[:8]))
+            clients.append(
+                httpx.Client(base_url=base, headers={"Authorization": f"Bearer {raw}"}, timeout=120)
+            )
+        s.commit()
+    return clients
+
+
+@pytest.fixture
+def api_users(engine: Engine, live_server: str) -> Iterator[list[httpx.Client]]:
+    """WRITERS API clients against the live server."""
+    made = api_clients(engine, live_server, WRITERS)
+    yield made
+    for c in made:
+        c.close()
+
+
+def test_fifty_concurrent_api_edits_one_wins_per_version(
+    engine: Engine, live_server: str, api_users: list[httpx.Client]
+) -> None:
+    event_id = new_event(engine)
+    winners: list[str] = []
+    for round_no in range(ROUNDS):
+        version = api_users[0].get(f"/api/v1/events/{event_id}").json()["version"]
+
+        def edit(i: int, client: httpx.Client, round_no: int = round_no, version: int = version) -> Any:
+            title = f"API round {round_no} edit by client {i}"
+            r = client.patch(f"/api/v1/events/{event_id}", json={"title": title, "version": version})
+            return title, r.status_code, r.json()
+
+        results = all_at_once(api_users, edit)
+        codes = sorted(code for _, code, _ in results)
+        assert codes.count(200) == 1, f"round {round_no}: {codes}"
+        assert codes.count(409) == WRITERS - 1, f"round {round_no}: {codes}"
+        winner = next(title for title, code, _ in results if code == 200)
+        for _, code, body in results:
+            if code == 409:
+                # Every loser is told the version that won, with the winner's change in it.
+                assert body["current_version"] == version + 1
+                assert body["current"]["title"] == winner
+        winners.append(winner)
+
+    final = api_users[0].get(f"/api/v1/events/{event_id}").json()
+    assert (final["version"], final["title"]) == (1 + ROUNDS, winners[-1])
+    with Session(engine) as s:
+        updates = s.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.entity_type == "event", AuditEntry.entity_id == event_id)
+            .where(AuditEntry.action == "update")
+            .order_by(AuditEntry.id)
+        ).all()
+        assert [u.changes["title"]["after"] for u in updates] == winners
+
+
+def test_twenty_identical_api_creates_with_one_client_token_make_one_event(
+    engine: Engine, live_server: str, api_users: list[httpx.Client]
+) -> None:
+    token = str(uuid.uuid4())
+    payload = event_data(title="Created twenty times at once by the API", client_token=token)
+
+    def create(i: int, client: httpx.Client) -> tuple[int, int]:
+        r = client.post("/api/v1/events", json=payload)
+        return r.status_code, r.json()["id"]
+
+    results = all_at_once(api_users[:20], create)
+    assert {code for code, _ in results} <= {200, 201}, results
+    ids = {event_id for _, event_id in results}
+    assert len(ids) == 1, results  # everyone got the same event back
+    with Session(engine) as s:
+        made = s.scalars(select(Event).where(Event.client_token == uuid.UUID(token))).all()
+        assert [e.id for e in made] == list(ids)
+        creates = s.scalar(
+            select(func.count(AuditEntry.id)).where(
+                AuditEntry.entity_type == "event", AuditEntry.action == "create"
+            )
+        )
+        assert creates == 1
