@@ -166,6 +166,8 @@ def split_items(cell: str) -> list[str]:
     """
     if not cell.strip():
         return []
+    if ";;" not in cell:  # the common case, at C speed
+        return [item.strip() for item in cell.split(";")]
     items: list[str] = []
     buf: list[str] = []
     i, n = 0, len(cell)
