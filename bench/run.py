@@ -1,0 +1,701 @@
+"""Benchmark Signalboard over HTTP against the database in DATABASE_URL (see docs/benchmarks.md).
+
+Starts the real app with uvicorn in a subprocess, logs in like a browser, and measures the timeline
+(first and deep pages per filter set), facets plus chart, the CSV export beside PostgreSQL's own COPY,
+an import and a load run of concurrent clients. Prints Markdown tables; --json writes the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import psutil
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+BENCH_USER = "bench"
+CURSOR_RE = re.compile(r"(?:[?&;])cursor=([A-Za-z0-9_\-]+)")
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+# ---- results ------------------------------------------------------------------------------------
+def pct(values: list[float], p: float) -> float:
+    """The p-th percentile (nearest rank) of values in ms; 0 for none."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
+    return ordered[k]
+
+
+@dataclass
+class Timing:
+    """Samples of one measurement: server time (Server-Timing) and client round trip, in ms."""
+
+    name: str
+    server: list[float] = field(default_factory=list)
+    client: list[float] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+    note: str = ""
+
+    def row(self) -> dict[str, Any]:
+        """Summary figures for the table and the JSON file."""
+        return {
+            "name": self.name,
+            "n": len(self.client),
+            "server_p50_ms": round(pct(self.server, 50), 1),
+            "server_p95_ms": round(pct(self.server, 95), 1),
+            "client_p50_ms": round(pct(self.client, 50), 1),
+            "client_p95_ms": round(pct(self.client, 95), 1),
+            "errors": sum(1 for s in self.statuses if s != 200),
+            "note": self.note,
+        }
+
+
+@dataclass
+class Report:
+    """Everything measured in one run."""
+
+    meta: dict[str, Any] = field(default_factory=dict)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    facets: list[dict[str, Any]] = field(default_factory=list)
+    export: dict[str, Any] = field(default_factory=dict)
+    import_: dict[str, Any] = field(default_factory=dict)
+    load: dict[str, Any] = field(default_factory=dict)
+
+    def markdown(self) -> str:
+        """The report as Markdown tables."""
+        out = ["## Run", ""]
+        out += [f"- {k}: {v}" for k, v in self.meta.items()]
+        head = "| {} | n | server p50 | server p95 | client p50 | client p95 | errors |"
+        sep = "|---|---:|---:|---:|---:|---:|---:|"
+
+        def rows(title: str, label: str, items: list[dict[str, Any]]) -> None:
+            if not items:
+                return
+            out.extend(["", f"## {title}", "", head.format(label), sep])
+            for r in items:
+                out.append(
+                    f"| {r['name']} | {r['n']} | {r['server_p50_ms']} ms | {r['server_p95_ms']} ms | "
+                    f"{r['client_p50_ms']} ms | {r['client_p95_ms']} ms | {r['errors']} |"
+                )
+            notes = [f"- {r['name']}: {r['note']}" for r in items if r.get("note")]
+            if notes:
+                out.extend(["", *notes])
+
+        rows("Timeline (times in ms; server = Server-Timing header)", "page · filter", self.timeline)
+        rows("Facets and chart", "request · filter", self.facets)
+        if self.export:
+            e = self.export
+            out += [
+                "",
+                "## Export of all rows",
+                "",
+                "| | rows | seconds | rows/s | peak RSS |",
+                "|---|---:|---:|---:|---:|",
+            ]
+            out.append(
+                f"| /export.csv | {e['rows']:,} | {e['seconds']} | {e['rows_per_s']:,} | "
+                f"{e['server_rss_peak_mb']} MB (start {e['server_rss_start_mb']} MB) |"
+            )
+            out.append(
+                f"| COPY … TO STDOUT WITH CSV | {e['copy_rows']:,} | {e['copy_seconds']} | "
+                f"{e['copy_rows_per_s']:,} | – |"
+            )
+            out += [
+                "",
+                f"- ratio export / COPY: **{e['ratio']}×**; status {e['status']}; {e['bytes']:,} bytes; "
+                f"COPY query: {e['copy_query']}",
+            ]
+        if self.import_:
+            i = self.import_
+            out += [
+                "",
+                "## Import",
+                "",
+                f"- {i['rows']:,} rows via {i['via']}: **{i['seconds']} s** "
+                f"({i['rows_per_s']:,} rows/s), exit {i['status']}; {i.get('note', '')}",
+            ]
+        if self.load:
+            ld = self.load
+            out += [
+                "",
+                "## Load",
+                "",
+                f"- {ld['clients']} clients × {ld['seconds']} s on the timeline: "
+                f"**{ld['requests']:,} requests, "
+                f"{ld['rps']} req/s**, p50 {ld['p50_ms']} ms, p95 {ld['p95_ms']} ms (client round trip), "
+                f"server p95 {ld['server_p95_ms']} ms, **errors {ld['errors']}**",
+            ]
+        return "\n".join(out) + "\n"
+
+
+# ---- the app under test -------------------------------------------------------------------------
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def libpq_url(url: str) -> str:
+    """DATABASE_URL without a SQLAlchemy driver suffix, for psycopg."""
+    return re.sub(r"^postgres(ql)?\+\w+://", "postgresql://", url)
+
+
+@contextmanager
+def app_server(database_url: str, port: int, workers: int) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `uvicorn app.main:create_app --factory` until the block ends."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "ENVIRONMENT": "development",
+        "SEED_DEMO_ON_FIRST_RUN": "false",
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-" + secrets.token_hex(24)),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app.main:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=None)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("the app did not start (see its output above)")
+            time.sleep(0.2)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def tree_rss(proc: psutil.Process) -> int:
+    """Resident memory of a process and its children (uvicorn workers), in bytes."""
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        with suppress(psutil.Error):
+            total += p.memory_info().rss
+    return total
+
+
+def ensure_bench_user(conninfo: str, password: str) -> None:
+    """Create (or reset) the analyst account the benchmark logs in with."""
+    from app.auth.passwords import hash_password
+
+    with psycopg.connect(conninfo) as conn:
+        hashed = hash_password(password)
+        updated = conn.execute(
+            "UPDATE users SET password_hash = %s, role = 'analyst', is_active = true, "
+            "must_change_password = false WHERE lower(username) = %s",
+            (hashed, BENCH_USER),
+        ).rowcount
+        if not updated:
+            conn.execute(
+                "INSERT INTO users (username, password_hash, role) VALUES (%s, %s, 'analyst')",
+                (BENCH_USER, hashed),
+            )
+        conn.execute("DELETE FROM login_attempts WHERE lower(username) = %s", (BENCH_USER,))
+
+
+def login(base: str, password: str, timeout: float = 300) -> httpx.Client:
+    """A client logged in through the real login form (CSRF token and all)."""
+    client = httpx.Client(base_url=base, timeout=timeout, follow_redirects=False)
+    page = client.get("/login")
+    match = CSRF_RE.search(page.text)
+    form = {"username": BENCH_USER, "password": password, "next": "/"}
+    if match:
+        form["csrf_token"] = match.group(1)
+    r = client.post("/login", data=form)
+    if r.status_code not in (302, 303):
+        raise SystemExit(f"login failed: HTTP {r.status_code}")
+    home = client.get("/account")
+    token = CSRF_RE.search(home.text) or re.search(r'"X-CSRF-Token": "([^"]+)"', home.text)
+    if token:
+        client.headers["X-CSRF-Token"] = token.group(1)
+    return client
+
+
+def server_ms(response: httpx.Response) -> float | None:
+    """The app's own time from the Server-Timing header, if present."""
+    m = re.search(r"app;dur=([0-9.]+)", response.headers.get("server-timing", ""))
+    return float(m.group(1)) if m else None
+
+
+def timed_get(
+    client: httpx.Client, path: str, t: Timing, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    """GET once and record the sample."""
+    began = time.perf_counter()
+    r = client.get(path, headers=headers)
+    t.client.append((time.perf_counter() - began) * 1000)
+    s = server_ms(r)
+    if s is not None:
+        t.server.append(s)
+    t.statuses.append(r.status_code)
+    return r
+
+
+# ---- what to ask for ----------------------------------------------------------------------------
+def filter_sets(conninfo: str) -> dict[str, dict[str, str]]:
+    """The filter combinations of the issue, with values picked from the data so each matches rows."""
+    with psycopg.connect(conninfo) as conn:
+
+        def one(sql: str, default: Any) -> Any:
+            row = conn.execute(sql).fetchone()
+            return row if row and row[0] is not None else default
+
+        country = one(
+            "SELECT country_code FROM event_countries GROUP BY 1 ORDER BY count(*) DESC LIMIT 1", ("RUS",)
+        )[0]
+        dyad = one(
+            "SELECT s.country_code, r.country_code FROM event_countries s JOIN event_countries r "
+            "ON r.event_id = s.event_id AND r.role = 'recipient' WHERE s.role = 'supplier' "
+            "AND s.event_id IN (SELECT id FROM events ORDER BY id DESC LIMIT 20000) "
+            "GROUP BY 1, 2 ORDER BY count(*) DESC LIMIT 1",
+            ("RUS", "SYR"),
+        )
+        actor = one(
+            "SELECT a.name FROM actors a JOIN event_actors ea ON ea.actor_id = a.id "
+            "WHERE ea.event_id IN (SELECT id FROM events ORDER BY id DESC LIMIT 20000) "
+            "GROUP BY a.name ORDER BY count(*) DESC LIMIT 1",
+            ("nobody",),
+        )[0]
+        years = one(
+            "SELECT extract(year FROM min(date_start))::int, extract(year FROM max(date_start))::int "
+            "FROM events",
+            (2015, 2025),
+        )
+    mid = (years[0] + years[1]) // 2
+    return {
+        "none": {},
+        "country": {"country": country},
+        "dyad": {"supplier": dyad[0], "recipient": dyad[1]},
+        "actor": {"actor": actor},
+        "kind+dates": {"kind": "transfer", "from": f"{mid - 2}-01", "to": f"{mid}-12"},
+        "full text": {"q": "drones"},
+        "several": {"supplier": dyad[0], "kind": "transfer", "from": str(mid - 4), "q": "air defence"},
+    }
+
+
+def find_route(client: httpx.Client, *candidates: str) -> str | None:
+    """The first candidate path the running app answers with 200 (probed with an empty result set)."""
+    for c in candidates:
+        if client.get(f"{c}?from=2999").status_code == 200:
+            return c
+    return None
+
+
+# ---- the parts ----------------------------------------------------------------------------------
+def bench_timeline(
+    client: httpx.Client, sets: dict[str, dict[str, str]], repeat: int, deep: int
+) -> list[dict[str, Any]]:
+    """First page (HTMX rows partial and full page) and a deep page reached by following the cursor."""
+    rows = []
+    hx = {"HX-Request": "true"}
+    for name, params in sets.items():
+        qs = urlencode(params)
+        # The first request of a filter computes its aggregates; later ones may come from the app's cache.
+        cold = Timing(f"first page (full, cold) · {name}")
+        timed_get(client, f"/?{qs}", cold)
+        cold.note = "first request of this filter in the run: aggregates computed, not cached"
+        rows.append(cold.row())
+        t = Timing(f"first page (HTMX) · {name}")
+        for _ in range(repeat):
+            r = timed_get(client, f"/?{qs}", t, hx)
+        rows.append(t.row())
+        t = Timing(f"first page (full, warm) · {name}")
+        for _ in range(max(1, repeat // 2)):
+            timed_get(client, f"/?{qs}", t)
+        rows.append(t.row())
+        cursor, pages = None, 1
+        while pages < deep:
+            m = CURSOR_RE.search(r.text)
+            if not m or (cursor is not None and m.group(1) == cursor):
+                break
+            cursor = m.group(1)
+            r = client.get(f"/?{urlencode({**params, 'cursor': cursor})}", headers=hx)
+            pages += 1
+        if cursor:
+            t = Timing(f"page {pages} (HTMX, cursor) · {name}")
+            for _ in range(repeat):
+                timed_get(client, f"/?{urlencode({**params, 'cursor': cursor})}", t, hx)
+            rows.append(t.row())
+    return rows
+
+
+def bench_facets(
+    client: httpx.Client, sets: dict[str, dict[str, str]], repeat: int, paths: list[str]
+) -> list[dict[str, Any]]:
+    """Facet counts and the chart per filter set: each endpoint, and both together."""
+    rows = []
+    for name, params in sets.items():
+        qs = urlencode(params)
+        for p in paths:
+            client.get(f"{p}?{qs}")
+        total = Timing(f"{' + '.join(paths)} · {name}")
+        for _ in range(repeat):
+            server_sum = client_sum = 0.0
+            status = 200
+            for p in paths:
+                one = Timing(p)
+                timed_get(client, f"{p}?{qs}", one)
+                server_sum += one.server[0] if one.server else 0.0
+                client_sum += one.client[0]
+                status = max(status, one.statuses[0])
+            total.server.append(server_sum)
+            total.client.append(client_sum)
+            total.statuses.append(status)
+        rows.append(total.row())
+    return rows
+
+
+def copy_sql(params: dict[str, str]) -> tuple[str, str]:
+    """SQL text of the export's own query for COPY, and a label saying where it came from."""
+    from sqlalchemy.dialects import postgresql
+
+    from app.filters import EventFilter
+
+    f = EventFilter.from_pairs(list(params.items()))
+    try:
+        from app.queries.export import export_select
+
+        stmt = export_select(f)
+        label = "app.queries.export.export_select (compiled with literal binds)"
+    except ImportError:
+        from app.queries.events import event_select
+
+        stmt = event_select(f)
+        label = "app.queries.events.event_select (no export query found)"
+    sql = str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    return sql, label
+
+
+def bench_export(
+    client: httpx.Client, server: psutil.Process, conninfo: str, params: dict[str, str]
+) -> dict[str, Any]:
+    """Stream /export.csv to nowhere, sampling the server's memory, then COPY the same query."""
+    qs = urlencode(params)
+    rss_start = tree_rss(server)
+    peak = [rss_start]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], tree_rss(server))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    lines = size = 0
+    began = time.perf_counter()
+    with client.stream("GET", f"/export.csv?{qs}") as r:
+        status = r.status_code
+        for chunk in r.iter_bytes():
+            size += len(chunk)
+            lines += chunk.count(b"\n")
+    seconds = time.perf_counter() - began
+    stop.set()
+    sampler.join()
+    rows = max(0, lines - 1)  # the header row
+    sql, label = copy_sql(params)
+    copy_lines = 0
+    began = time.perf_counter()
+    with (
+        psycopg.connect(conninfo) as conn,
+        conn.cursor() as cur,
+        cur.copy(f"COPY ({sql}) TO STDOUT WITH CSV HEADER") as copy,
+    ):
+        for data in copy:
+            copy_lines += bytes(data).count(b"\n")
+    copy_seconds = time.perf_counter() - began
+    return {
+        "status": status,
+        "rows": rows,
+        "bytes": size,
+        "seconds": round(seconds, 2),
+        "rows_per_s": int(rows / seconds) if seconds else 0,
+        "server_rss_start_mb": round(rss_start / 2**20, 1),
+        "server_rss_peak_mb": round(peak[0] / 2**20, 1),
+        "copy_rows": max(0, copy_lines - 1),
+        "copy_seconds": round(copy_seconds, 2),
+        "copy_rows_per_s": int(copy_lines / copy_seconds) if copy_seconds else 0,
+        "ratio": round(seconds / copy_seconds, 2) if copy_seconds else 0,
+        "copy_query": label,
+    }
+
+
+def bench_import(
+    client: httpx.Client, conninfo: str, database_url: str, n_rows: int, cli: bool
+) -> dict[str, Any]:
+    """Import n_rows taken from the app's own export, timed end to end, then remove what it added."""
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
+        max_before = int(row[0]) if row else 0
+    with tempfile.NamedTemporaryFile("wb", suffix=".csv", delete=False) as tmp:
+        path = Path(tmp.name)
+        kept = 0
+        with client.stream("GET", "/export.csv") as r:
+            # Records may hold quoted line breaks in theory; synthetic and demo text never does.
+            buffer = b""
+            for chunk in r.iter_bytes():
+                buffer += chunk
+                *complete, buffer = buffer.split(b"\n")
+                for line in complete:
+                    if kept > n_rows:
+                        break
+                    tmp.write(line + b"\n")
+                    kept += 1
+                if kept > n_rows:
+                    break
+    rows = kept - 1
+    note = ""
+    began = time.perf_counter()
+    if cli:
+        env = {**os.environ, "DATABASE_URL": database_url, "SEED_DEMO_ON_FIRST_RUN": "false"}
+        proc = subprocess.run(
+            [sys.executable, "-m", "app.cli", "import", str(path)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        status = proc.returncode
+        note = (proc.stderr.strip().splitlines() or [""])[-1][:200]
+        via = "signalboard import"
+    else:
+        with path.open("rb") as fh:
+            r = client.post("/import", files={"file": ("bench.csv", fh, "text/csv")})
+        status = r.status_code
+        via = "POST /import"
+    seconds = time.perf_counter() - began
+    path.unlink()
+    with psycopg.connect(conninfo) as conn:
+        added = conn.execute("SELECT count(*) FROM events WHERE id > %s", (max_before,)).fetchone()
+        n_added = int(added[0]) if added else 0
+        # Leave the database as it was, so the next run measures the same N.
+        conn.execute("DELETE FROM events WHERE id > %s", (max_before,))
+    return {
+        "rows": rows,
+        "added": n_added,
+        "via": via,
+        "status": status,
+        "seconds": round(seconds, 2),
+        "rows_per_s": int(rows / seconds) if seconds else 0,
+        "note": f"{n_added:,} events added then removed. {note}".strip(),
+    }
+
+
+def bench_load(
+    base: str, password: str, sets: dict[str, dict[str, str]], clients: int, seconds: float
+) -> dict[str, Any]:
+    """`clients` threads, each its own logged-in session, hitting timeline pages for `seconds`."""
+    sessions = [login(base, password, timeout=60) for _ in range(clients)]
+    queries = [urlencode(p) for p in sets.values()]
+    lat: list[float] = []
+    srv: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    start = threading.Barrier(clients + 1)
+    deadline = [0.0]
+
+    def worker(i: int, c: httpx.Client) -> None:
+        n = i
+        start.wait()
+        while time.perf_counter() < deadline[0]:
+            qs = queries[n % len(queries)]
+            n += 1
+            began = time.perf_counter()
+            try:
+                r = c.get(f"/?{qs}", headers={"HX-Request": "true"} if n % 2 else None)
+                ok = r.status_code == 200
+                s = server_ms(r)
+            except httpx.HTTPError as exc:
+                ok, s = False, None
+                r = None
+                with lock:
+                    errors.append(type(exc).__name__)
+            elapsed = (time.perf_counter() - began) * 1000
+            with lock:
+                lat.append(elapsed)
+                if s is not None:
+                    srv.append(s)
+                if r is not None and not ok:
+                    errors.append(f"HTTP {r.status_code}")
+
+    threads = [threading.Thread(target=worker, args=(i, c)) for i, c in enumerate(sessions)]
+    for th in threads:
+        th.start()
+    deadline[0] = time.perf_counter() + seconds
+    start.wait()
+    began = time.perf_counter()
+    for th in threads:
+        th.join()
+    wall = time.perf_counter() - began
+    for c in sessions:
+        c.close()
+    return {
+        "clients": clients,
+        "seconds": round(wall, 1),
+        "requests": len(lat),
+        "rps": round(len(lat) / wall, 1) if wall else 0,
+        "p50_ms": round(pct(lat, 50), 1),
+        "p95_ms": round(pct(lat, 95), 1),
+        "server_p95_ms": round(pct(srv, 95), 1),
+        "errors": len(errors),
+        "error_kinds": sorted(set(errors))[:5],
+    }
+
+
+# ---- main ---------------------------------------------------------------------------------------
+def machine(conninfo: str) -> dict[str, Any]:
+    """Where the figures come from."""
+    with psycopg.connect(conninfo) as conn:
+        version = conn.execute("SHOW server_version").fetchone()
+        count = conn.execute("SELECT count(*) FROM events WHERE deleted_at IS NULL").fetchone()
+        settings: dict[str, str] = dict(
+            conn.execute(
+                "SELECT name, current_setting(name) FROM pg_settings WHERE name IN "
+                "('shared_buffers', 'work_mem', 'jit', 'max_parallel_workers_per_gather')"
+            ).fetchall()
+        )
+    return {
+        "events": f"{int(count[0]) if count else 0:,}",
+        "cpu": f"{os.cpu_count()} cores ({platform.processor() or platform.machine()})",
+        "memory": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
+        "postgresql": version[0] if version else "?",
+        "pg settings": ", ".join(f"{k}={v}" for k, v in sorted(settings.items())),
+        "python": platform.python_version(),
+    }
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options; every part can be skipped and every size set."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--database-url", default=os.environ.get("DATABASE_URL"), help="default: $DATABASE_URL")
+    p.add_argument("--port", type=int, default=0, help="port for the app (default: a free one)")
+    p.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    p.add_argument("--repeat", type=int, default=20, help="samples per timeline/facet measurement")
+    p.add_argument("--deep", type=int, default=20, help="page number of the deep page (cursor followed)")
+    p.add_argument("--import-rows", type=int, default=100_000)
+    p.add_argument("--import-via", choices=["cli", "http"], default="cli")
+    p.add_argument("--load-clients", type=int, default=32)
+    p.add_argument("--load-seconds", type=float, default=30)
+    p.add_argument(
+        "--quick", action="store_true", help="tiny sizes: a smoke run that keeps the script working"
+    )
+    for part in ("timeline", "facets", "export", "import", "load"):
+        p.add_argument(f"--skip-{part}", action="store_true")
+    p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    args = p.parse_args(argv)
+    if not args.database_url:
+        p.error("set DATABASE_URL or pass --database-url")
+    if args.quick:
+        args.repeat, args.deep, args.import_rows = 2, 3, min(args.import_rows, 50)
+        args.load_clients, args.load_seconds = min(args.load_clients, 4), min(args.load_seconds, 2)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the report."""
+    args = parse_args(argv)
+    conninfo = libpq_url(args.database_url)
+    password = "bench-" + secrets.token_urlsafe(18)
+    subprocess.run(
+        [sys.executable, "-m", "app.cli", "db", "upgrade"],
+        cwd=ROOT,
+        check=True,
+        env={**os.environ, "DATABASE_URL": args.database_url},
+        capture_output=True,
+    )
+    ensure_bench_user(conninfo, password)
+    report = Report(meta=machine(conninfo))
+    sets = filter_sets(conninfo)
+    report.meta["filters"] = "; ".join(f"{k}: {urlencode(v) or '(none)'}" for k, v in sets.items())
+    port = args.port or free_port()
+    base = f"http://127.0.0.1:{port}"
+    step: Callable[[str], None] = lambda msg: print(f"# {msg}", file=sys.stderr, flush=True)  # noqa: E731
+    with app_server(args.database_url, port, args.workers) as proc:
+        server = psutil.Process(proc.pid)
+        client = login(base, password)
+        if not args.skip_timeline:
+            step("timeline")
+            report.timeline = bench_timeline(client, sets, args.repeat, args.deep)
+        if not args.skip_facets:
+            facet_path = find_route(
+                client, "/facets", "/timeline/facets", "/api/v1/facets", "/api/v1/events/facets"
+            )
+            chart_path = find_route(
+                client, "/chart", "/timeline/chart", "/chart.json", "/api/v1/chart", "/api/v1/events/chart"
+            )
+            paths = [p for p in (facet_path, chart_path) if p]
+            if paths:
+                step(f"facets and chart via {', '.join(paths)}")
+                report.facets = bench_facets(client, sets, args.repeat, paths)
+            else:
+                step("no facet/chart endpoint found: the full timeline page above includes them")
+        if not args.skip_export and find_route(client, "/export.csv") is None:
+            step("no /export.csv route in this app: export skipped")
+        elif not args.skip_export:
+            step("export")
+            report.export = bench_export(client, server, conninfo, {})
+        if not args.skip_load:
+            step("load")
+            report.load = bench_load(base, password, sets, args.load_clients, args.load_seconds)
+        if not args.skip_import:
+            step("import")
+            report.import_ = bench_import(
+                client, conninfo, args.database_url, args.import_rows, args.import_via == "cli"
+            )
+        client.close()
+    text = report.markdown()
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps(report.__dict__, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
