@@ -488,3 +488,28 @@ def test_disabled_users_token_stops_working(client: Client, db: Session) -> None
     owner.is_active = False
     db.commit()
     assert client.get("/", headers={"Authorization": f"Bearer {raw}"}).status_code == 401
+
+
+def test_failures_expire_with_the_window_and_old_rows_are_pruned(
+    app, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """Once the window has passed the account may try again; day-old attempt rows are deleted."""
+    from datetime import UTC, datetime, timedelta
+
+    from app import clock
+    from app.models import LoginAttempt
+
+    now = [datetime(2026, 5, 1, 12, 0, tzinfo=UTC)]
+    monkeypatch.setattr(clock, "utcnow", lambda: now[0])
+    user = make_user(db, "viewer")
+    db.commit()
+    settings = get_settings()
+    for _ in range(settings.login_max_failures):
+        web_login(ip_client(app, db), user.username, "bad-password-xx")
+    assert web_login(ip_client(app, db), user.username).status_code == 429
+    now[0] += timedelta(minutes=settings.login_window_minutes + 1)
+    assert web_login(ip_client(app, db), user.username).status_code == 303
+    now[0] += timedelta(days=2)
+    web_login(ip_client(app, db), user.username, "bad-password-xx")
+    ages = db.scalars(select(LoginAttempt.at).where(LoginAttempt.username == user.username)).all()
+    assert ages == [now[0]]

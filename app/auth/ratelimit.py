@@ -33,7 +33,16 @@ def login_blocked(db: Session, username: str, ip: str | None) -> bool:
 
 
 def note_attempt(db: Session, username: str, ip: str | None, *, success: bool) -> None:
-    """Record an attempt; a success clears the account's earlier failures."""
+    """Record an attempt; a success clears the account's earlier failures; old rows are pruned."""
+    # Rows past the window count for nothing: drop this name's and address's old ones (both indexed).
+    stale = clock.utcnow() - timedelta(minutes=get_settings().login_window_minutes) - timedelta(days=1)
+    db.execute(
+        delete(LoginAttempt).where(
+            func.lower(LoginAttempt.username) == username.lower(), LoginAttempt.at < stale
+        )
+    )
+    if ip is not None:
+        db.execute(delete(LoginAttempt).where(LoginAttempt.ip == ip, LoginAttempt.at < stale))
     if success:
         db.execute(
             delete(LoginAttempt).where(
