@@ -395,7 +395,7 @@ def test_response_starts_before_the_query_ends(engine: Engine, live_server: str)
     rows = (first + rest).count(b"\r\n") - 1
     assert rows == 3000
     assert first.count(b"\r\n") < 1500
-    deadline = time.time() + 5
+    deadline = time.time() + 10
     while _cursors_open(engine) and time.time() < deadline:
         time.sleep(0.05)
     assert not _cursors_open(engine)
@@ -407,7 +407,7 @@ def _cursors_open(engine: Engine) -> int:
             conn.scalar(
                 text(
                     "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'FETCH FORWARD%' "
-                    "AND state <> 'idle' AND pid <> pg_backend_pid()"
+                    "AND state <> 'idle' AND pid <> pg_backend_pid() AND datname = current_database()"
                 )
             )
             or 0
