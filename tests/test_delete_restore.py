@@ -53,6 +53,7 @@ def test_delete_leaves_counts_timeline_and_export_restore_brings_all_back(client
     listing = client.get("/admin/deleted").text
     assert gone.title in listing and f'action="/admin/events/{gone.id}/restore"' in listing
     assert keep.title not in listing
+    assert "“entered twice”" in listing  # who deleted it and why
     detail = client.get(f"/events/{gone.id}").text
     assert "Deleted" in detail and f'action="/admin/events/{gone.id}/restore"' in detail
     assert f'href="/events/{gone.id}/edit"' not in detail

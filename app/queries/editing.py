@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -22,15 +23,32 @@ def event_id_for_token(session: Session, token: str | None) -> int | None:
     return session.scalar(select(Event.id).where(Event.client_token == parsed))
 
 
-def deleted_events(session: Session, limit: int = 200) -> list[Event]:
-    """Soft-deleted events, most recently deleted first (the admin's restore list)."""
+@dataclass(frozen=True)
+class DeletedEvent:
+    """A soft-deleted event with who deleted it and why (from its latest 'delete' audit row)."""
+
+    event: Event
+    deleted_by: str | None
+    reason: str | None
+
+
+def deleted_events(session: Session, limit: int = 200) -> list[DeletedEvent]:
+    """Soft-deleted events, most recently deleted first (the admin's restore list); one query."""
+    last_delete = (
+        select(AuditEntry.entity_id, AuditEntry.username, AuditEntry.reason)
+        .where(AuditEntry.entity_type == "event", AuditEntry.action == "delete")
+        .distinct(AuditEntry.entity_id)
+        .order_by(AuditEntry.entity_id, AuditEntry.id.desc())
+        .subquery()
+    )
     stmt = (
-        select(Event)
+        select(Event, last_delete.c.username, last_delete.c.reason)
+        .outerjoin(last_delete, last_delete.c.entity_id == Event.id)
         .where(Event.deleted_at.is_not(None))
         .order_by(Event.deleted_at.desc(), Event.id.desc())
         .limit(limit)
     )
-    return list(session.scalars(stmt))
+    return [DeletedEvent(e, who, why) for e, who, why in session.execute(stmt)]
 
 
 def count_deleted(session: Session) -> int:
