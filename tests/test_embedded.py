@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -49,9 +51,18 @@ def _stop(proc: subprocess.Popen[str]) -> str:
 
 
 @pytest.mark.slow
-def test_embedded_server_starts_seeds_stops_and_reuses_data(tmp_path: Path) -> None:
-    tmp_path.chmod(0o755)
-    data_dir = tmp_path / "data"
+def test_embedded_server_starts_seeds_stops_and_reuses_data() -> None:
+    # Not pytest's tmp_path: its parents are private (0700) and the embedded server runs as another
+    # system user when the tests run as root, so it needs a folder whose parents it may traverse.
+    base = Path(tempfile.mkdtemp(prefix="signalboard-embedded-"))
+    base.chmod(0o755)
+    try:
+        _run_twice(base / "data")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _run_twice(data_dir: Path) -> None:
     port = _free_port()
     proc = _serve(data_dir, port)
     try:
