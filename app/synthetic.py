@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -688,6 +689,27 @@ def _create_index_sql(index: Any) -> str:
     return str(CreateIndex(index).compile(dialect=postgresql.dialect()))
 
 
+def _write_batch(conn: psycopg.Connection[Any], batch: Batch, counts: dict[str, int]) -> None:
+    """COPY one batch: events through the staging table (search document computed), then their links."""
+    with conn.cursor() as cur:
+        with cur.copy(f"COPY synthetic_events ({EVENT_COLUMNS}, quotes) FROM STDIN") as copy:
+            copy.write("\n".join(batch.events) + "\n")
+        cur.execute(FROM_STAGING)
+        cur.execute("TRUNCATE synthetic_events")
+        counts["events"] += len(batch.events)
+        for table, columns, lines in (
+            ("event_countries", COUNTRY_COLUMNS, batch.countries),
+            ("event_actors", ACTOR_COLUMNS, batch.actors),
+            ("event_systems", SYSTEM_COLUMNS, batch.systems),
+            ("sources", SOURCE_COLUMNS, batch.sources),
+        ):
+            if not lines:
+                continue
+            with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                copy.write("\n".join(lines) + "\n")
+            counts[table] += len(lines)
+
+
 def seed_synthetic(
     conninfo: str,
     n_events: int,
@@ -713,29 +735,25 @@ def seed_synthetic(
             conn.execute(f"DROP INDEX IF EXISTS {index.name}")
         conn.execute(STAGING)
         gen = Generator(seed, cat)
-        for done, n in _chunks(n_events, batch_size):
+
+        def make_batch(done: int, n: int) -> Batch:
             batch = Batch()
             for i in range(n):
                 gen.event(first_id + done + i, batch)
-            with conn.cursor() as cur:
-                with cur.copy(f"COPY synthetic_events ({EVENT_COLUMNS}, quotes) FROM STDIN") as copy:
-                    copy.write("\n".join(batch.events) + "\n")
-                cur.execute(FROM_STAGING)
-                cur.execute("TRUNCATE synthetic_events")
-                counts["events"] += len(batch.events)
-                for table, columns, lines in (
-                    ("event_countries", COUNTRY_COLUMNS, batch.countries),
-                    ("event_actors", ACTOR_COLUMNS, batch.actors),
-                    ("event_systems", SYSTEM_COLUMNS, batch.systems),
-                    ("sources", SOURCE_COLUMNS, batch.sources),
-                ):
-                    if not lines:
-                        continue
-                    with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                        copy.write("\n".join(lines) + "\n")
-                    counts[table] += len(lines)
-            if progress is not None:
-                progress(done + n, n_events)
+            return batch
+
+        # One worker thread draws the next batch while the server digests this one (the wait on the
+        # socket releases the GIL); a single worker keeps the draws in order, so seeds stay reproducible.
+        chunks = list(_chunks(n_events, batch_size))
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(make_batch, *chunks[0]) if chunks else None
+            for k, (done, n) in enumerate(chunks):
+                assert pending is not None
+                batch = pending.result()
+                pending = pool.submit(make_batch, *chunks[k + 1]) if k + 1 < len(chunks) else None
+                _write_batch(conn, batch, counts)
+                if progress is not None:
+                    progress(done + n, n_events)
         for index in indexes:
             conn.execute(_create_index_sql(index))
         last_id = first_id + n_events - 1
