@@ -62,8 +62,10 @@ def test_page_embeds_the_chart_data_and_a_table(client: Client, db: Session) -> 
     data = json.loads(
         re.search(r'<script type="application/json" id="chart-data">(.*?)</script>', html, re.S).group(1)
     )  # type: ignore[union-attr]
-    assert data["labels"] == ["Sep 2025", "Oct 2025"]
+    assert data["buckets"] == ["2025-09", "2025-10"] and data["granularity"] == "month"
     assert {s["kind"]: s["data"] for s in data["series"]} == {"statement": [0, 1], "offer": [1, 0]}
-    assert "<summary>Show the numbers</summary>" in html
+    assert "<summary>Show the numbers" in html
+    # the table reads newest first, like the timeline under it
+    assert html.index('<th scope="row">Oct 2025</th>') < html.index('<th scope="row">Sep 2025</th>')
     empty = client.get("/?kind=strike").text
     assert "No events to draw for this filter." in empty and 'id="chart-data"' not in empty

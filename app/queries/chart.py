@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Date, DateTime, cast, func, select
 from sqlalchemy.orm import Session
 
-from app.dates import format_human
+from app.dates import format_human, format_iso
 from app.filters import EventFilter
 from app.models import Event
 from app.queries.events import conditions
@@ -39,18 +39,20 @@ class ChartData:
         return sum(sum(v) for v in self.series.values())
 
     def rows(self) -> list[tuple[str, list[int], int]]:
-        """Per bucket: label, count per kind (in `series` order), total: the chart as a table."""
+        """Per bucket, newest first like the timeline: label, count per kind (`series` order), total."""
         kinds = list(self.series)
-        return [
+        rows = [
             (label, [self.series[k][i] for k in kinds], sum(self.series[k][i] for k in kinds))
             for i, label in enumerate(self.labels)
         ]
+        return rows[::-1]
 
     def as_json(self) -> dict[str, Any]:
         """What static/js/timeline.js draws."""
         return {
             "granularity": self.granularity,
-            "labels": self.labels,
+            # ISO buckets (2025-10, 2025): the script words them, so the page text stays in timeline order.
+            "buckets": [format_iso(b, self.granularity) for b in self.buckets],
             "series": [{"kind": k, "data": v} for k, v in self.series.items()],
             "note": self.note,
         }

@@ -18,6 +18,13 @@
     try { return JSON.parse(el.textContent); } catch (e) { return null; }
   }
 
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  // "2025-10" -> "Oct 2025"; "2025" stays.
+  function bucketLabel(iso) {
+    var parts = iso.split("-");
+    return parts.length > 1 ? MONTHS[parseInt(parts[1], 10) - 1] + " " + parts[0] : parts[0];
+  }
+
   function drawTimeline() {
     var canvas = document.querySelector("canvas.timeline-chart");
     var data = readJson("chart-data");
@@ -27,7 +34,7 @@
     charts.timeline = new window.Chart(canvas, {
       type: "bar",
       data: {
-        labels: data.labels,
+        labels: data.buckets.map(bucketLabel),
         datasets: data.series.map(function (s) {
           return { label: s.kind, data: s.data, backgroundColor: KIND_COLOURS[s.kind] || "#888", borderWidth: 0,
                    maxBarThickness: 56 };
