@@ -391,25 +391,37 @@ def bench_facets(
     return rows
 
 
-def copy_sql(params: dict[str, str]) -> tuple[str, str]:
-    """SQL text of the export's own query for COPY, and a label saying where it came from."""
+def copy_sql(conninfo: str, params: dict[str, str]) -> tuple[str, str, bool]:
+    """SQL text of the export's own query (the plan the app would pick), a label, and whether JIT is off."""
+    from sqlalchemy import create_engine
     from sqlalchemy.dialects import postgresql
+    from sqlalchemy.orm import Session
 
+    from app.db import to_psycopg_url
     from app.filters import EventFilter
 
     f = EventFilter.from_pairs(list(params.items()))
     try:
-        from app.queries.export import export_select
+        from app.queries import export as export_queries
 
-        stmt = export_select(f)
-        label = "app.queries.export.export_select (compiled with literal binds)"
+        grouped = False
+        if hasattr(export_queries, "use_grouped_plan"):
+            engine = create_engine(to_psycopg_url(conninfo))
+            with Session(engine) as s:
+                grouped = bool(export_queries.use_grouped_plan(s, f))
+            engine.dispose()
+            stmt = export_queries.export_select(f, grouped=grouped)
+        else:
+            stmt = export_queries.export_select(f)
+        label = f"app.queries.export.export_select(grouped={grouped}), literal binds"
+        jit_off = not grouped  # export_rows turns JIT off for the per-event plan; do the same
     except ImportError:
         from app.queries.events import event_select
 
         stmt = event_select(f)
-        label = "app.queries.events.event_select (no export query found)"
+        label, jit_off = "app.queries.events.event_select (no export query found)", False
     sql = str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
-    return sql, label
+    return sql, label, jit_off
 
 
 def bench_export(
@@ -439,11 +451,11 @@ def bench_export(
     stop.set()
     sampler.join()
     rows = max(0, lines - 1)  # the header row
-    sql, label = copy_sql(params)
+    sql, label, jit_off = copy_sql(conninfo, params)
     copy_lines = 0
     began = time.perf_counter()
     with (
-        psycopg.connect(conninfo) as conn,
+        psycopg.connect(conninfo, options="-c jit=off" if jit_off else "") as conn,
         conn.cursor() as cur,
         cur.copy(f"COPY ({sql}) TO STDOUT WITH CSV HEADER") as copy,
     ):
