@@ -164,10 +164,10 @@ def split_items(cell: str) -> list[str]:
 
     An empty cell has no items; empty items in between are kept (sources align by position).
     """
-    if not cell.strip():
+    if not cell.strip(WHITESPACE):
         return []
     if ";;" not in cell:  # the common case, at C speed
-        return [item.strip() for item in cell.split(";")]
+        return [item.strip(WHITESPACE) for item in cell.split(";")]
     items: list[str] = []
     buf: list[str] = []
     i, n = 0, len(cell)
