@@ -59,9 +59,13 @@ def test_counts_and_links(seeded: Engine) -> None:
 
 def test_distribution_looks_like_reporting(seeded: Engine) -> None:
     with seeded.connect() as conn:
-        kinds = dict(conn.execute(text("SELECT kind, count(*) FROM events GROUP BY kind")).all())
-        precisions = dict(conn.execute(text("SELECT date_precision, count(*) FROM events GROUP BY 1")).all())
-        suppliers = dict(
+        kinds: dict[str, int] = dict(
+            conn.execute(text("SELECT kind, count(*) FROM events GROUP BY kind")).all()
+        )
+        precisions: dict[str, int] = dict(
+            conn.execute(text("SELECT date_precision, count(*) FROM events GROUP BY 1")).all()
+        )
+        suppliers: dict[str, int] = dict(
             conn.execute(
                 text("SELECT country_code, count(*) FROM event_countries WHERE role = 'supplier' GROUP BY 1")
             ).all()
@@ -81,18 +85,18 @@ def test_distribution_looks_like_reporting(seeded: Engine) -> None:
     assert {"RUS", "IRN", "USA", "CHN", "PRK"} <= set(suppliers)
     assert suppliers["RUS"] > suppliers.get("FRA", 0)
     assert (years[1] - years[0]).days > 12 * 365
-    assert dyads >= 30
+    assert dyads is not None and dyads >= 30
     assert 20 < title_len[0] < 90 and 80 < title_len[1] < 800
 
 
 def test_search_vector_matches_refresh_search(seeded: Engine) -> None:
     assert scalar(seeded, "SELECT count(*) FROM events WHERE search_vector IS NULL") == 0
     with Session(seeded) as s:
-        before = dict(
+        before: dict[int, str] = dict(
             s.execute(text("SELECT id, strip(search_vector)::text FROM events WHERE id <= 50")).all()
         )
         refresh_search(s, list(range(1, 51)))
-        after = dict(
+        after: dict[int, str] = dict(
             s.execute(text("SELECT id, strip(search_vector)::text FROM events WHERE id <= 50")).all()
         )
         s.rollback()
