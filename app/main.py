@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.auth.deps import (
@@ -161,6 +162,23 @@ def install_error_handlers(app: FastAPI) -> None:
                 503,
                 "Database unavailable",
                 "The database is not answering right now. Nothing was saved; please try again in a moment.",
+            )
+        response.headers["Retry-After"] = "5"
+        return response
+
+    @app.exception_handler(PoolTimeoutError)
+    async def pool_busy(request: Request, exc: PoolTimeoutError) -> Response:
+        # Every pooled connection stayed busy for the whole pool_timeout: the server is overloaded, not
+        # broken. A 503 with Retry-After lets clients (and load balancers) back off and try again.
+        log.warning("connection pool exhausted on %s %s", request.method, request.url.path)
+        if request.url.path == "/healthz":
+            response: Response = JSONResponse({"status": "busy"}, status_code=503)
+        else:
+            response = _error(
+                request,
+                503,
+                "Server busy",
+                "The server has too much to do right now. Nothing was saved; please try again in a moment.",
             )
         response.headers["Retry-After"] = "5"
         return response
