@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 
 from app.audit import Who, diff
 from app.csvio import ParsedFile, ParsedRow
-from app.events_service import refresh_search
 from app.models import Actor, Event, System
 from app.queries.duplicates import TITLE_SIMILARITY, WINDOW, Duplicate
 from app.schemas import EventInput
@@ -264,6 +263,46 @@ def copy_rows(session: Session, table: str, rows: list[dict[str, Any]]) -> None:
                 copy.write_row([Jsonb(v) if isinstance(v, dict) else v for v in row.values()])
 
 
+# Events go through an index-free staging table so the full-text document is computed on the way in:
+# one write per row and one pass over the events' indexes, instead of an INSERT plus an UPDATE (which
+# wrote a second row version and touched every index twice). The document is the one of
+# app.events_service.refresh_search: title (A), summary (B), source quotes and titles (C).
+EVENT_COLUMNS = (
+    "id, title, summary, kind, status, stage_override, date_start, date_precision, date_end, "
+    "date_end_precision, location, tags, client_token, created_by, updated_by"
+)
+STAGING = (
+    "CREATE TEMP TABLE IF NOT EXISTS import_events (id bigint, title text, summary text, kind text, "
+    "status text, stage_override smallint, date_start date, date_precision text, date_end date, "
+    "date_end_precision text, location text, tags text[], client_token uuid, created_by integer, "
+    "updated_by integer, quotes text) ON COMMIT DROP"
+)
+FROM_STAGING = f"""
+INSERT INTO events ({EVENT_COLUMNS}, search_vector)
+SELECT {EVENT_COLUMNS},
+    setweight(to_tsvector('english', title), 'A')
+    || setweight(to_tsvector('english', coalesce(summary, '')), 'B')
+    || setweight(to_tsvector('english', quotes), 'C')
+FROM import_events ORDER BY id
+"""
+
+
+def _quotes(data: EventInput) -> str:
+    """The source part of the search document, as refresh_search's string_agg builds it (by position)."""
+    return " ".join((s.quote or "") + " " + (s.title or "") for s in data.sources)
+
+
+def _copy_events(session: Session, event_values: list[dict[str, Any]]) -> None:
+    """COPY the events into the staging table, then insert them with their search document."""
+    if not event_values:
+        return
+    session.execute(text(STAGING))
+    session.execute(text("TRUNCATE import_events"))
+    copy_rows(session, "import_events", event_values)
+    session.execute(text(FROM_STAGING))
+    session.execute(text("TRUNCATE import_events"))
+
+
 def commit_import(
     session: Session,
     rows: list[ParsedRow],
@@ -319,9 +358,10 @@ def commit_import(
         )
     # Ids drawn from the sequence up front, so every table can be loaded by COPY in one pass each.
     event_ids = new_ids(session, "events", len(event_values))
-    for event_id, value in zip(event_ids, event_values, strict=True):
+    for event_id, value, row in zip(event_ids, event_values, rows, strict=True):
         value["id"] = event_id
-    copy_rows(session, "events", event_values)
+        value["quotes"] = _quotes(row.data)
+    _copy_events(session, event_values)
 
     country_rows: list[dict[str, Any]] = []
     actor_rows: list[dict[str, Any]] = []
@@ -403,6 +443,4 @@ def commit_import(
         ("audit_log", audit_rows),
     ):
         copy_rows(session, table, link_rows)
-    if event_ids:
-        refresh_search(session, event_ids)
     return ImportResult(event_ids, new_actors, new_systems)
