@@ -5,10 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from app.filters import PARAMS, EventFilter
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from app.csvio import ParsedFile
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -39,9 +46,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     """Check a CSV file and, unless --dry-run, add every row as an event in one transaction."""
     from app.config import get_settings
-    from app.csvio import decode_upload, read_csv
+    from app.csvio import ParsedFile, decode_upload, iter_csv, read_csv
     from app.db import session_factory
-    from app.queries.imports import commit_import, plan_import
+    from app.queries.imports import ImportResult, commit_import
 
     path = Path(args.file)
     try:
@@ -55,53 +62,89 @@ def cmd_import(args: argparse.Namespace) -> int:
     if text is None:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    parsed = read_csv(text)
-    if not parsed.ok:
-        for e in parsed.errors[:200]:
-            where = f"line {e.line}" if e.line else args.file
-            column = f" [{e.column}]" if e.column else ""
-            print(f"error: {where}{column}: {e.message}", file=sys.stderr)
-        if len(parsed.errors) > 200:
-            print(f"… and {len(parsed.errors) - 200} more errors", file=sys.stderr)
-        print(f"nothing imported: {len(parsed.errors)} problem(s)", file=sys.stderr)
-        return 1
-    if parsed.ignored_columns:
-        print(f"note: ignored columns: {', '.join(parsed.ignored_columns)}", file=sys.stderr)
     with session_factory()() as session:
         if args.dry_run:
-            plan = plan_import(session, parsed)
-            print(f"{plan.events} event(s) would be imported", file=sys.stderr)
-            for label, names in (("actors", plan.new_actors), ("systems", plan.new_systems)):
-                if names:
-                    print(f"new {label} ({len(names)}): {', '.join(names[:50])}", file=sys.stderr)
-            if plan.duplicates_checked < plan.duplicates_checkable:
-                print(
-                    f"compared the first {plan.duplicates_checked} rows with existing events (time limit)",
-                    file=sys.stderr,
-                )
-            for flag in plan.duplicates[:50]:
-                like = (
-                    f"line {flag.same_as_line}"
-                    if flag.same_as_line
-                    else ", ".join(f"#{m.event.id} {m.event.title}" for m in flag.matches)
-                )
-                print(
-                    f"possible duplicate: line {flag.line} “{flag.title}” looks like {like}", file=sys.stderr
-                )
-            return 0
+            parsed = read_csv(text)
+            if not parsed.ok:
+                return _report_errors(parsed, args.file)
+            _note_ignored(parsed)
+            return _dry_run(session, parsed)
+        # Rows are validated and written batch by batch in the one transaction: a worker thread loads
+        # batch k (its waits on PostgreSQL release the GIL) while this thread validates batch k+1.
+        # After the first bad row nothing more is written, the rest is only checked (every error is
+        # reported), and the transaction is rolled back: all rows or none, as before.
+        parsed = ParsedFile()
+        token = uuid.uuid4()
+        reason = f"CSV import {path.name} (command line)"
+        results: list[ImportResult] = []
+        del raw
         try:
-            result = commit_import(
-                session, parsed.rows, None, uuid.uuid4(), reason=f"CSV import {path.name} (command line)"
-            )
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                pending: Future[ImportResult] | None = None
+                for rows in iter_csv(text, parsed):
+                    if parsed.errors:
+                        continue
+                    if pending is not None:
+                        results.append(pending.result())
+                    pending = pool.submit(commit_import, session, rows, None, token, reason)
+                if pending is not None:
+                    results.append(pending.result())
+            if parsed.errors or not parsed.total_rows:
+                session.rollback()
+                return _report_errors(parsed, args.file)
             session.commit()
         except Exception:
             session.rollback()
             raise
+    _note_ignored(parsed)
+    imported = sum(len(r.event_ids) for r in results)
+    new_actors = sum(len(r.new_actors) for r in results)
+    new_systems = sum(len(r.new_systems) for r in results)
     print(
-        f"imported {len(result.event_ids)} event(s); new actors: {len(result.new_actors)}, "
-        f"new systems: {len(result.new_systems)}",
+        f"imported {imported} event(s); new actors: {new_actors}, new systems: {new_systems}",
         file=sys.stderr,
     )
+    return 0
+
+
+def _note_ignored(parsed: ParsedFile) -> None:
+    if parsed.ignored_columns:
+        print(f"note: ignored columns: {', '.join(parsed.ignored_columns)}", file=sys.stderr)
+
+
+def _report_errors(parsed: ParsedFile, file: str) -> int:
+    """Print the first 200 problems and say nothing was imported; the exit status 1."""
+    for e in parsed.errors[:200]:
+        where = f"line {e.line}" if e.line else file
+        column = f" [{e.column}]" if e.column else ""
+        print(f"error: {where}{column}: {e.message}", file=sys.stderr)
+    if len(parsed.errors) > 200:
+        print(f"… and {len(parsed.errors) - 200} more errors", file=sys.stderr)
+    print(f"nothing imported: {len(parsed.errors)} problem(s)", file=sys.stderr)
+    return 1
+
+
+def _dry_run(session: Session, parsed: ParsedFile) -> int:
+    """Print what importing would do, writing nothing."""
+    from app.queries.imports import plan_import
+
+    plan = plan_import(session, parsed)
+    print(f"{plan.events} event(s) would be imported", file=sys.stderr)
+    for label, names in (("actors", plan.new_actors), ("systems", plan.new_systems)):
+        if names:
+            print(f"new {label} ({len(names)}): {', '.join(names[:50])}", file=sys.stderr)
+    if plan.duplicates_checked < plan.duplicates_checkable:
+        print(
+            f"compared the first {plan.duplicates_checked} rows with existing events (time limit)",
+            file=sys.stderr,
+        )
+    for flag in plan.duplicates[:50]:
+        like = (
+            f"line {flag.same_as_line}"
+            if flag.same_as_line
+            else ", ".join(f"#{m.event.id} {m.event.title}" for m in flag.matches)
+        )
+        print(f"possible duplicate: line {flag.line} “{flag.title}” looks like {like}", file=sys.stderr)
     return 0
 
 

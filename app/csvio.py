@@ -340,13 +340,26 @@ def decode_upload(raw: bytes, max_bytes: int) -> tuple[str | None, str | None]:
 def read_csv(text: str) -> ParsedFile:
     """Read CSV text in the export format (or with friendly headers) and validate every row."""
     out = ParsedFile()
+    for rows in iter_csv(text, out):
+        out.rows.extend(rows)
+    return out
+
+
+def iter_csv(text: str, out: ParsedFile, batch_size: int = 5000) -> Iterator[list[ParsedRow]]:
+    """Validate the rows of CSV text batch by batch: yield the valid rows, record the rest in `out`.
+
+    Errors, ignored columns and the row count go to `out` (not its `rows`), so a caller can write
+    each batch while the next is read and hold only one batch of validated rows at a time.
+    """
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader, None)
     except csv.Error as exc:
-        return out.file_error(f"This is not a readable CSV file: {exc}.")
+        out.file_error(f"This is not a readable CSV file: {exc}.")
+        return
     if header is None or not any(h.strip() for h in header):
-        return out.file_error("The file has no header row.")
+        out.file_error("The file has no header row.")
+        return
     columns: dict[str, int] = {}
     shown: dict[str, str] = {}
     for index, raw_name in enumerate(header):
@@ -357,22 +370,24 @@ def read_csv(text: str) -> ParsedFile:
                 out.ignored_columns.append(raw_name.strip())
             continue
         if canonical in columns:
-            return out.file_error(
+            out.file_error(
                 f"The columns “{shown[canonical]}” and “{raw_name.strip()}” both mean {canonical}; keep one."
             )
+            return
         columns[canonical] = index
         shown[canonical] = raw_name.strip()
     if not columns:
-        return out.file_error(
+        out.file_error(
             "No known column in the header row. Is this a CSV file in the export format? "
             "The first line must name columns such as title, date, kind."
         )
+        return
     missing = [c for c in REQUIRED if c not in columns]
     if missing:
-        return out.file_error(
-            f"Missing required column{'s' if len(missing) > 1 else ''}: {', '.join(missing)}."
-        )
+        out.file_error(f"Missing required column{'s' if len(missing) > 1 else ''}: {', '.join(missing)}.")
+        return
     line = reader.line_num + 1
+    batch: list[ParsedRow] = []
     try:
         for record in reader:
             start, line = line, reader.line_num + 1
@@ -384,12 +399,16 @@ def read_csv(text: str) -> ParsedFile:
             if errors:
                 out.errors.extend(errors)
             elif row is not None:
-                out.rows.append(row)
+                batch.append(row)
+                if len(batch) >= batch_size:
+                    yield batch
+                    batch = []
     except csv.Error as exc:
         out.errors.append(RowError(line, "", f"the CSV is malformed here ({exc}); check the quotes"))
+    if batch:
+        yield batch
     if not out.total_rows and not out.errors:
-        return out.file_error("The file has a header row but no events.")
-    return out
+        out.file_error("The file has a header row but no events.")
 
 
 def _read_row(
