@@ -67,10 +67,15 @@ def test_search_pick_country_back_and_reload(page, live_user, demo, tmp_path: Pa
     page.wait_for_url(re.compile(r"[?&]q=Kalibr"))
     expect(page.locator("#results .event-row")).to_have_count(1)
     assert "Oreshnik" in page.locator("#results .event-row").first.inner_text()
-    assert page.locator("#results .total").inner_text().startswith("1 event")
-    # facets and chart follow the results
-    assert page.locator("#facet-kind label:has(input[value=statement]) .facet-count").inner_text() == "1"
-    assert page.evaluate(TIMELINE_CHART + ".data.datasets.map(d => d.label)") == ["statement"]
+    # total, facets and chart follow the results (each loaded by its own request once the rows are shown)
+    expect(page.locator("#results .total")).to_have_text(re.compile(r"^1 event "))
+    expect(page.locator("#facet-kind label:has(input[value=statement]) .facet-count")).to_have_text("1")
+    expect(page.locator("#facets-status")).to_have_text("Counts updated.")  # the loader was replaced
+    _until(
+        page,
+        TIMELINE_CHART + " && " + TIMELINE_CHART + ".data.datasets.map(d => d.label).join() === 'statement'",
+    )
+    expect(page.locator("#results a:has-text('Export this 1 event (CSV)')")).to_be_visible()
     _shot(page, tmp_path, "timeline-search")
 
     # clear the search and pick a country from the facet list
@@ -141,6 +146,13 @@ def test_works_without_javascript(browser, live_server: str, live_user, demo) ->
         page.locator("#filters button[type=submit]").click()
         page.wait_for_url(re.compile(r"kind=statement"))
         assert _rows(page) == 1 and page.locator("#fc-kind-statement").is_checked()
+        # counts, total and chart table without JavaScript: one link renders them in the page
+        page.locator("a:has-text('Show the chart, the total and the counts')").click()
+        page.wait_for_url(re.compile(r"aggregates=inline"))
+        assert "q=Kalibr" in page.url and "kind=statement" in page.url
+        assert page.locator("#results .total").inner_text().startswith("1 event ")
+        assert page.locator("#facet-kind label:has(input[value=statement]) .facet-count").inner_text() == "1"
+        assert page.locator("#chart-card table").count() == 1
     finally:
         context.close()
 

@@ -13,6 +13,7 @@ from app.queries.events import count_events
 from tests.conftest import Client
 from tests.corpus import make_corpus
 from tests.factories import make_event
+from tests.test_timeline import lazy_parts, with_aggregates
 
 
 def test_monthly_series_by_kind_with_gaps_filled(db: Session) -> None:
@@ -58,7 +59,10 @@ def test_no_events_no_chart(db: Session) -> None:
 def test_page_embeds_the_chart_data_and_a_table(client: Client, db: Session) -> None:
     make_corpus(db)
     client.login("viewer")
-    html = client.get("/?country=VEN").text
+    page = client.get("/?country=VEN").text
+    html = with_aggregates(client, page)
+    assert client.get("/timeline/chart?country=VEN").text in html  # the chart comes from its own route
+    assert lazy_parts(client.get("/?country=VEN&aggregates=inline").text) == {}
     data = json.loads(
         re.search(r'<script type="application/json" id="chart-data">(.*?)</script>', html, re.S).group(1)
     )  # type: ignore[union-attr]
@@ -67,5 +71,5 @@ def test_page_embeds_the_chart_data_and_a_table(client: Client, db: Session) -> 
     assert "<summary>Show the numbers" in html
     # the table reads newest first, like the timeline under it
     assert html.index('<th scope="row">Oct 2025</th>') < html.index('<th scope="row">Sep 2025</th>')
-    empty = client.get("/?kind=strike").text
+    empty = with_aggregates(client, client.get("/?kind=strike").text)
     assert "No events to draw for this filter." in empty and 'id="chart-data"' not in empty

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
@@ -101,6 +102,32 @@ def test_page_shows_counts_and_partial_refreshes_them(client: Client, db: Sessio
     page = client.get("/?supplier=RUS").text
     # Russia as supplier: alpha and charlie; China and Iran 1 each (the supplier facet ignores its own filter)
     assert 'id="fc-supplier-RUS" name="supplier" value="RUS" checked' in page
+    # the first page lists the ticked values at once, without counts; the counts come from /timeline/facets
+    assert 'class="facet-count"' not in page
+    counted = client.get("/timeline/facets?supplier=RUS", headers={"HX-Request": "true"}).text
+    assert _count(counted, "supplier", "RUS") == 2
+    assert _count(counted, "supplier", "CHN") == 1 and _count(counted, "supplier", "IRN") == 1
+    assert 'id="facets-status"' in counted and 'hx-swap-oob="true"' in counted
     part = client.get("/?supplier=RUS&kind=deployment", headers={"HX-Request": "true"}).text
     assert '<div id="facet-supplier" class="facet-list" hx-swap-oob="true">' in part
     assert 'id="fc-kind-deployment" name="kind" value="deployment" checked' in part
+    assert 'id="fc-supplier-RUS" name="supplier" value="RUS" checked' in part  # the ticked country stays
+    assert 'hx-get="/timeline/facets?supplier=RUS&amp;kind=deployment"' in part
+    refreshed = client.get(
+        "/timeline/facets?supplier=RUS&kind=deployment", headers={"HX-Request": "true"}
+    ).text
+    assert '<div id="facet-supplier" class="facet-list" hx-swap-oob="true">' in refreshed
+    assert _count(refreshed, "kind", "deployment") == sum(
+        1 for _ in re.finditer(r'class="event-row"', client.get("/?supplier=RUS&kind=deployment").text)
+    )
+
+
+def _count(html: str, param: str, value: str) -> int:
+    """The count printed beside one facet value."""
+    m = re.search(
+        rf'id="fc-{param}-{value}"[^>]*>\s*<span class="facet-label">[^<]*</span>\s*'
+        r'<span class="facet-count"[^>]*>([\d,]+)<',
+        html,
+    )
+    assert m, (param, value)
+    return int(m.group(1).replace(",", ""))

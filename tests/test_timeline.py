@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html as htmllib
 import json
 import re
 from collections.abc import Iterator
@@ -20,6 +21,26 @@ from tests.corpus import make_corpus
 from tests.factories import make_event
 
 HX = {"HX-Request": "true"}
+
+
+LAZY = re.compile(r'hx-get="(/timeline/(count|facets|chart)\?[^"]*)"')
+
+
+def lazy_parts(html: str) -> dict[str, str]:
+    """The aggregate routes a page or partial asks for once shown: name -> URL (unescaped)."""
+    return {name: htmllib.unescape(url) for url, name in LAZY.findall(html)}
+
+
+def with_aggregates(client: Client, html: str, expect: tuple[str, ...] = ("chart", "count", "facets")) -> str:
+    """The page followed by what its placeholders load (as HTMX would), so assertions see the whole view."""
+    parts = lazy_parts(html)
+    assert sorted(parts) == sorted(expect)
+    fragments = []
+    for url in parts.values():
+        r = client.get(url, headers=HX)
+        assert r.status_code == 200, url
+        fragments.append(r.text)
+    return html + "".join(fragments)
 
 
 @contextmanager
@@ -56,6 +77,19 @@ def test_full_page_has_panel_chart_and_rows(client: Client, db: Session) -> None
     assert (
         'method="get" action="/"' in form and 'hx-target="#results"' in form and 'hx-push-url="true"' in form
     )
+    # the page itself carries no aggregate (they load lazily); the links behind it complete the view
+    assert 'id="chart-data"' not in html and 'class="facet-count"' not in html and "Export these" not in html
+    assert "Drawing the chart…" in html and "Counting matching events…" in html
+    assert 'href="/?aggregates=inline"' in html  # the way to the same view without JavaScript
+    assert_full_view(with_aggregates(client, html))
+    # without JavaScript: everything inline, in one request
+    inline = client.get("/?aggregates=inline").text
+    assert lazy_parts(inline) == {}
+    assert_full_view(inline)
+
+
+def assert_full_view(html: str) -> None:
+    """Chart, facet counts, total and export link of the demo data set, unfiltered."""
     assert 'id="chart-data"' in html and "/static/vendor/chart.js-4.6.1/chart.umd.min.js" in html
     chart = json.loads(re.search(r'id="chart-data">(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr]
     assert sum(sum(s["data"]) for s in chart["series"]) == 10  # the 2018 event has no month
@@ -84,6 +118,21 @@ def test_htmx_request_gets_only_results_and_out_of_band_extras(client: Client, d
     assert html.lstrip().startswith('<div id="results"')
     assert 'id="facet-kind" class="facet-list" hx-swap-oob="true"' in html
     assert 'id="chart-card"' in html and 'hx-swap-oob="true"' in html
+    assert 'id="facets-status"' in html  # the loader of the counted lists, out of band too
+    parts = lazy_parts(html)
+    assert parts == {
+        "count": "/timeline/count?supplier=RUS&kind=statement",
+        "facets": "/timeline/facets?supplier=RUS&kind=statement",
+        "chart": "/timeline/chart?supplier=RUS&kind=statement",
+    }
+    html = with_aggregates(client, html)
+    assert re.search(
+        r'id="facet-kind" class="facet-list" hx-swap-oob="true">.*?value="statement" checked>\s*'
+        r'<span class="facet-label">statement</span>\s*<span class="facet-count"[^>]*>\d+<',
+        html,
+        re.S,
+    )
+    assert 'id="chart-data"' in html
     assert 'href="/export.csv?supplier=RUS&amp;kind=statement"' in html
     assert 'href="/export.csv?supplier=RUS&amp;kind=statement&amp;bom=1"' in html
     state = json.loads(re.search(r'id="filter-state">(.*?)</script>', html, re.S).group(1))  # type: ignore[union-attr]
@@ -194,13 +243,19 @@ def test_next_page_partial_skips_facets_and_chart(
     with counting(connection) as statements:
         r = client.get(nxt, headers=HX)
     assert "hx-swap-oob" not in r.text and "Generated event" in r.text
+    # paging asks again only for the total (cached), never for facets or chart
+    assert sorted(lazy_parts(r.text)) == ["count"]
     cache.clear()
+    # The page request itself runs no aggregate: the same statements whether the cache is cold or warm.
     with counting(connection) as full:
-        client.get("/", headers=HX)
-    assert len(statements) == len(full) - 3  # count from the cache (first page), no facet or chart query
-    with counting(connection) as again:
-        client.get("/", headers=HX)
-    assert len(again) == len(full) - 3  # same data, same filter: count, facets and chart from the cache
+        first_partial = client.get("/", headers=HX).text
+    assert len(statements) == len(full)
+    with counting(connection) as cold:
+        with_aggregates(client, first_partial)
+    with counting(connection) as warm:
+        with_aggregates(client, first_partial)
+    # cold: count, facets and chart each computed once; warm: all three from the cache
+    assert len(warm) == len(cold) - 3
 
 
 def test_facets_and_chart_follow_every_write_at_once(client: Client, db: Session) -> None:
@@ -210,7 +265,7 @@ def test_facets_and_chart_follow_every_write_at_once(client: Client, db: Session
     client.login("viewer")
 
     def statements_count() -> str:
-        html = client.get("/?country=VEN", headers=HX).text
+        html = with_aggregates(client, client.get("/?country=VEN", headers=HX).text)
         m = re.search(
             r'value="statement"[^>]*>\s*<span class="facet-label">statement</span>\s*'
             r'<span class="facet-count"[^>]*>(\d+)<',

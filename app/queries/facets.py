@@ -63,6 +63,8 @@ class Facets:
     """Facet values by parameter name (kind, status, stage_min, supplier, ..., actor, system)."""
 
     groups: dict[str, list[FacetValue]] = field(default_factory=dict)
+    # False for the instant, count-free panel (vocabulary and ticked values) shown while counts load.
+    counted: bool = True
 
     def __getitem__(self, param: str) -> list[FacetValue]:
         return self.groups.get(param, [])
@@ -188,4 +190,24 @@ def facet_counts(session: Session, f: EventFilter, top_n: int = TOP_N) -> Facets
         facets.groups[param] = [FacetValue(v, v, 0, True) for v in getattr(f, param)]
     for param in (*COUNTRY_FACETS, "actor", "system"):
         facets.groups[param].sort(key=lambda x: (not x.selected, -x.count, x.label))
+    return facets
+
+
+def facet_skeleton(f: EventFilter) -> Facets:
+    """The panel without counts, from the vocabulary and the filter alone (no SQL): what the first page shows.
+
+    Every kind, status and stage is listed, and every ticked country, actor, system, publisher and tag stays
+    a ticked box, so the form keeps the whole filter while the counted lists load in their own request.
+    """
+    facets = Facets(counted=False)
+    for param, vocab in (("kind", KINDS), ("status", STATUSES)):
+        chosen = getattr(f, param)
+        facets.groups[param] = [FacetValue(v, v, 0, v in chosen) for v in vocab]
+    facets.groups["stage_min"] = [
+        FacetValue(str(s), f"{s} · {label}", 0, f.stage_min == s) for s, label in STAGES.items()
+    ]
+    for param in COUNTRY_FACETS:
+        facets.groups[param] = [FacetValue(c, country_name(c), 0, True) for c in getattr(f, param)]
+    for param in ("actor", "system", "source", "tag"):
+        facets.groups[param] = [FacetValue(v, v, 0, True) for v in getattr(f, param)]
     return facets

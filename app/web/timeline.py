@@ -1,7 +1,8 @@
 """The timeline: events newest first, grouped by month, filtered by the one EventFilter.
 
 One URL, two shapes: the whole page, or for an HTMX request just #results plus out-of-band copies of
-the facet lists and the chart (left out when only the page cursor changed, since they cannot differ).
+the (count-free) facet lists and the chart placeholder (left out when only the page cursor changed).
+The aggregates over all matching rows (total, facet counts, chart) come from their own routes.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from app.models import Event
 from app.queries.cache import cached, data_version
 from app.queries.chart import chart_series
 from app.queries.events import Cursor, Page, count_events, drop_unknown_names, timeline_page
-from app.queries.facets import facet_counts
+from app.queries.facets import facet_counts, facet_skeleton
 from app.templating import is_htmx, render
 
 router = APIRouter()
@@ -62,9 +63,31 @@ def filter_state(f: EventFilter, errors: list[FilterError]) -> dict[str, Any]:
     }
 
 
+def aggregates(db: Session, f: EventFilter, what: tuple[str, ...]) -> dict[str, Any]:
+    """Total, facets and/or chart of the filter, from the per-process single-flight cache."""
+    version = data_version(db)
+    query = f.query_string()
+    out: dict[str, Any] = {}
+    if "total" in what:
+        out["total"] = cached(("count", query, version), lambda: count_events(db, f))
+    if "facets" in what:
+        out["facets"] = cached(("facets", query, version), lambda: facet_counts(db, f))
+    if "chart" in what:
+        chart = cached(("chart", query, version), lambda: chart_series(db, f))
+        out["chart"] = chart
+        out["chart_json"] = chart.as_json()
+    return out
+
+
 @router.get("/", response_class=HTMLResponse)
 def timeline(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLResponse:
-    """Full page, or #results with out-of-band facets and chart for an HTMX request."""
+    """Full page, or #results (plus the count-free panel out of band) for an HTMX request.
+
+    Only the page of rows is queried here. The total, the facet counts and the chart are computed over
+    every matching row (seconds on a million events when not cached), so the page carries placeholders
+    that fetch them from /timeline/count, /timeline/facets and /timeline/chart as soon as it is shown.
+    Without JavaScript, `?aggregates=inline` (a <noscript> link on the page) renders them in the page.
+    """
     f, errors = parse_view(request, db)
     cursor = None
     raw_cursor = request.query_params.get("cursor")
@@ -76,32 +99,55 @@ def timeline(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLResp
             raw_cursor = None
     page = timeline_page(db, f, cursor, get_settings().page_size)
     partial = is_htmx(request)
-    version = data_version(db)
-    query = f.query_string()
-    # Paging through the same filter leaves facets and chart as they are: skip their queries.
+    inline = not partial and request.query_params.get("aggregates") == "inline"
+    # Paging through the same filter leaves facets and chart as they are: no placeholders to refill.
     with_aggregates = not (partial and cursor is not None)
     context: dict[str, Any] = {
         "filter": f,
         "errors": errors,
         "page": page,
         "groups": month_groups(page),
-        "total": cached(("count", query, version), lambda: count_events(db, f)),
+        "total": None,
         "cursor": raw_cursor,
         "state": filter_state(f, errors),
         "with_aggregates": with_aggregates,
         "oob": partial,
+        "query": f.query_string(),
+        "inline": inline,
+        "facets": facet_skeleton(f),
+        "chart": None,
     }
-    if with_aggregates:
-        # Same session as the page: a second pooled connection per request could starve the pool under load.
-        context["facets"] = cached(("facets", query, version), lambda: facet_counts(db, f))
-        chart = cached(("chart", query, version), lambda: chart_series(db, f))
-        context["chart"] = chart
-        context["chart_json"] = chart.as_json()
+    if inline:
+        context.update(aggregates(db, f, ("total", "facets", "chart")))
     if not partial:
         return render(request, "timeline/index.html", context)
     return render(
         request, "timeline/_partial.html", context, headers=push_url("/", f, cursor=raw_cursor or "")
     )
+
+
+@router.get("/timeline/count", response_class=HTMLResponse)
+def timeline_count(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLResponse:
+    """The total of the filter with its export links (fills the placeholder of #results)."""
+    f, _ = parse_view(request, db)
+    context = {"filter": f, **aggregates(db, f, ("total",))}
+    return render(request, "timeline/_total.html", context)
+
+
+@router.get("/timeline/facets", response_class=HTMLResponse)
+def timeline_facets(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLResponse:
+    """The counted facet lists of the filter, each out of band over its count-free twin in the panel."""
+    f, _ = parse_view(request, db)
+    context = {"filter": f, **aggregates(db, f, ("facets",))}
+    return render(request, "timeline/_facets_fragment.html", context)
+
+
+@router.get("/timeline/chart", response_class=HTMLResponse)
+def timeline_chart(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLResponse:
+    """The chart card of the filter (replaces its loading placeholder)."""
+    f, _ = parse_view(request, db)
+    context = {"filter": f, "oob": False, **aggregates(db, f, ("chart",))}
+    return render(request, "timeline/_chart.html", context)
 
 
 def push_url(path: str, f: EventFilter, **extra: str) -> dict[str, str]:

@@ -136,6 +136,15 @@
     }
   });
 
+  // Totals, facet counts and the chart load in their own requests after the rows. A newer filter replaces
+  // their placeholders; an answer for a placeholder no longer on the page is for an older filter: drop it.
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var elt = evt.detail.elt;
+    if (elt && elt.classList && elt.classList.contains("lazy-aggregate") && !document.body.contains(elt)) {
+      evt.detail.shouldSwap = false;
+    }
+  });
+
   document.addEventListener("htmx:afterSettle", function (evt) {
     var id = evt.detail && evt.detail.target && evt.detail.target.id;
     if (id === "results" || id === "dyad-results") {
