@@ -341,7 +341,7 @@ def bench_timeline(
         # The first request of a filter computes its aggregates; later ones may come from the app's cache.
         cold = Timing(f"first page (full, cold) · {name}")
         timed_get(client, f"/?{qs}", cold)
-        cold.note = "first request of this filter in the run: aggregates computed, not cached"
+        cold.note = "first request of this filter in the run (nothing of it cached yet)"
         rows.append(cold.row())
         t = Timing(f"first page (HTMX) · {name}")
         for _ in range(repeat):
