@@ -295,3 +295,6 @@ def browser_login(page, username: str, password: str = PASSWORD) -> None:  # typ
     page.fill("#password", password)
     page.click("button[type=submit]")
     page.wait_for_load_state()
+    # The landing timeline loads its total, counts and chart by their own requests: let them finish, so a
+    # test that navigates on at once does not abort them (an aborted request reads as a failed one).
+    page.wait_for_load_state("networkidle")
