@@ -149,39 +149,51 @@ def event_input(event: Event) -> EventInput:
     )
 
 
-def snapshot(event: Event) -> dict[str, Any]:
-    """The analyst-visible fields of an event as plain JSON values, for the audit diff."""
+def system_label(designation: str, quantity: int | None, note: str | None) -> str:
+    """A system as the audit log shows it: 'Igla-S ×5000 (note)'."""
+    return designation + (f" ×{quantity}" if quantity is not None else "") + (f" ({note})" if note else "")
+
+
+def input_snapshot(
+    data: EventInput, actor_labels: list[str] | None = None, system_labels: list[str] | None = None
+) -> dict[str, Any]:
+    """The analyst-visible fields as plain JSON values, for the audit diff and version comparisons.
+
+    Labels may be passed when names were resolved to canonical actors/systems (the import does so).
+    """
     return {
-        "title": event.title,
-        "summary": event.summary,
-        "kind": event.kind,
-        "status": event.status,
-        "stage_override": event.stage_override,
-        "date": format_iso(event.date_start, event.date_precision),
-        "date_end": format_iso(event.date_end, event.date_end_precision) or None,
-        "location": event.location,
-        "tags": list(event.tags),
-        "countries": [f"{c.role}:{c.country_code}" for c in event.countries],
-        "actors": [f"{a.role}:{a.actor.name}" for a in event.actors],
-        "systems": [
-            s.system.designation
-            + (f" ×{s.quantity}" if s.quantity is not None else "")
-            + (f" ({s.quantity_note})" if s.quantity_note else "")
-            for s in event.systems
-        ],
+        "title": data.title,
+        "summary": data.summary,
+        "kind": data.kind,
+        "status": data.status,
+        "stage_override": data.stage_override,
+        "date": data.date,
+        "date_end": data.date_end,
+        "location": data.location,
+        "tags": list(data.tags),
+        "countries": [f"{c.role}:{c.code}" for c in data.countries],
+        "actors": actor_labels if actor_labels is not None else [f"{a.role}:{a.name}" for a in data.actors],
+        "systems": system_labels
+        if system_labels is not None
+        else [system_label(x.designation, x.quantity, x.quantity_note) for x in data.systems],
         "sources": [
             {
-                "publisher": s.publisher,
-                "url": s.url,
-                "title": s.title,
-                "published": format_iso(s.published_on, s.published_precision) or None,
-                "quote": s.quote,
-                "note": s.note,
-                "grade": f"{s.reliability}{s.credibility}",
+                "publisher": x.publisher,
+                "url": x.url,
+                "title": x.title,
+                "published": x.published,
+                "quote": x.quote,
+                "note": x.note,
+                "grade": f"{x.reliability}{x.credibility}",
             }
-            for s in event.sources
+            for x in data.sources
         ],
     }
+
+
+def snapshot(event: Event) -> dict[str, Any]:
+    """A stored event's snapshot (the same shape input_snapshot gives for its input)."""
+    return input_snapshot(event_input(event))
 
 
 def _apply(session: Session, event: Event, data: EventInput, created: list[str] | None) -> None:

@@ -385,41 +385,6 @@ def validate(form: EventForm) -> EventInput | None:
     return data
 
 
-def input_snapshot(data: EventInput) -> dict[str, Any]:
-    """An EventInput shaped like events_service.snapshot(), to compare with a stored version."""
-    return {
-        "title": data.title,
-        "summary": data.summary,
-        "kind": data.kind,
-        "status": data.status,
-        "stage_override": data.stage_override,
-        "date": data.date,
-        "date_end": data.date_end,
-        "location": data.location,
-        "tags": list(data.tags),
-        "countries": [f"{c.role}:{c.code}" for c in data.countries],
-        "actors": [f"{a.role}:{a.name}" for a in data.actors],
-        "systems": [
-            s.designation
-            + (f" ×{s.quantity}" if s.quantity is not None else "")
-            + (f" ({s.quantity_note})" if s.quantity_note else "")
-            for s in data.systems
-        ],
-        "sources": [
-            {
-                "publisher": s.publisher,
-                "url": s.url,
-                "title": s.title,
-                "published": s.published,
-                "quote": s.quote,
-                "note": s.note,
-                "grade": f"{s.reliability}{s.credibility}",
-            }
-            for s in data.sources
-        ],
-    }
-
-
 # Which form inputs carry each field of a snapshot (for taking a field from another version).
 GROUP_FIELDS = ("countries", "actors", "systems", "sources")
 

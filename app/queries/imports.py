@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.audit import Who, diff
 from app.csvio import ParsedFile, ParsedRow
+from app.events_service import input_snapshot
 from app.models import Actor, Event, System
 from app.queries.duplicates import TITLE_SIMILARITY, WINDOW, Duplicate
 from app.schemas import EventInput
@@ -205,36 +206,6 @@ def _create_missing(
     for (key, _), new_id in zip(missing, ids, strict=True):
         known[key] = new_id
     return [n for _, n in missing]
-
-
-def _snapshot(data: EventInput, actor_labels: list[str], system_labels: list[str]) -> dict[str, Any]:
-    """The same audit snapshot events_service.snapshot() records, built from the input."""
-    return {
-        "title": data.title,
-        "summary": data.summary,
-        "kind": data.kind,
-        "status": data.status,
-        "stage_override": data.stage_override,
-        "date": data.date,
-        "date_end": data.date_end,
-        "location": data.location,
-        "tags": list(data.tags),
-        "countries": [f"{c.role}:{c.code}" for c in data.countries],
-        "actors": actor_labels,
-        "systems": system_labels,
-        "sources": [
-            {
-                "publisher": s.publisher,
-                "url": s.url,
-                "title": s.title,
-                "published": s.published,
-                "quote": s.quote,
-                "note": s.note,
-                "grade": f"{s.reliability}{s.credibility}",
-            }
-            for s in data.sources
-        ],
-    }
 
 
 def new_ids(session: Session, table: str, count: int) -> list[int]:
@@ -444,7 +415,7 @@ def commit_import(
                 "entity_id": event_id,
                 "changes": diff(
                     {},
-                    _snapshot(
+                    input_snapshot(
                         d, [f"{role}:{actor_names[aid]}" for aid, role in linked_actors], system_labels
                     ),
                 ),
