@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -199,7 +200,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Nothing to set up per process: the database is prepared by `signalboard serve` before start."""
+    """Start building the in-memory copy of the filterable facts (the database is ready by now)."""
+    from app.db import get_engine
+    from app.queries.facts import warm_up
+
+    # Tests build it where they need it; a thread per TestClient would race their truncations.
+    if get_settings().environment != "test":
+        threading.Thread(target=warm_up, args=(get_engine(),), name="facts-warm-up", daemon=True).start()
     yield
 
 

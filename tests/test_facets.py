@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from app.demo import seed_demo
 from app.filters import EventFilter, from_mapping
 from app.queries.events import count_events
-from app.queries.facets import facet_counts
+from app.queries.facets import facet_counts, facet_counts_sql
 from tests.conftest import Client
 from tests.corpus import make_corpus
 
@@ -81,7 +81,7 @@ def test_selected_values_come_first_and_stay_visible(db: Session) -> None:
     assert [v.label for v in facets["stage_min"]][3] == "3 · agreement/financing"
 
 
-def test_facets_take_one_statement(db: Session, connection: Connection) -> None:
+def test_sql_facets_take_one_statement(db: Session, connection: Connection) -> None:
     make_corpus(db)
     statements: list[str] = []
 
@@ -90,7 +90,7 @@ def test_facets_take_one_statement(db: Session, connection: Connection) -> None:
 
     event.listen(connection, "before_cursor_execute", record)
     try:
-        facet_counts(db, from_mapping({"supplier": "RUS", "kind": "statement", "actor": "Dmitry Peskov"}))
+        facet_counts_sql(db, from_mapping({"supplier": "RUS", "kind": "statement", "actor": "Dmitry Peskov"}))
     finally:
         event.remove(connection, "before_cursor_execute", record)
     assert len([s for s in statements if "SAVEPOINT" not in s]) == 1

@@ -26,7 +26,7 @@ _lock = threading.Lock()
 _entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
 
 # Three index lookups: newest audit row (primary key and the `at` index) and the newest event's row version.
-_VERSION_SQL = text(
+VERSION_SQL = text(
     "SELECT (SELECT max(id) FROM audit_log), (SELECT max(at) FROM audit_log), "
     "(SELECT id::text || ':' || xmin::text FROM events ORDER BY id DESC LIMIT 1)"
 )
@@ -34,7 +34,7 @@ _VERSION_SQL = text(
 
 def data_version(session: Session) -> tuple[Any, ...]:
     """A value that changes whenever the events' data may have changed."""
-    return tuple(session.execute(_VERSION_SQL).one())
+    return tuple(session.execute(VERSION_SQL).one())
 
 
 class _Flight:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from app.dates import format_human, format_iso
 from app.filters import EventFilter
 from app.models import Event
+from app.queries import facts
 from app.queries.events import conditions
 from app.vocab import KINDS
 
@@ -72,6 +73,13 @@ def chart_series(session: Session, f: EventFilter) -> ChartData:
     An event counts in the month it starts. Events known only to the year have no month: a monthly chart
     leaves them out and says so in `note`; a yearly chart includes them.
     """
+    copy = facts.for_session(session)
+    rows = facts.Selection(session, copy, f).chart_rows() if copy is not None else chart_rows_sql(session, f)
+    return assemble(rows)
+
+
+def chart_rows_sql(session: Session, f: EventFilter) -> list[tuple[date, bool, str, int]]:
+    """(month, year precision?, kind, count) of the filter's events, grouped by PostgreSQL."""
     # date::timestamp keeps date_trunc away from the session time zone.
     month = cast(func.date_trunc("month", cast(Event.date_start, DateTime)), Date).label("month")
     yearly = (Event.date_precision == "year").label("yearly")
@@ -80,7 +88,11 @@ def chart_series(session: Session, f: EventFilter) -> ChartData:
         .where(*conditions(f))
         .group_by(month, yearly, Event.kind)
     )
-    rows = [(m, bool(y), k, int(n)) for m, y, k, n in session.execute(stmt)]
+    return [(m, bool(y), k, int(n)) for m, y, k, n in session.execute(stmt)]
+
+
+def assemble(rows: list[tuple[date, bool, str, int]]) -> ChartData:
+    """Monthly or yearly series from (month, year precision?, kind, count) rows."""
     if not rows:
         return ChartData()
     monthly = [r for r in rows if not r[1]]

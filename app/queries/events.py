@@ -118,15 +118,33 @@ class Page:
 
 
 def timeline_page(session: Session, f: EventFilter, cursor: Cursor | None = None, limit: int = 50) -> Page:
-    """A keyset page: two queries for the events plus one per eager-loaded link, whatever the page."""
-    stmt = event_select(f).options(*event_options()).limit(limit + 1)
-    if cursor is not None:
-        stmt = stmt.where(tuple_(Event.date_start, Event.id) < tuple_(cursor.date_start, cursor.id))
-    rows = list(session.scalars(stmt).unique())
+    """A keyset page: a fixed number of queries (ids, then the events and one per eager-loaded link).
+
+    The ids come from the in-memory copy when it is current (milliseconds for any filter of its
+    columns), else from PostgreSQL walking the timeline index.
+    """
+    from app.queries import facts  # facts builds on this module's conditions
+
+    copy = facts.for_session(session, wait=False)
+    if copy is not None and (not facts.needs_sql(f) or facts.has_sql_mask(session, copy, f)):
+        before = (cursor.date_start, cursor.id) if cursor is not None else None
+        ids = facts.Selection(session, copy, f).page_ids(before, limit + 1)
+        found = {e.id: e for e in session.scalars(event_by_ids(ids)).unique()}
+        rows = [found[i] for i in ids if i in found]
+    else:
+        stmt = event_select(f).options(*event_options()).limit(limit + 1)
+        if cursor is not None:
+            stmt = stmt.where(tuple_(Event.date_start, Event.id) < tuple_(cursor.date_start, cursor.id))
+        rows = list(session.scalars(stmt).unique())
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = Cursor(rows[-1].date_start, rows[-1].id).encode() if more and rows else None
     return Page(rows, next_cursor)
+
+
+def event_by_ids(ids: list[int]) -> Select[Event]:
+    """Visible events with the given ids, their links loaded (order is the caller's)."""
+    return select(Event).where(Event.id.in_(ids), Event.deleted_at.is_(None)).options(*event_options())
 
 
 def drop_unknown_names(session: Session, f: EventFilter) -> tuple[EventFilter, list[FilterError]]:
@@ -155,7 +173,17 @@ def drop_unknown_names(session: Session, f: EventFilter) -> tuple[EventFilter, l
 
 
 def count_events(session: Session, f: EventFilter) -> int:
-    """How many events match the filter."""
+    """How many events match the filter (from the in-memory copy when it is on)."""
+    from app.queries import facts  # facts builds on this module's conditions
+
+    copy = facts.for_session(session)
+    if copy is not None:
+        return facts.Selection(session, copy, f).total()
+    return count_events_sql(session, f)
+
+
+def count_events_sql(session: Session, f: EventFilter) -> int:
+    """How many events match the filter, counted by PostgreSQL."""
     return int(session.scalar(select(func.count()).select_from(matching_ids(f).subquery())) or 0)
 
 

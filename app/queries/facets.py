@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from app.countries import country_name
 from app.filters import EventFilter
 from app.models import Actor, Event, EventActor, EventCountry, EventSystem, System
+from app.queries import facts
 from app.queries.events import conditions, matching_ids
 from app.textkeys import fold
 from app.vocab import KINDS, STAGES, STATUSES
@@ -154,10 +155,23 @@ def facet_statement(f: EventFilter, top_n: int = TOP_N) -> CompoundSelect:
 
 
 def facet_counts(session: Session, f: EventFilter, top_n: int = TOP_N) -> Facets:
-    """Every facet of the filter, from one query."""
+    """Every facet of the filter: from the in-memory copy when it is on, else from one SQL query."""
+    copy = facts.for_session(session)
+    if copy is not None:
+        return assemble(f, facts.Selection(session, copy, f).facet_rows(top_n))
+    return facet_counts_sql(session, f, top_n)
+
+
+def facet_counts_sql(session: Session, f: EventFilter, top_n: int = TOP_N) -> Facets:
+    """Every facet of the filter, from one SQL query."""
     raw: dict[str, list[tuple[str, int, bool]]] = {}
     for facet, value, count, sel in session.execute(facet_statement(f, top_n)):
         raw.setdefault(facet, []).append((value, int(count), bool(sel)))
+    return assemble(f, raw)
+
+
+def assemble(f: EventFilter, raw: dict[str, list[tuple[str, int, bool]]]) -> Facets:
+    """The panel's facets from (value, count, ticked) rows per facet, however they were counted."""
     facets = Facets()
     for param, vocab in (("kind", KINDS), ("status", STATUSES)):
         got = {v: c for v, c, _ in raw.get(param, [])}

@@ -1,0 +1,538 @@
+"""An in-memory, columnar copy of what filters and aggregates read, so counts take milliseconds.
+
+Why it exists: facet counts, the chart, the total and the dyad matrix are computed over every event a
+filter matches. On a million events PostgreSQL needs seconds for them on two cores whatever the indexes
+(the unfiltered view has nothing to skip; plans in docs/benchmarks.md). The columns they need (dates,
+kind, status, stage and the country, actor and system links) fit in about 60 MB of numpy arrays, where
+the same counts take milliseconds.
+
+The copy is read-only and disposable: it is built from the database in one snapshot, labelled with the
+data version read before it (app/queries/cache.py), and rebuilt when the version moves, so it never
+answers for data it has not seen. PostgreSQL stays the only source of truth; the SQL implementations of
+every aggregate are kept, serve when the copy is switched off, and tests compare both on many filters.
+Conditions the copy does not hold (full text, publisher, reliability, tags) are asked of PostgreSQL as a
+set of ids in one query and intersected.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Connection, Engine, func, literal, select, text
+from sqlalchemy.orm import Session
+
+from app.filters import EventFilter
+from app.models import Event
+from app.queries.cache import VERSION_SQL, data_version
+from app.queries.events import conditions
+from app.textkeys import fold
+from app.vocab import KINDS, STATUSES
+
+log = logging.getLogger(__name__)
+
+Mask = npt.NDArray[np.bool_]
+Ints = npt.NDArray[np.int64]
+EPOCH = date(1970, 1, 1)
+ROLES = ("supplier", "recipient", "target")
+# Filter attributes the copy cannot answer: they go to PostgreSQL as one id query.
+SQL_ONLY = ("q", "source", "reliability_max", "tag")
+
+
+def _quote(word: str) -> str:
+    return "'" + word.replace("'", "''") + "'"
+
+
+def _code_case(column: str, vocab: Iterable[str]) -> str:
+    """SQL mapping a vocabulary word to its index (the vocabulary is ours, the quoting is still done)."""
+    whens = " ".join(f"WHEN {_quote(w)} THEN {i}" for i, w in enumerate(vocab))
+    return f"(CASE {column} {whens} ELSE -1 END)::int2"
+
+
+def _bytes_agg(expr: str, send: str) -> str:
+    """One column as a single bytea of big-endian binary values: a million values cross in one cell."""
+    return f"string_agg({send}({expr}), ''::bytea)"
+
+
+_EVENTS_SQL = (
+    "SELECT "
+    + ", ".join(
+        [
+            _bytes_agg("id", "int8send"),
+            _bytes_agg("(date_start - DATE '1970-01-01')", "int4send"),
+            _bytes_agg("(period_end - DATE '1970-01-01')", "int4send"),
+            _bytes_agg("(date_precision = 'year')::int::int2", "int2send"),
+            _bytes_agg(_code_case("kind", KINDS), "int2send"),
+            _bytes_agg(_code_case("status", STATUSES), "int2send"),
+            _bytes_agg("stage", "int2send"),
+        ]
+    )
+    + " FROM events WHERE deleted_at IS NULL"
+)
+_COUNTRIES_SQL = (
+    "SELECT "
+    + ", ".join(
+        [
+            _bytes_agg("l.event_id", "int8send"),
+            _bytes_agg(_code_case("l.role", ROLES), "int2send"),
+            _bytes_agg("c.n", "int4send"),
+        ]
+    )
+    + " FROM event_countries l JOIN (SELECT code, (row_number() OVER (ORDER BY code) - 1)::int4 AS n"
+    " FROM countries) c ON c.code = l.country_code"
+)
+_ACTORS_SQL = (
+    f"SELECT {_bytes_agg('event_id', 'int8send')}, {_bytes_agg('actor_id', 'int4send')} FROM event_actors"
+)
+_SYSTEMS_SQL = (
+    f"SELECT {_bytes_agg('event_id', 'int8send')}, {_bytes_agg('system_id', 'int4send')} FROM event_systems"
+)
+
+
+def _array(raw: bytes | None, dtype: str) -> npt.NDArray[Any]:
+    """A bytea of big-endian values as a native numpy array (empty for NULL: no rows)."""
+    if not raw:
+        return np.zeros(0, dtype=dtype.lstrip(">"))
+    return np.frombuffer(raw, dtype=dtype).astype(dtype.lstrip(">"))
+
+
+@dataclass(frozen=True)
+class Links:
+    """Links of events to values (countries, actors, systems): two parallel arrays, row and value."""
+
+    rows: npt.NDArray[np.int32]
+    values: npt.NDArray[np.int32]
+
+    def events_with(self, size: int, wanted: Mask) -> Mask:
+        """Rows linked to any value whose entry in the lookup table `wanted` is True."""
+        out = np.zeros(size, dtype=bool)
+        if len(wanted):
+            out[self.rows[wanted[self.values]]] = True
+        return out
+
+    def counts(self, mask: Mask, size: int) -> npt.NDArray[np.int64]:
+        """Per value, how many linked rows the mask keeps (rows are distinct per value)."""
+        return np.bincount(self.values[mask[self.rows]], minlength=size)
+
+
+@dataclass(frozen=True)
+class Named:
+    """Actors or systems: display names and the folded names and aliases that find them."""
+
+    names: dict[int, str]
+    keys: dict[str, frozenset[int]]
+    size: int
+
+    def ids_for(self, values: Iterable[str]) -> list[int]:
+        """Ids found by any of the values (name or alias, folded as the SQL path folds them)."""
+        return sorted({i for v in values for i in self.keys.get(fold(v), ())})
+
+
+@dataclass(frozen=True)
+class Facts:
+    """The copy: one row per live event in timeline order (oldest first), plus its links."""
+
+    version: tuple[Any, ...]
+    ids: Ints
+    keys: Ints  # (date_start, id) packed into one sortable integer, for cursors
+    start: npt.NDArray[np.int32]
+    end: npt.NDArray[np.int32]
+    month: npt.NDArray[np.int32]  # months since January 1970 of date_start, for the chart
+    yearly: Mask
+    kind: npt.NDArray[np.int16]
+    status: npt.NDArray[np.int16]
+    stage: npt.NDArray[np.int16]
+    by_id: Ints  # row numbers ordered by event id, to map ids to rows
+    countries: tuple[str, ...]
+    country_index: dict[str, int]
+    roles: dict[str, Links]
+    any_country: Links
+    actor_links: Links
+    system_links: Links
+    dyads: Links  # supplier x recipient pairs, value = supplier index * len(countries) + recipient index
+    actors: Named
+    systems: Named
+    built_seconds: float = 0.0
+
+    @property
+    def size(self) -> int:
+        """Live events held."""
+        return len(self.ids)
+
+    def rows_of(self, event_ids: Ints) -> npt.NDArray[np.int64]:
+        """Row numbers of the given event ids (ids not held, e.g. deleted events, are dropped)."""
+        if not self.size or not len(event_ids):
+            return np.zeros(0, dtype=np.int64)
+        sorted_ids = self.ids[self.by_id]
+        pos = np.searchsorted(sorted_ids, event_ids)
+        pos = np.minimum(pos, self.size - 1)
+        hit = sorted_ids[pos] == event_ids
+        return self.by_id[pos[hit]]
+
+
+def pack_key(days: Any, event_id: Any) -> Any:
+    """(date_start in days, id) as one integer that sorts like the pair."""
+    return (np.asarray(days, dtype=np.int64) + (1 << 22)) * (1 << 40) + np.asarray(event_id, dtype=np.int64)
+
+
+def _links(raw_ids: bytes | None, raw_values: bytes | None, facts_ids: Ints, by_id: Ints) -> Links:
+    """Link arrays with event ids turned into rows; links of events not held are dropped."""
+    event_ids = _array(raw_ids, ">i8")
+    values = _array(raw_values, ">i4")
+    rows, keep = _rows_and_hits(event_ids, facts_ids, by_id)
+    return Links(rows.astype(np.int32), values[keep].astype(np.int32))
+
+
+def _rows_and_hits(event_ids: Ints, ids: Ints, by_id: Ints) -> tuple[Ints, Mask]:
+    if not len(ids) or not len(event_ids):
+        return np.zeros(0, dtype=np.int64), np.zeros(len(event_ids), dtype=bool)
+    sorted_ids = ids[by_id]
+    pos = np.minimum(np.searchsorted(sorted_ids, event_ids), len(ids) - 1)
+    hit = sorted_ids[pos] == event_ids
+    return by_id[pos[hit]], hit
+
+
+def _distinct(links: Links) -> Links:
+    """One link per (row, value): an event counts once per country whatever its roles."""
+    if not len(links.rows):
+        return links
+    # Sort and compare neighbours: numpy's hash-based unique took 2 s on 2.4 million links.
+    packed = np.sort(links.rows.astype(np.int64) << 32 | links.values.astype(np.int64))
+    packed = packed[np.concatenate(([True], packed[1:] != packed[:-1]))]
+    return Links((packed >> 32).astype(np.int32), (packed & 0xFFFFFFFF).astype(np.int32))
+
+
+def _pairs(supplier: Links, recipient: Links, width: int) -> Links:
+    """Every supplier link paired with every recipient link of the same event (value = s * width + r)."""
+    if not len(supplier.rows) or not len(recipient.rows):
+        return Links(np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32))
+    order = np.argsort(recipient.rows, kind="stable")
+    r_rows, r_vals = recipient.rows[order], recipient.values[order]
+    lo = np.searchsorted(r_rows, supplier.rows, side="left")
+    reps = np.searchsorted(r_rows, supplier.rows, side="right") - lo
+    # Index of each pair's recipient link: lo of its supplier link plus its place within the run.
+    offsets = np.arange(int(reps.sum())) - np.repeat(np.cumsum(reps) - reps, reps)
+    picked = np.repeat(lo, reps) + offsets
+    values = np.repeat(supplier.values.astype(np.int64), reps) * width + r_vals[picked]
+    return Links(np.repeat(supplier.rows, reps), values.astype(np.int32))
+
+
+def _named(rows: Iterable[tuple[int, str, list[str]]]) -> Named:
+    names: dict[int, str] = {}
+    keys: dict[str, set[int]] = {}
+    for ident, name, match_keys in rows:
+        names[ident] = name
+        for k in match_keys:
+            keys.setdefault(k, set()).add(ident)
+    return Named(names, {k: frozenset(v) for k, v in keys.items()}, max(names, default=0) + 1)
+
+
+def build(engine: Engine) -> Facts:
+    """Read the copy in its own repeatable-read snapshot, so the version read first labels it truly."""
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            # Serial plans: the aggregates of one scan must see rows in the same order.
+            conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+            return build_on(conn)
+
+
+def build_on(conn: Connection) -> Facts:
+    """Read the copy over a connection already in a transaction (a test's, or build()'s snapshot)."""
+    began = time.perf_counter()
+    version = tuple(conn.execute(VERSION_SQL).one())
+    ev = conn.execute(text(_EVENTS_SQL)).one()
+    countries = tuple(conn.scalars(text("SELECT code FROM countries ORDER BY code")))
+    cl = conn.execute(text(_COUNTRIES_SQL)).one()
+    al = conn.execute(text(_ACTORS_SQL)).one()
+    sl = conn.execute(text(_SYSTEMS_SQL)).one()
+    actors = _named(conn.execute(text("SELECT id, name, match_keys FROM actors")).tuples())
+    systems = _named(conn.execute(text("SELECT id, designation, match_keys FROM systems")).tuples())
+    ids = _array(ev[0], ">i8")
+    start = _array(ev[1], ">i4")
+    order = np.lexsort((ids, start))  # timeline order, oldest first
+    ids, start = ids[order], start[order]
+    by_id = np.argsort(ids, kind="stable")
+    country_links = _links(cl[0], cl[2], ids, by_id)
+    role_codes = _array(cl[1], ">i2")[_rows_and_hits(_array(cl[0], ">i8"), ids, by_id)[1]]
+    roles = {
+        role: Links(country_links.rows[role_codes == i], country_links.values[role_codes == i])
+        for i, role in enumerate(ROLES)
+    }
+    facts = Facts(
+        version=version,
+        ids=ids,
+        keys=pack_key(start, ids),
+        start=start,
+        month=start.astype("datetime64[D]").astype("datetime64[M]").astype(np.int32),
+        end=_array(ev[2], ">i4")[order],
+        yearly=_array(ev[3], ">i2")[order] == 1,
+        kind=_array(ev[4], ">i2")[order],
+        status=_array(ev[5], ">i2")[order],
+        stage=_array(ev[6], ">i2")[order],
+        by_id=by_id,
+        countries=countries,
+        country_index={c: i for i, c in enumerate(countries)},
+        roles=roles,
+        any_country=_distinct(country_links),
+        dyads=_pairs(roles["supplier"], roles["recipient"], len(countries)),
+        actor_links=_distinct(_links(al[0], al[1], ids, by_id)),
+        system_links=_links(sl[0], sl[1], ids, by_id),
+        actors=actors,
+        systems=systems,
+    )
+    return replace(facts, built_seconds=time.perf_counter() - began)
+
+
+@dataclass
+class _Holder:
+    """The current copy per database engine, the lock that makes one build at a time, and SQL masks."""
+
+    facts: Facts | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    # Rows matching the SQL-only conditions (full text, ...) per copy version and filter part: the
+    # total, facets and chart of one view arrive as three requests that would each run the same search.
+    masks: OrderedDict[tuple[Any, ...], Mask] = field(default_factory=OrderedDict)
+    # Held while a mask is computed: concurrent requests for it wait instead of repeating the search.
+    mask_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+MAX_MASKS = 32
+
+
+_holders: dict[str, _Holder] = {}
+_holders_lock = threading.Lock()
+
+
+def _holder(engine: Engine) -> _Holder:
+    key = engine.url.render_as_string(hide_password=True)
+    with _holders_lock:
+        return _holders.setdefault(key, _Holder())
+
+
+def current(session: Session, wait: bool = True) -> Facts | None:
+    """The copy for the session's current data version, built if needed (one build at a time).
+
+    With `wait=False` it never builds or waits: a copy that is missing or behind gives None, and the
+    caller uses SQL (the timeline page must not stall on a rebuild; its lazy aggregates do the build).
+    """
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    version = data_version(session)
+    holder = _holder(engine)
+    facts = holder.facts
+    if facts is not None and facts.version == version:
+        return facts
+    if not wait:
+        return None
+    with holder.lock:
+        facts = holder.facts
+        if facts is None or facts.version != version:
+            # A session bound to a connection (tests) reads through it, to see its own transaction.
+            facts = build(engine) if isinstance(bind, Engine) else build_on(session.connection())
+            holder.facts = facts
+            holder.masks.clear()
+            log.info("facts copy: %d events in %.2f s", facts.size, facts.built_seconds)
+        # A copy built after yet another write carries a newer label; it still covers this request.
+        return facts
+
+
+def warm_up(engine: Engine) -> None:
+    """Build the copy ahead of the first request (run in a background thread at start)."""
+    from app.config import get_settings
+
+    if not get_settings().facts_copy:
+        return
+    try:
+        with Session(engine) as session:
+            current(session)
+    except Exception:  # the first request will try again; a failed warm-up must not stop the app
+        log.exception("facts copy: warm-up failed")
+
+
+def for_session(session: Session, wait: bool = True) -> Facts | None:
+    """The copy when it is switched on (settings.facts_copy), else None: the caller runs SQL."""
+    from app.config import get_settings
+
+    if not get_settings().facts_copy:
+        return None
+    return current(session, wait=wait)
+
+
+def forget() -> None:
+    """Drop every copy (tests)."""
+    with _holders_lock:
+        _holders.clear()
+
+
+def needs_sql(f: EventFilter) -> bool:
+    """True when the filter has a condition the copy does not hold (full text, publisher, ...)."""
+    return any(getattr(f, a) for a in SQL_ONLY)
+
+
+def sql_part(f: EventFilter) -> EventFilter:
+    """The part of a filter only PostgreSQL can test."""
+    return EventFilter(q=f.q, source=f.source, reliability_max=f.reliability_max, tag=f.tag)
+
+
+def has_sql_mask(session: Session, facts: Facts, f: EventFilter) -> bool:
+    """True when the SQL-only part of the filter is already evaluated for this copy."""
+    return (facts.version, sql_part(f)) in _holder_of(session).masks
+
+
+def _holder_of(session: Session) -> _Holder:
+    bind = session.get_bind()
+    return _holder(bind if isinstance(bind, Engine) else bind.engine)
+
+
+def _lookup(size: int, picked: Iterable[int]) -> Mask:
+    table = np.zeros(max(size, 1), dtype=bool)
+    for i in picked:
+        if 0 <= i < size:
+            table[i] = True
+    return table
+
+
+class Selection:
+    """A filter evaluated on the copy: one mask per parameter, combined on demand."""
+
+    def __init__(self, session: Session, facts: Facts, f: EventFilter) -> None:
+        self.facts = facts
+        self.filter = f
+        self.parts: dict[str, Mask] = {}
+        n = facts.size
+        if needs_sql(f):
+            key = (facts.version, sql_part(f))
+            holder = _holder_of(session)
+            with holder.mask_lock:
+                mask = holder.masks.get(key)
+                if mask is None:
+                    mask = holder.masks[key] = self._sql_mask(session, sql_part(f))
+                    while len(holder.masks) > MAX_MASKS:
+                        holder.masks.popitem(last=False)
+            self.parts["sql"] = mask
+        for attr, column, vocab in (("kind", facts.kind, KINDS), ("status", facts.status, STATUSES)):
+            chosen = getattr(f, attr)
+            if chosen:
+                self.parts[attr] = _lookup(len(vocab), [vocab.index(v) for v in chosen])[column]
+        if f.stage_min is not None:
+            self.parts["stage_min"] = facts.stage >= f.stage_min
+        if f.date_from is not None:
+            self.parts["date_from"] = facts.end >= (f.date_from.start - EPOCH).days
+        if f.date_to is not None:
+            self.parts["date_to"] = facts.start <= (f.date_to.end - EPOCH).days
+        for role in ROLES:
+            codes = getattr(f, role)
+            if codes:
+                self.parts[role] = facts.roles[role].events_with(n, self._country_lookup(codes))
+        if f.country:
+            self.parts["country"] = facts.any_country.events_with(n, self._country_lookup(f.country))
+        if f.actor:
+            wanted = _lookup(facts.actors.size, facts.actors.ids_for(f.actor))
+            self.parts["actor"] = facts.actor_links.events_with(n, wanted)
+        if f.system:
+            wanted = _lookup(facts.systems.size, facts.systems.ids_for(f.system))
+            self.parts["system"] = facts.system_links.events_with(n, wanted)
+        self._full: Mask | None = None
+
+    def _country_lookup(self, codes: Iterable[str]) -> Mask:
+        index = self.facts.country_index
+        return _lookup(len(self.facts.countries), [index[c] for c in codes if c in index])
+
+    def _sql_mask(self, session: Session, only: EventFilter) -> Mask:
+        """Rows matching the conditions only PostgreSQL can test, fetched as one bytea of ids."""
+        stmt = select(func.string_agg(func.int8send(Event.id), literal(b""))).where(*conditions(only))
+        ids = _array(session.scalar(stmt), ">i8")
+        mask = np.zeros(self.facts.size, dtype=bool)
+        mask[self.facts.rows_of(ids)] = True
+        return mask
+
+    def mask(self, without: str | None = None) -> Mask:
+        """Rows the filter keeps, optionally leaving one parameter out (disjunctive facets)."""
+        if without is None and self._full is not None:
+            return self._full
+        out = np.ones(self.facts.size, dtype=bool)
+        for name, part in self.parts.items():
+            if name != without:
+                out &= part
+        if without is None:
+            self._full = out
+        return out
+
+    def total(self) -> int:
+        """How many events match."""
+        return int(self.mask().sum())
+
+    def page_ids(self, before: tuple[date, int] | None, limit: int) -> list[int]:
+        """Ids of the next `limit` events in timeline order (newest first), after a keyset cursor."""
+        mask = self.mask()
+        if before is not None:
+            cut = int(np.searchsorted(self.facts.keys, pack_key((before[0] - EPOCH).days, before[1])))
+            mask = mask[:cut]
+        rows = np.flatnonzero(mask)[-limit:][::-1]
+        return [int(i) for i in self.facts.ids[rows]]
+
+    def facet_rows(self, top_n: int) -> dict[str, list[tuple[str, int, bool]]]:
+        """(value, count, ticked) per facet, in the shape the SQL statement gives, for facets.assemble."""
+        facts, f = self.facts, self.filter
+        raw: dict[str, list[tuple[str, int, bool]]] = {}
+        for attr, column, vocab in (("kind", facts.kind, KINDS), ("status", facts.status, STATUSES)):
+            counts = np.bincount(column[self.mask(attr)], minlength=len(vocab))
+            raw[attr] = [(v, int(counts[i]), False) for i, v in enumerate(vocab) if counts[i]]
+        stages = np.bincount(facts.stage[self.mask("stage_min")].astype(np.int64), minlength=7)
+        raw["stage_min"] = [(str(s), int(c), False) for s, c in enumerate(stages) if c]
+        for param in (*ROLES, "country"):
+            links = facts.any_country if param == "country" else facts.roles[param]
+            counts = links.counts(self.mask(param), len(facts.countries))
+            selected = getattr(f, param)
+            names = facts.countries
+            rows = [(names[i], int(counts[i]), names[i] in selected) for i in np.flatnonzero(counts)]
+            raw[param] = _top(rows, top_n + len(selected))
+        for param, links, named in (
+            ("actor", facts.actor_links, facts.actors),
+            ("system", facts.system_links, facts.systems),
+        ):
+            counts = links.counts(self.mask(param), named.size)
+            ticked = set(named.ids_for(getattr(f, param)))
+            rows = [(named.names[int(i)], int(counts[i]), int(i) in ticked) for i in np.flatnonzero(counts)]
+            raw[param] = _top(rows, top_n + len(getattr(f, param)))
+        return raw
+
+    def chart_rows(self) -> list[tuple[date, bool, str, int]]:
+        """(month, year-precision?, kind, count) as chart.chart_series groups them."""
+        facts = self.facts
+        mask = self.mask()
+        if not mask.any():
+            return []
+        months = facts.month[mask].astype(np.int64)
+        first = int(months.min())
+        slot = (months - first) * 2 + facts.yearly[mask]
+        width = len(KINDS)
+        counts = np.bincount(slot * width + facts.kind[mask], minlength=(int(slot.max()) + 1) * width)
+        out = []
+        for cell in np.flatnonzero(counts):
+            s, k = divmod(int(cell), width)
+            m, yearly = divmod(s, 2)
+            month = np.datetime64(first + m, "M").astype("datetime64[D]").item()
+            out.append((month, bool(yearly), KINDS[k], int(counts[cell])))
+        return out
+
+    def dyad_cells(self) -> dict[tuple[str, str], int]:
+        """Supplier x recipient pairs and how many events each holds."""
+        names = self.facts.countries
+        size = len(names)
+        counts = self.facts.dyads.counts(self.mask(), size * size)
+        return {(names[c // size], names[c % size]): int(counts[c]) for c in np.flatnonzero(counts)}
+
+
+def _top(rows: list[tuple[str, int, bool]], limit: int) -> list[tuple[str, int, bool]]:
+    """Ticked first, then by count, then by value: the SQL branch's order and cut."""
+    return sorted(rows, key=lambda r: (not r[2], -r[1], r[0]))[:limit]
