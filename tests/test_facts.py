@@ -158,3 +158,19 @@ def test_packed_keys_sort_like_date_then_id() -> None:
     days = [(date(1899, 12, 31) - facts.EPOCH).days, 0, 1, 20000]
     keys = [int(facts.pack_key(d, i)) for d in days for i in (1, 2, 10**9)]
     assert keys == sorted(keys)
+
+
+def test_a_login_leaves_the_data_version_alone(db: Session) -> None:
+    """Security rows (logins, failures) are audited but change no count: the copy and caches stay."""
+    from app.audit import record, security_event
+    from app.queries.cache import data_version
+
+    make_event(db, title="Counted", date="2024-05")
+    before = data_version(db)
+    security_event(db, None, "login_failed", {"username": "someone"})
+    record(db, None, "create", "user", 1, {})
+    db.flush()
+    assert data_version(db) == before
+    record(db, None, "update", "actor", 1, {"name": {"before": "A", "after": "B"}})
+    db.flush()
+    assert data_version(db) != before

@@ -18,6 +18,9 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from app.models.audit import DATA_ENTITIES
+from app.vocab import sql_in
+
 T = TypeVar("T")
 MAX_ENTRIES = 512
 MAX_AGE_SECONDS = 60.0
@@ -25,10 +28,13 @@ MAX_AGE_SECONDS = 60.0
 _lock = threading.Lock()
 _entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
 
-# Three index lookups: newest audit row (primary key and the `at` index) and the newest event's row version.
+# Two index lookups: the newest audit row of a data change (ix_audit_log_data; logins and other security
+# rows leave it alone, so signing in does not throw away every count) and the newest event's row version
+# (a bulk load adds events without going through the audited write paths).
 VERSION_SQL = text(
-    "SELECT (SELECT max(id) FROM audit_log), (SELECT max(at) FROM audit_log), "
-    "(SELECT id::text || ':' || xmin::text FROM events ORDER BY id DESC LIMIT 1)"
+    "SELECT (SELECT max(id) FROM audit_log WHERE entity_type IN ("
+    + sql_in(DATA_ENTITIES)
+    + ")), (SELECT id::text || ':' || xmin::text FROM events ORDER BY id DESC LIMIT 1)"
 )
 
 
