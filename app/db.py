@@ -12,6 +12,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from app import data_version  # noqa: F401  (registers the listeners that move the data version)
 from app.config import get_settings
 
 log = logging.getLogger(__name__)

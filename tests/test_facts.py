@@ -162,15 +162,34 @@ def test_packed_keys_sort_like_date_then_id() -> None:
 
 def test_a_login_leaves_the_data_version_alone(db: Session) -> None:
     """Security rows (logins, failures) are audited but change no count: the copy and caches stay."""
-    from app.audit import record, security_event
+    from app.audit import security_event
     from app.queries.cache import data_version
 
     make_event(db, title="Counted", date="2024-05")
     before = data_version(db)
     security_event(db, None, "login_failed", {"username": "someone"})
-    record(db, None, "create", "user", 1, {})
     db.flush()
     assert data_version(db) == before
-    record(db, None, "update", "actor", 1, {"name": {"before": "A", "after": "B"}})
+
+
+def test_every_kind_of_write_moves_the_data_version(db: Session) -> None:
+    """ORM flushes of data rows and bulk UPDATE/DELETE statements both move it, inside the transaction."""
+    from sqlalchemy import update
+
+    from app.models import Event, EventActor
+    from app.queries.cache import data_version
+
+    made = make_event(db, title="Counted", date="2024-05", actors=[{"name": "Someone", "role": "speaker"}])
+    db.commit()
+    seen = {data_version(db)}
+    made.title = "Retitled"
     db.flush()
-    assert data_version(db) != before
+    seen.add(data_version(db))
+    db.commit()
+    seen.add(data_version(db))
+    db.execute(update(EventActor).where(EventActor.event_id == made.id).values(role="recipient"))
+    seen.add(data_version(db))
+    db.commit()
+    db.execute(update(Event).where(Event.id == made.id).values(location="Caracas"))
+    seen.add(data_version(db))
+    assert len(seen) == 5

@@ -5,15 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, created_at_column
-from app.vocab import sql_in
-
-# Audit rows of these entities record data changes; the others (security, user, api_token) do not.
-DATA_ENTITIES = ("event", "actor", "system")
 
 
 class AuditEntry(Base):
@@ -36,7 +32,4 @@ class AuditEntry(Base):
     __table_args__ = (
         Index("ix_audit_log_entity", "entity_type", "entity_id", "at"),
         Index("ix_audit_log_at", "at"),
-        # The data version (queries/cache.py) is the newest audit row of a data change: a backward scan
-        # of this index, which logins and other security rows do not move (migration 0003).
-        Index("ix_audit_log_data", "id", postgresql_where=text(f"entity_type IN ({sql_in(DATA_ENTITIES)})")),
     )

@@ -2,9 +2,9 @@
 
 Counting a broad filter over a million events costs hundreds of milliseconds, and the same view is asked
 for again and again (paging back, reloads, several analysts on one desk filter). The key holds the
-filter and a cheap data version that changes with every write that can change a count, so a cached
-answer is never stale: every create, edit, delete, restore and merge writes an audit row, and a bulk load
-adds events (new newest id, new row version). A maximum age bounds anything written outside those paths.
+filter and a cheap data version that changes with every write that can change a count
+(app/data_version.py), so a cached answer is never stale. A maximum age bounds anything written outside
+the app's paths.
 """
 
 from __future__ import annotations
@@ -15,11 +15,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app.models.audit import DATA_ENTITIES
-from app.vocab import sql_in
+from app.data_version import VERSION_SQL
 
 T = TypeVar("T")
 MAX_ENTRIES = 512
@@ -27,16 +25,6 @@ MAX_AGE_SECONDS = 60.0
 
 _lock = threading.Lock()
 _entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
-
-# Two index lookups: the newest audit row of a data change (ix_audit_log_data; logins and other security
-# rows leave it alone, so signing in does not throw away every count) and the newest event's row version
-# (a bulk load adds events without going through the audited write paths).
-VERSION_SQL = text(
-    "SELECT (SELECT max(id) FROM audit_log WHERE entity_type IN ("
-    + sql_in(DATA_ENTITIES)
-    + ")), (SELECT id::text || ':' || xmin::text FROM events ORDER BY id DESC LIMIT 1)"
-)
-
 
 def data_version(session: Session) -> tuple[Any, ...]:
     """A value that changes whenever the events' data may have changed."""

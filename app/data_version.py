@@ -1,0 +1,65 @@
+"""The data version: a number that moves after every write that can change what a filter matches.
+
+Caches of counts (queries/cache.py) and the in-memory facts copy (queries/facts.py) are keyed by it.
+It is a sequence, not the newest audit id: audit ids are handed out before commit, so a transaction
+that commits after a later one would leave the newest id unchanged and its change unseen. Here the
+writer moves the sequence *after* its commit (and once more during its transaction, so its own reads see
+a new version): whoever reads a value at or past that move takes a snapshot that holds the change.
+Bulk loads outside the ORM (import, seed-synthetic, restore) add or rewrite the newest event, which the
+version's second part (the newest event's id and row version) notices.
+"""
+
+from __future__ import annotations
+
+from itertools import chain
+from typing import Any
+
+from sqlalchemy import Engine, event, text
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
+
+from app.models import Actor, Country, Event, EventActor, EventCountry, EventSystem, Source, System
+
+DATA_MODELS = (Event, EventCountry, EventActor, EventSystem, Source, Actor, System, Country)
+SEQUENCE = "data_version_seq"
+BUMP = text(f"SELECT nextval('{SEQUENCE}')")
+VERSION_SQL = text(
+    # is_called tells the sequence's first move (last_value stays 1) from no move at all.
+    f"SELECT (SELECT last_value::text || ':' || is_called::text FROM {SEQUENCE}), "
+    "(SELECT id::text || ':' || xmin::text FROM events ORDER BY id DESC LIMIT 1)"
+)
+_FLAG = "data_changed"
+
+
+def _mark(session: Session) -> None:
+    """Note the change and move the version inside the transaction, so the session's own reads see it."""
+    session.info[_FLAG] = True
+    session.connection().execute(BUMP)
+
+
+@event.listens_for(Session, "after_flush")
+def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
+    if any(isinstance(o, DATA_MODELS) for o in chain(session.new, session.dirty, session.deleted)):
+        _mark(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _orm_execute(state: ORMExecuteState) -> None:
+    # Bulk UPDATE/DELETE statements (merges move links this way) bypass the flush.
+    writes = state.is_update or state.is_delete or state.is_insert
+    if writes and state.bind_mapper is not None and issubclass(state.bind_mapper.class_, DATA_MODELS):
+        _mark(state.session)
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    if session.info.pop(_FLAG, False):
+        bind: Any = session.get_bind()
+        engine: Engine = bind if isinstance(bind, Engine) else bind.engine
+        with engine.connect() as conn:
+            conn.execute(BUMP)
+            conn.commit()
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_FLAG, None)
