@@ -405,8 +405,11 @@ def bench_facets(
     return rows
 
 
-def copy_sql(conninfo: str, params: dict[str, str]) -> tuple[str, str, bool]:
-    """SQL text of the export's own query (the plan the app would pick), a label, and whether JIT is off."""
+def copy_sql(conninfo: str, params: dict[str, str]) -> tuple[str, str, str]:
+    """SQL text of the export's own query (the plan the app would pick), a label, and its session options.
+
+    The COPY runs the very statement `export_rows` streams, under the settings it applies with SET LOCAL.
+    """
     from sqlalchemy import create_engine
     from sqlalchemy.dialects import postgresql
     from sqlalchemy.orm import Session
@@ -427,15 +430,20 @@ def copy_sql(conninfo: str, params: dict[str, str]) -> tuple[str, str, bool]:
             stmt = export_queries.export_select(f, grouped=grouped)
         else:
             stmt = export_queries.export_select(f)
+        settings = getattr(export_queries, "PLAN_SETTINGS", {})
         label = f"app.queries.export.export_select(grouped={grouped}), literal binds"
-        jit_off = not grouped  # export_rows turns JIT off for the per-event plan; do the same
     except ImportError:
         from app.queries.events import event_select
 
         stmt = event_select(f)
-        label, jit_off = "app.queries.events.event_select (no export query found)", False
+        settings, label = {}, "app.queries.events.event_select (no export query found)"
+    # The app reads through a cursor, and PostgreSQL never runs a cursor's plan in parallel: hold the
+    # COPY to the same serial plan so both sides run one identical plan.
+    settings = {**settings, "max_parallel_workers_per_gather": "0"}
+    label += ", " + ", ".join(f"{k}={v}" for k, v in settings.items())
+    options = " ".join(f"-c {k}={v}" for k, v in settings.items())
     sql = str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
-    return sql, label, jit_off
+    return sql, label, options
 
 
 def bench_export(
@@ -465,11 +473,11 @@ def bench_export(
     stop.set()
     sampler.join()
     rows = max(0, lines - 1)  # the header row
-    sql, label, jit_off = copy_sql(conninfo, params)
+    sql, label, options = copy_sql(conninfo, params)
     copy_lines = 0
     began = time.perf_counter()
     with (
-        psycopg.connect(conninfo, options="-c jit=off" if jit_off else "") as conn,
+        psycopg.connect(conninfo, options=options) as conn,
         conn.cursor() as cur,
         cur.copy(f"COPY ({sql}) TO STDOUT WITH CSV HEADER") as copy,
     ):
