@@ -193,3 +193,74 @@ def test_every_kind_of_write_moves_the_data_version(db: Session) -> None:
     db.execute(update(Event).where(Event.id == made.id).values(location="Caracas"))
     seen.add(data_version(db))
     assert len(seen) == 5
+
+
+PATCH_FILTERS = [
+    {},
+    {"supplier": "RUS", "recipient": "VEN"},
+    {"kind": "offer", "from": "2026"},
+    {"actor": "Sergei Ryabkov"},
+    {"system": "Kalibr"},
+    {"country": ["VEN", "UKR"], "stage_min": "2"},
+    {"q": "Oreshnik"},
+]
+
+
+def test_patches_follow_edits_deletes_restores_and_merges(synthetic: Engine, db: Session) -> None:
+    """Each write patches the copy (rows appended, replaced rows dead) and every answer stays exact."""
+    from app.events_service import event_input, restore_event, update_event
+    from app.reference_service import merge_actors
+    from app.schemas import EventInput
+
+    def check(expect_tail: int) -> None:
+        copy = facts.current(db)
+        assert copy is not None and copy.tail == expect_tail, (copy and copy.tail, expect_tail)
+        for params in PATCH_FILTERS:
+            assert_same(db, copy, from_mapping(params))
+
+    facts.forget()
+    check(0)  # a full read of the synthetic events
+    made = make_event(db, title="Oreshnik offered to Venezuela", date="2026-02")
+    check(1)
+    data = event_input(made).model_dump()
+    data.update(
+        kind="transfer", countries=[{"code": "RUS", "role": "supplier"}, {"code": "UKR", "role": "recipient"}]
+    )
+    update_event(db, made.id, EventInput.model_validate(data), None, made.version)
+    db.flush()
+    check(2)  # the edit appends its new state; the first row is dead
+    old = db.scalar(text("SELECT min(id) FROM events WHERE deleted_at IS NULL"))
+    delete_event(db, old, None)
+    db.flush()
+    check(2)  # a delete kills a row and appends nothing
+    restore_event(db, old, None)
+    db.flush()
+    check(3)
+    other = make_event(
+        db, title="Second offer", date="2026-03", actors=[{"name": "Pat Merger", "role": "speaker"}]
+    )
+    check(4)
+    keep = db.scalar(text("SELECT id FROM actors WHERE name = 'Sergei Ryabkov'"))
+    drop = db.scalar(text("SELECT id FROM actors WHERE name = 'Pat Merger'"))
+    merge_actors(db, keep, drop, None)
+    db.flush()
+    check(5)
+    assert other.id in facts.Selection(
+        db, facts.current(db), from_mapping({"actor": "Sergei Ryabkov"})
+    ).page_ids(None, 50)  # type: ignore[arg-type]
+
+
+def test_too_many_changes_read_everything_again(db: Session) -> None:
+    """A patch larger than PATCH_MAX is replaced by a full read (nothing left in the tail)."""
+    make_event(db, title="Before", date="2020-01")
+    facts.forget()
+    assert facts.current(db) is not None
+    saved = facts.PATCH_MAX
+    facts.PATCH_MAX = 0
+    try:
+        make_event(db, title="After", date="2020-02")
+        copy = facts.current(db)
+        assert copy is not None and copy.tail == 0 and copy.alive.all()
+        assert facts.Selection(db, copy, EventFilter()).total() == count_events_sql(db, EventFilter())
+    finally:
+        facts.PATCH_MAX = saved

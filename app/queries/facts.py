@@ -22,7 +22,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -75,7 +75,7 @@ _EVENTS_SQL = (
             _bytes_agg("stage", "int2send"),
         ]
     )
-    + " FROM events WHERE deleted_at IS NULL"
+    + " FROM events WHERE deleted_at IS NULL {only}"
 )
 _COUNTRIES_SQL = (
     "SELECT "
@@ -87,14 +87,27 @@ _COUNTRIES_SQL = (
         ]
     )
     + " FROM event_countries l JOIN (SELECT code, (row_number() OVER (ORDER BY code) - 1)::int4 AS n"
-    " FROM countries) c ON c.code = l.country_code"
+    " FROM countries) c ON c.code = l.country_code WHERE true {only}"
 )
 _ACTORS_SQL = (
     f"SELECT {_bytes_agg('event_id', 'int8send')}, {_bytes_agg('actor_id', 'int4send')} FROM event_actors"
+    " l WHERE true {only}"
 )
 _SYSTEMS_SQL = (
     f"SELECT {_bytes_agg('event_id', 'int8send')}, {_bytes_agg('system_id', 'int4send')} FROM event_systems"
+    " l WHERE true {only}"
 )
+# Audited event writes (edits, deletes, restores, merges) over a window wide enough for any transaction
+# still open when a copy was read: a patch applies those whose audit id it has not applied yet.
+_AUDITED_SQL = text(
+    f"SELECT {_bytes_agg('id', 'int8send')}, {_bytes_agg('entity_id', 'int8send')} FROM audit_log"
+    " WHERE entity_type = 'event' AND entity_id IS NOT NULL AND at >= :since - interval '15 minutes'"
+)
+# New events (bulk loads write no audit rows).
+_NEW_SQL = text("SELECT id FROM events WHERE id > :max_id ORDER BY id LIMIT :cap")
+# More changed events than this, or a tail of patched rows longer than MAX_TAIL: read everything again.
+PATCH_MAX = 20_000
+MAX_TAIL = 100_000
 
 
 def _array(raw: bytes | None, dtype: str) -> npt.NDArray[Any]:
@@ -117,6 +130,17 @@ class Links:
         if len(wanted):
             out[self.rows[wanted[self.values]]] = True
         return out
+
+    def span(self, named: Named) -> int:
+        """Size of a lookup table by value: replaced rows may still name an actor a merge removed."""
+        return max(named.size, int(self.values.max()) + 1 if len(self.values) else 0)
+
+    def plus(self, more: Links, offset: int) -> Links:
+        """These links and those of rows appended at `offset`."""
+        return Links(
+            np.concatenate((self.rows, (more.rows + offset).astype(np.int32))),
+            np.concatenate((self.values, more.values)),
+        )
 
     def counts(self, mask: Mask, size: int) -> npt.NDArray[np.int64]:
         """Per value, how many linked rows the mask keeps (rows are distinct per value)."""
@@ -160,22 +184,32 @@ class Facts:
     dyads: Links  # supplier x recipient pairs, value = supplier index * len(countries) + recipient index
     actors: Named
     systems: Named
+    # Rows before `ordered` are in timeline order; later rows were appended by patches (any order).
+    ordered: int
+    alive: Mask  # False for rows an edit or delete has replaced
+    read_at: datetime  # the database clock when the copy's snapshot was taken
+    max_id: int  # the highest event id the snapshot held (deleted events included)
+    applied: Ints  # audit ids of the window that the copy already holds (sorted)
     built_seconds: float = 0.0
 
     @property
     def size(self) -> int:
-        """Live events held."""
+        """Rows held (replaced rows included; `alive` tells them apart)."""
         return len(self.ids)
 
+    @property
+    def tail(self) -> int:
+        """Rows appended by patches."""
+        return self.size - self.ordered
+
     def rows_of(self, event_ids: Ints) -> npt.NDArray[np.int64]:
-        """Row numbers of the given event ids (ids not held, e.g. deleted events, are dropped)."""
-        if not self.size or not len(event_ids):
-            return np.zeros(0, dtype=np.int64)
-        sorted_ids = self.ids[self.by_id]
-        pos = np.searchsorted(sorted_ids, event_ids)
-        pos = np.minimum(pos, self.size - 1)
-        hit = sorted_ids[pos] == event_ids
-        return self.by_id[pos[hit]]
+        """Every row (alive or replaced) of the given event ids; ids not held are dropped."""
+        base, _ = _rows_and_hits(event_ids, self.ids[: self.ordered], self.by_id)
+        if not self.tail:
+            return base
+        # The tail may hold one event several times (each patch appends its newest state): take them all.
+        tail = np.flatnonzero(np.isin(self.ids[self.ordered :], event_ids))
+        return np.concatenate((base, tail + self.ordered))
 
 
 def pack_key(days: Any, event_id: Any) -> Any:
@@ -235,27 +269,151 @@ def _named(rows: Iterable[tuple[int, str, list[str]]]) -> Named:
     return Named(names, {k: frozenset(v) for k, v in keys.items()}, max(names, default=0) + 1)
 
 
-def build(engine: Engine) -> Facts:
-    """Read the copy in its own repeatable-read snapshot, so the version read first labels it truly."""
+def build(engine: Engine, old: Facts | None = None) -> Facts:
+    """Patch `old` or read the copy anew, in a repeatable-read snapshot whose version labels it truly."""
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
             # Serial plans: the aggregates of one scan must see rows in the same order.
             conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
-            return build_on(conn)
+            return refresh_on(conn, old)
+
+
+def refresh_on(conn: Connection, old: Facts | None) -> Facts:
+    """A patch of `old` when it is small enough, else a full read."""
+    patched = patch_on(conn, old) if old is not None else None
+    return patched if patched is not None else build_on(conn)
 
 
 def build_on(conn: Connection) -> Facts:
     """Read the copy over a connection already in a transaction (a test's, or build()'s snapshot)."""
     began = time.perf_counter()
     version = tuple(conn.execute(VERSION_SQL).one())
-    ev = conn.execute(text(_EVENTS_SQL)).one()
+    read_at, max_id = conn.execute(text("SELECT now(), coalesce(max(id), 0) FROM events")).one()
     countries = tuple(conn.scalars(text("SELECT code FROM countries ORDER BY code")))
-    cl = conn.execute(text(_COUNTRIES_SQL)).one()
-    al = conn.execute(text(_ACTORS_SQL)).one()
-    sl = conn.execute(text(_SYSTEMS_SQL)).one()
-    actors = _named(conn.execute(text("SELECT id, name, match_keys FROM actors")).tuples())
-    systems = _named(conn.execute(text("SELECT id, designation, match_keys FROM systems")).tuples())
+    part = _read(conn, None, len(countries))
+    facts = Facts(
+        version=version,
+        by_id=np.argsort(part.ids, kind="stable"),
+        countries=countries,
+        country_index={c: i for i, c in enumerate(countries)},
+        actors=_named(conn.execute(text("SELECT id, name, match_keys FROM actors")).tuples()),
+        systems=_named(conn.execute(text("SELECT id, designation, match_keys FROM systems")).tuples()),
+        ordered=len(part.ids),
+        alive=np.ones(len(part.ids), dtype=bool),
+        read_at=read_at,
+        max_id=int(max_id),
+        applied=_audited(conn, read_at)[0],
+        **part.columns(),
+    )
+    return replace(facts, built_seconds=time.perf_counter() - began)
+
+
+def patch_on(conn: Connection, old: Facts) -> Facts | None:
+    """The copy with the events written since `old` was read replaced, or None when a full read is due.
+
+    Re-reading an event twice is harmless (its newest state replaces whatever row it had), so the window
+    of audited changes may overlap earlier patches.
+    """
+    began = time.perf_counter()
+    version = tuple(conn.execute(VERSION_SQL).one())
+    read_at, max_id = conn.execute(text("SELECT now(), coalesce(max(id), 0) FROM events")).one()
+    countries = tuple(conn.scalars(text("SELECT code FROM countries ORDER BY code")))
+    audit_ids, audited = _audited(conn, old.read_at)
+    fresh = ~np.isin(audit_ids, old.applied)
+    added = list(conn.scalars(_NEW_SQL, {"max_id": old.max_id, "cap": PATCH_MAX + 1}))
+    changed = sorted({int(i) for i in audited[fresh]} | set(added))
+    if countries != old.countries or len(changed) > PATCH_MAX or old.tail + len(changed) > MAX_TAIL:
+        return None
+    alive = old.alive.copy()
+    alive[old.rows_of(np.asarray(changed, dtype=np.int64))] = False
+    new = _read(conn, changed, len(countries))
+    offset = old.size
+    grown: dict[str, Any] = {n: np.concatenate((getattr(old, n), v)) for n, v in new.rows().items()}
+    facts = Facts(
+        version=version,
+        by_id=old.by_id,
+        countries=countries,
+        country_index=old.country_index,
+        actors=_named(conn.execute(text("SELECT id, name, match_keys FROM actors")).tuples()),
+        systems=_named(conn.execute(text("SELECT id, designation, match_keys FROM systems")).tuples()),
+        ordered=old.ordered,
+        alive=np.concatenate((alive, np.ones(len(new.ids), dtype=bool))),
+        read_at=read_at,
+        max_id=int(max_id),
+        applied=audit_ids,
+        roles={r: old.roles[r].plus(new.roles[r], offset) for r in ROLES},
+        any_country=old.any_country.plus(new.any_country, offset),
+        actor_links=old.actor_links.plus(new.actor_links, offset),
+        system_links=old.system_links.plus(new.system_links, offset),
+        dyads=old.dyads.plus(new.dyads, offset),
+        **grown,
+    )
+    return replace(facts, built_seconds=time.perf_counter() - began)
+
+
+def _audited(conn: Connection, since: datetime) -> tuple[Ints, Ints]:
+    """Audit ids (sorted) and event ids of the audited event writes in the window before `since`."""
+    row = conn.execute(_AUDITED_SQL, {"since": since}).one()
+    audit_ids, event_ids = _array(row[0], ">i8"), _array(row[1], ">i8")
+    order = np.argsort(audit_ids, kind="stable")
+    return audit_ids[order], event_ids[order]
+
+
+@dataclass(frozen=True)
+class _Part:
+    """Rows read in one go (all live events, or the changed ones), in timeline order, with their links."""
+
+    ids: Ints
+    start: npt.NDArray[np.int32]
+    end: npt.NDArray[np.int32]
+    yearly: Mask
+    kind: npt.NDArray[np.int16]
+    status: npt.NDArray[np.int16]
+    stage: npt.NDArray[np.int16]
+    roles: dict[str, Links]
+    any_country: Links
+    actor_links: Links
+    system_links: Links
+    dyads: Links
+
+    def rows(self) -> dict[str, npt.NDArray[Any]]:
+        """The per-row arrays by Facts field name."""
+        return {
+            "ids": self.ids,
+            "keys": pack_key(self.start, self.ids),
+            "start": self.start,
+            "month": self.start.astype("datetime64[D]").astype("datetime64[M]").astype(np.int32),
+            "end": self.end,
+            "yearly": self.yearly,
+            "kind": self.kind,
+            "status": self.status,
+            "stage": self.stage,
+        }
+
+    def columns(self) -> dict[str, Any]:
+        """Every array by Facts field name."""
+        return {
+            **self.rows(),
+            "roles": self.roles,
+            "any_country": self.any_country,
+            "actor_links": self.actor_links,
+            "system_links": self.system_links,
+            "dyads": self.dyads,
+        }
+
+
+def _read(conn: Connection, only: list[int] | None, width: int) -> _Part:
+    """Read live events (all, or those with the given ids) and their links, rows in timeline order."""
+    params: dict[str, Any] = {}
+    events_only = links_only = ""
+    if only is not None:
+        params["only"] = only
+        events_only, links_only = "AND id = ANY(:only)", "AND l.event_id = ANY(:only)"
+    ev = conn.execute(text(_EVENTS_SQL.format(only=events_only)), params).one()
+    cl = conn.execute(text(_COUNTRIES_SQL.format(only=links_only)), params).one()
+    al = conn.execute(text(_ACTORS_SQL.format(only=links_only)), params).one()
+    sl = conn.execute(text(_SYSTEMS_SQL.format(only=links_only)), params).one()
     ids = _array(ev[0], ">i8")
     start = _array(ev[1], ">i4")
     order = np.lexsort((ids, start))  # timeline order, oldest first
@@ -267,29 +425,20 @@ def build_on(conn: Connection) -> Facts:
         role: Links(country_links.rows[role_codes == i], country_links.values[role_codes == i])
         for i, role in enumerate(ROLES)
     }
-    facts = Facts(
-        version=version,
+    return _Part(
         ids=ids,
-        keys=pack_key(start, ids),
         start=start,
-        month=start.astype("datetime64[D]").astype("datetime64[M]").astype(np.int32),
         end=_array(ev[2], ">i4")[order],
         yearly=_array(ev[3], ">i2")[order] == 1,
         kind=_array(ev[4], ">i2")[order],
         status=_array(ev[5], ">i2")[order],
         stage=_array(ev[6], ">i2")[order],
-        by_id=by_id,
-        countries=countries,
-        country_index={c: i for i, c in enumerate(countries)},
         roles=roles,
         any_country=_distinct(country_links),
-        dyads=_pairs(roles["supplier"], roles["recipient"], len(countries)),
         actor_links=_distinct(_links(al[0], al[1], ids, by_id)),
         system_links=_links(sl[0], sl[1], ids, by_id),
-        actors=actors,
-        systems=systems,
+        dyads=_pairs(roles["supplier"], roles["recipient"], width),
     )
-    return replace(facts, built_seconds=time.perf_counter() - began)
 
 
 @dataclass
@@ -337,10 +486,13 @@ def current(session: Session, wait: bool = True) -> Facts | None:
         facts = holder.facts
         if facts is None or facts.version != version:
             # A session bound to a connection (tests) reads through it, to see its own transaction.
-            facts = build(engine) if isinstance(bind, Engine) else build_on(session.connection())
+            old = holder.facts
+            facts = build(engine, old) if isinstance(bind, Engine) else refresh_on(session.connection(), old)
             holder.facts = facts
             holder.masks.clear()
-            log.info("facts copy: %d events in %.2f s", facts.size, facts.built_seconds)
+            log.info(
+                "facts copy: %d rows (%d patched) in %.3f s", facts.size, facts.tail, facts.built_seconds
+            )
         # A copy built after yet another write carries a newer label; it still covers this request.
         return facts
 
@@ -436,10 +588,10 @@ class Selection:
         if f.country:
             self.parts["country"] = facts.any_country.events_with(n, self._country_lookup(f.country))
         if f.actor:
-            wanted = _lookup(facts.actors.size, facts.actors.ids_for(f.actor))
+            wanted = _lookup(facts.actor_links.span(facts.actors), facts.actors.ids_for(f.actor))
             self.parts["actor"] = facts.actor_links.events_with(n, wanted)
         if f.system:
-            wanted = _lookup(facts.systems.size, facts.systems.ids_for(f.system))
+            wanted = _lookup(facts.system_links.span(facts.systems), facts.systems.ids_for(f.system))
             self.parts["system"] = facts.system_links.events_with(n, wanted)
         self._full: Mask | None = None
 
@@ -459,7 +611,7 @@ class Selection:
         """Rows the filter keeps, optionally leaving one parameter out (disjunctive facets)."""
         if without is None and self._full is not None:
             return self._full
-        out = np.ones(self.facts.size, dtype=bool)
+        out = self.facts.alive.copy()
         for name, part in self.parts.items():
             if name != without:
                 out &= part
@@ -473,12 +625,19 @@ class Selection:
 
     def page_ids(self, before: tuple[date, int] | None, limit: int) -> list[int]:
         """Ids of the next `limit` events in timeline order (newest first), after a keyset cursor."""
-        mask = self.mask()
-        if before is not None:
-            cut = int(np.searchsorted(self.facts.keys, pack_key((before[0] - EPOCH).days, before[1])))
-            mask = mask[:cut]
-        rows = np.flatnonzero(mask)[-limit:][::-1]
-        return [int(i) for i in self.facts.ids[rows]]
+        facts, mask = self.facts, self.mask()
+        ordered = mask[: facts.ordered]
+        cut = None if before is None else int(pack_key((before[0] - EPOCH).days, before[1]))
+        if cut is not None:
+            ordered = ordered[: int(np.searchsorted(facts.keys[: facts.ordered], cut))]
+        rows = np.flatnonzero(ordered)[-limit:]
+        if facts.tail:
+            tail = facts.ordered + np.flatnonzero(mask[facts.ordered :])
+            if cut is not None:
+                tail = tail[facts.keys[tail] < cut]
+            rows = np.concatenate((rows, tail))
+            rows = rows[np.argsort(facts.keys[rows], kind="stable")][-limit:]
+        return [int(i) for i in facts.ids[rows[::-1]]]
 
     def facet_rows(self, top_n: int) -> dict[str, list[tuple[str, int, bool]]]:
         """(value, count, ticked) per facet, in the shape the SQL statement gives, for facets.assemble."""
@@ -500,7 +659,7 @@ class Selection:
             ("actor", facts.actor_links, facts.actors),
             ("system", facts.system_links, facts.systems),
         ):
-            counts = links.counts(self.mask(param), named.size)
+            counts = links.counts(self.mask(param), links.span(named))
             ticked = set(named.ids_for(getattr(f, param)))
             rows = [(named.names[int(i)], int(counts[i]), int(i) in ticked) for i in np.flatnonzero(counts)]
             raw[param] = _top(rows, top_n + len(getattr(f, param)))
