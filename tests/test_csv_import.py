@@ -388,3 +388,93 @@ def test_duplicate_check_says_how_far_it_got(
     monkeypatch.setattr(imports, "DUPLICATE_CHECK_LIMIT", 2000)
     page = html.unescape(upload(analyst, body).text)
     assert "Likely duplicates (1)" in page and "Compared the first" not in page
+
+
+# ---- command line in several batches (the pipelined path) ---------------------------------------------
+
+# Text that COPY's format and array literals must carry unchanged: backslashes (also before N, which
+# is COPY's NULL), tabs, line breaks, quotes, braces, commas, a literal NULL tag, non-Latin scripts.
+BATCHED = (
+    "title,date,date_end,kind,suppliers,recipients,actors,systems,tags,summary,location,"
+    "source_publishers,source_urls,source_titles,source_dates,source_grades,source_quotes,source_notes\r\n"
+    "Back\\slash \\N title,2025-10-14,,offer,RUS,VEN,Sergei Ryabkov (speaker),Igla-S ×12 [as many as 14],"
+    '"a""b; {x}; back\\slash; NULL; comma,tag","tab\there\r\nline two \\N",\\N,'
+    'TASS,https://tass.com/x,t,2025-10,C3,"quote\twith tab",\\\\\r\n'
+    "Second,2025-11,2026,transfer,IRN,VEN,Brand New Person (operator),Shahed-136,,,,Reuters,,,,B2,,\r\n"
+    "Third Москва,2024,,statement,Russia,,Brand New Person (speaker); Sergei Ryabkov (speaker),"
+    "kalibr ×2; Kalibr ×3,кириллица,,,,,,,,,\r\n"
+    "Fourth,2024-02-29,,agreement,CHN,PRK,Another New One (financier),Shahed-136 [resold],x,s,Pyongyang,"
+    "AFP; Reuters,; https://reuters.com/a,,2024; ,A1; F6,; q,n; \r\n"
+    "Fifth,2023-01,,deployment,RUS,SYR,,,,,,,,,,,,\r\n"
+)
+
+
+def _stored(engine: Engine) -> dict[str, tuple[object, ...]]:
+    """Everything an import writes about each event, by title (ids and timestamps left out)."""
+    with Session(engine) as s:
+        out = {}
+        for event in s.scalars(select(Event)):
+            full = load_event(s, event.id)
+            audit = s.scalars(select(AuditEntry).where(AuditEntry.entity_id == event.id)).one()
+            out[event.title] = (
+                snapshot(full),
+                full.search_vector,
+                full.stage,
+                full.period_end,
+                full.version,
+                audit.changes,
+                audit.action,
+            )
+        return out
+
+
+def test_cli_import_in_batches_stores_what_the_web_path_stores(  # type: ignore[no-untyped-def]
+    committed: Engine, tmp_path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.cli_transfer as cli_transfer
+
+    monkeypatch.setattr(cli_transfer, "BATCH_ROWS", 2)  # three batches; a new actor is seen in two of them
+    path = tmp_path / "batched.csv"
+    path.write_text(BATCHED, encoding="utf-8")
+    assert cli_main(["import", str(path)]) == 0, capsys.readouterr().err
+    assert "imported 5 event(s); new actors: 3, new systems: 3" in capsys.readouterr().err
+    by_cli = _stored(committed)
+    with Session(committed) as s:
+        assert count(s, Actor) == 3 and count(s, System) == 3
+    back = by_cli["Back\\slash \\N title"][0]
+    assert back["summary"] == "tab\there\r\nline two \\N" and back["location"] == "\\N"  # type: ignore[index]
+    assert back["tags"] == ['a"b', "{x}", "back\\slash", "null", "comma,tag"]  # type: ignore[index]
+    assert back["sources"][0]["quote"] == "quote\twith tab" and back["sources"][0]["note"] == "\\\\"  # type: ignore[index]
+
+    truncate_all(committed)
+    parsed = read_csv(BATCHED)
+    assert parsed.ok, parsed.errors
+    with Session(committed) as s:
+        commit_import(s, parsed.rows, None, uuid.uuid4())
+        s.commit()
+    assert _stored(committed) == by_cli
+
+
+def test_cli_import_with_bad_rows_in_later_batches_writes_nothing(  # type: ignore[no-untyped-def]
+    committed: Engine, tmp_path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.cli_transfer as cli_transfer
+
+    monkeypatch.setattr(cli_transfer, "BATCH_ROWS", 2)
+    good = "".join(f"Good {i},2025-10-{i + 1:02d},statement,RUS,New Actor {i}\r\n" for i in range(6))
+    body = (
+        "title,date,kind,suppliers,actors\r\n"
+        + good
+        + "Bad,2025-10-21,statement,Atlantis,X\r\n"
+        + good
+        + "Worse,2999,statement,RUS,Y\r\n"
+    )
+    path = tmp_path / "late.csv"
+    path.write_text(body, encoding="utf-8")
+    assert cli_main(["import", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "line 8 [suppliers]" in err and "Atlantis" in err
+    assert "line 15 [date]" in err and "future" in err
+    assert "nothing imported: 2 problem(s)" in err
+    with Session(committed) as s:
+        assert (count(s, Event), count(s, Actor), count(s, AuditEntry)) == (0, 0, 0)
