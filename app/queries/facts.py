@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -102,6 +103,12 @@ _SYSTEMS_SQL = (
 _AUDITED_SQL = text(
     f"SELECT {_bytes_agg('id', 'int8send')}, {_bytes_agg('entity_id', 'int8send')} FROM audit_log"
     " WHERE entity_type = 'event' AND entity_id IS NOT NULL AND at >= :since - interval '15 minutes'"
+)
+_FILENODES_SQL = text(
+    "SELECT "
+    + ", ".join(
+        f"pg_relation_filenode('{t}')" for t in ("events", "event_countries", "event_actors", "event_systems")
+    )
 )
 # New events (bulk loads write no audit rows).
 _NEW_SQL = text("SELECT id FROM events WHERE id > :max_id ORDER BY id LIMIT :cap")
@@ -190,6 +197,8 @@ class Facts:
     read_at: datetime  # the database clock when the copy's snapshot was taken
     max_id: int  # the highest event id the snapshot held (deleted events included)
     applied: Ints  # audit ids of the window that the copy already holds (sorted)
+    # Storage of the tables read: TRUNCATE, a restore or VACUUM FULL change it, and no patch covers those.
+    filenodes: tuple[int, ...]
     built_seconds: float = 0.0
 
     @property
@@ -304,6 +313,7 @@ def build_on(conn: Connection) -> Facts:
         read_at=read_at,
         max_id=int(max_id),
         applied=_audited(conn, read_at)[0],
+        filenodes=tuple(conn.execute(_FILENODES_SQL).one()),
         **part.columns(),
     )
     return replace(facts, built_seconds=time.perf_counter() - began)
@@ -319,6 +329,9 @@ def patch_on(conn: Connection, old: Facts) -> Facts | None:
     version = tuple(conn.execute(VERSION_SQL).one())
     read_at, max_id = conn.execute(text("SELECT now(), coalesce(max(id), 0) FROM events")).one()
     countries = tuple(conn.scalars(text("SELECT code FROM countries ORDER BY code")))
+    filenodes = tuple(conn.execute(_FILENODES_SQL).one())
+    if filenodes != old.filenodes:
+        return None
     audit_ids, audited = _audited(conn, old.read_at)
     fresh = ~np.isin(audit_ids, old.applied)
     added = list(conn.scalars(_NEW_SQL, {"max_id": old.max_id, "cap": PATCH_MAX + 1}))
@@ -342,6 +355,7 @@ def patch_on(conn: Connection, old: Facts) -> Facts | None:
         read_at=read_at,
         max_id=int(max_id),
         applied=audit_ids,
+        filenodes=filenodes,
         roles={r: old.roles[r].plus(new.roles[r], offset) for r in ROLES},
         any_country=old.any_country.plus(new.any_country, offset),
         actor_links=old.actor_links.plus(new.actor_links, offset),
@@ -461,10 +475,16 @@ _holders: dict[str, _Holder] = {}
 _holders_lock = threading.Lock()
 
 
-def _holder(engine: Engine) -> _Holder:
-    key = engine.url.render_as_string(hide_password=True)
+# Sessions bound to one connection (tests: each test's transaction is rolled back) get a copy of their
+# own, which goes with the connection: a copy patched from uncommitted rows must not outlive them.
+_by_connection: weakref.WeakKeyDictionary[Connection, _Holder] = weakref.WeakKeyDictionary()
+
+
+def _holder(bind: Engine | Connection) -> _Holder:
     with _holders_lock:
-        return _holders.setdefault(key, _Holder())
+        if isinstance(bind, Connection):
+            return _by_connection.setdefault(bind, _Holder())
+        return _holders.setdefault(bind.url.render_as_string(hide_password=True), _Holder())
 
 
 def current(session: Session, wait: bool = True) -> Facts | None:
@@ -474,9 +494,8 @@ def current(session: Session, wait: bool = True) -> Facts | None:
     caller uses SQL (the timeline page must not stall on a rebuild; its lazy aggregates do the build).
     """
     bind = session.get_bind()
-    engine = bind if isinstance(bind, Engine) else bind.engine
     version = data_version(session)
-    holder = _holder(engine)
+    holder = _holder(bind)
     facts = holder.facts
     if facts is not None and facts.version == version:
         return facts
@@ -487,7 +506,7 @@ def current(session: Session, wait: bool = True) -> Facts | None:
         if facts is None or facts.version != version:
             # A session bound to a connection (tests) reads through it, to see its own transaction.
             old = holder.facts
-            facts = build(engine, old) if isinstance(bind, Engine) else refresh_on(session.connection(), old)
+            facts = build(bind, old) if isinstance(bind, Engine) else refresh_on(session.connection(), old)
             holder.facts = facts
             holder.masks.clear()
             log.info(
@@ -523,6 +542,7 @@ def forget() -> None:
     """Drop every copy (tests)."""
     with _holders_lock:
         _holders.clear()
+        _by_connection.clear()
 
 
 def needs_sql(f: EventFilter) -> bool:
@@ -542,7 +562,8 @@ def has_sql_mask(session: Session, facts: Facts, f: EventFilter) -> bool:
 
 def _holder_of(session: Session) -> _Holder:
     bind = session.get_bind()
-    return _holder(bind if isinstance(bind, Engine) else bind.engine)
+    assert isinstance(bind, (Engine, Connection))
+    return _holder(bind)
 
 
 def _lookup(size: int, picked: Iterable[int]) -> Mask:
