@@ -538,6 +538,15 @@ def for_session(session: Session, wait: bool = True) -> Facts | None:
     return current(session, wait=wait)
 
 
+def state(session: Session) -> str:
+    """'off', 'building' (nothing read yet) or 'ready' (a copy is held; it may be a patch behind)."""
+    from app.config import get_settings
+
+    if not get_settings().facts_copy:
+        return "off"
+    return "ready" if _holder_of(session).facts is not None else "building"
+
+
 def forget() -> None:
     """Drop every copy (tests)."""
     with _holders_lock:

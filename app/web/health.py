@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.db import SessionDep
+from app.queries import facts
 
 router = APIRouter(tags=["health"])
 
@@ -19,4 +20,5 @@ def healthz(db: SessionDep) -> JSONResponse:
         db.execute(text("SELECT 1"))
     except SQLAlchemyError:
         return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
-    return JSONResponse({"status": "ok", "database": "up"})
+    # "facts": whether the in-memory copy is read yet ("building" right after start); no counts leak here.
+    return JSONResponse({"status": "ok", "database": "up", "facts": facts.state(db)})
