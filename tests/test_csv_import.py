@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import html
+import io
 import re
 import uuid
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from app.cli import main as cli_main
 from app.config import get_settings
-from app.csvio import ParsedRow, parse_actor, parse_system, read_csv, split_items
+from app.csvio import ParsedRow, parse_actor, parse_system, read_csv, split_items, text_lines
 from app.events_service import create_event, event_input, load_event, snapshot
 from app.models import Actor, AuditEntry, Event, System
 from app.queries.imports import commit_import
@@ -67,6 +70,19 @@ def test_cell_formats_parse() -> None:
     assert parse_system("S-300 x 2") == ("S-300", 2, None)
     assert parse_system("Su-30MK2 [repair]") == ("Su-30MK2", None, "repair")
     assert parse_system("Oreshnik") == ("Oreshnik", None, None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["a", ",", '"', "\r", "\n", "\r\n", "\u2028", "\x1c", "\x85", "\x0b"])))
+def test_text_lines_split_as_stringio_does(parts: list[str]) -> None:
+    text = "".join(parts)
+    assert list(text_lines(text)) == list(io.StringIO(text, newline=""))
+
+
+def test_bare_carriage_returns_end_records() -> None:
+    parsed = read_csv('title,date,kind\rOld Mac,2025,offer\r"Two\rlines",2024,offer\r')
+    assert parsed.ok, parsed.errors
+    assert [(r.line, r.data.title) for r in parsed.rows] == [(2, "Old Mac"), (3, "Two lines")]
 
 
 # ---- preview and commit over HTTP --------------------------------------------------------------------
