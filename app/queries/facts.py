@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 Mask = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.int64]
 EPOCH = date(1970, 1, 1)
-ROLES = ("supplier", "recipient", "target")
+ROLES = ("supplier", "recipient", "target", "intermediary")
+FILTER_ROLES = ROLES[:3]  # the roles a filter and its facets name
 # Filter attributes the copy cannot answer: they go to PostgreSQL as one id query.
 SQL_ONLY = ("q", "source", "reliability_max", "tag")
 
@@ -557,6 +558,17 @@ def state(session: Session) -> str:
     return "ready" if _holder_of(session).facts is not None else "building"
 
 
+def reference_counts(facts: Facts) -> dict[str, npt.NDArray[np.int64]]:
+    """Live events per actor id, per system id, per country index (any role) and per country and role."""
+    out = {
+        "actor": facts.actor_links.counts(facts.alive, facts.actor_links.span(facts.actors)),
+        "system": facts.system_links.counts(facts.alive, facts.system_links.span(facts.systems)),
+        "country": facts.any_country.counts(facts.alive, len(facts.countries)),
+    }
+    out.update({role: facts.roles[role].counts(facts.alive, len(facts.countries)) for role in ROLES})
+    return out
+
+
 def forget() -> None:
     """Drop every copy (tests)."""
     with _holders_lock:
@@ -621,7 +633,7 @@ class Selection:
             self.parts["date_from"] = facts.end >= (f.date_from.start - EPOCH).days
         if f.date_to is not None:
             self.parts["date_to"] = facts.start <= (f.date_to.end - EPOCH).days
-        for role in ROLES:
+        for role in FILTER_ROLES:
             codes = getattr(f, role)
             if codes:
                 self.parts[role] = facts.roles[role].events_with(n, self._country_lookup(codes))
@@ -688,7 +700,7 @@ class Selection:
             raw[attr] = [(v, int(counts[i]), False) for i, v in enumerate(vocab) if counts[i]]
         stages = np.bincount(facts.stage[self.mask("stage_min")].astype(np.int64), minlength=7)
         raw["stage_min"] = [(str(s), int(c), False) for s, c in enumerate(stages) if c]
-        for param in (*ROLES, "country"):
+        for param in (*FILTER_ROLES, "country"):
             links = facts.any_country if param == "country" else facts.roles[param]
             counts = links.counts(self.mask(param), len(facts.countries))
             selected = getattr(f, param)

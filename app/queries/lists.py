@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.countries import country_name
 from app.models import Actor, Event, EventActor, EventCountry, EventSystem, System
+from app.queries import facts
 from app.queries.reference import _key_matches
 from app.textkeys import fold
 
@@ -55,8 +56,40 @@ class CountryRow:
     events: int
 
 
+def _counted(session: Session) -> dict[str, Any] | None:
+    """Per-entity event counts from the facts copy (milliseconds), or None: the lists count in SQL."""
+    copy = facts.for_session(session)
+    if copy is None:
+        return None
+    return {"countries": copy.countries, **facts.reference_counts(copy)}
+
+
+def _count_of(counts: Any, ident: int) -> int:
+    return int(counts[ident]) if ident < len(counts) else 0
+
+
 def actor_list(session: Session, query: str = "", limit: int = LIST_LIMIT) -> list[ActorRow]:
     """Actors with their event counts, busiest first; `query` matches names and aliases."""
+    counted = _counted(session)
+    if counted is not None:
+        found = (
+            select(Actor).where(_key_matches("actors.match_keys", fold(query)))
+            if fold(query)
+            else select(Actor)
+        )
+        rows = [
+            ActorRow(
+                a.id,
+                a.name,
+                list(a.aliases),
+                a.type,
+                a.country_code,
+                a.title,
+                _count_of(counted["actor"], a.id),
+            )
+            for a in session.scalars(found)
+        ]
+        return sorted(rows, key=lambda r: (-r.events, r.name))[:limit]
     events = func.count(distinct(Event.id))
     stmt = (
         select(Actor, events)
@@ -76,6 +109,23 @@ def actor_list(session: Session, query: str = "", limit: int = LIST_LIMIT) -> li
 
 def system_list(session: Session, query: str = "", limit: int = LIST_LIMIT) -> list[SystemRow]:
     """Systems with their event counts, busiest first; `query` matches designations and aliases."""
+    counted = _counted(session)
+    if counted is not None:
+        found = select(System)
+        if fold(query):
+            found = found.where(_key_matches("systems.match_keys", fold(query)))
+        rows = [
+            SystemRow(
+                s.id,
+                s.designation,
+                list(s.aliases),
+                s.category,
+                s.origin_code,
+                _count_of(counted["system"], s.id),
+            )
+            for s in session.scalars(found)
+        ]
+        return sorted(rows, key=lambda r: (-r.events, r.designation))[:limit]
     events = func.count(distinct(Event.id))
     stmt = (
         select(System, events)
@@ -99,6 +149,19 @@ def country_list(session: Session, query: str = "") -> list[CountryRow]:
     def role(name: str) -> Any:
         return func.count(distinct(EventCountry.event_id)).filter(EventCountry.role == name)
 
+    counted = _counted(session)
+    if counted is not None:
+        sup, rec, tgt, mid, total = (
+            counted[key] for key in ("supplier", "recipient", "target", "intermediary", "country")
+        )
+        rows = [
+            CountryRow(
+                code, country_name(code), int(sup[i]), int(rec[i]), int(tgt[i]), int(mid[i]), int(total[i])
+            )
+            for i, code in enumerate(counted["countries"])
+            if total[i]
+        ]
+        return _matching(rows, query)
     stmt = (
         select(
             EventCountry.country_code,
@@ -111,11 +174,16 @@ def country_list(session: Session, query: str = "") -> list[CountryRow]:
         .join(Event, and_(Event.id == EventCountry.event_id, Event.deleted_at.is_(None)))
         .group_by(EventCountry.country_code)
     )
-    needle = fold(query)
     rows = [
         CountryRow(code, country_name(code), int(s), int(r), int(t), int(i), int(n))
         for code, s, r, t, i, n in session.execute(stmt)
     ]
+    return _matching(rows, query)
+
+
+def _matching(rows: list[CountryRow], query: str) -> list[CountryRow]:
+    """Rows whose name or code the search box names, busiest first."""
+    needle = fold(query)
     if needle:
         rows = [r for r in rows if needle in fold(r.name) or needle == r.code.casefold()]
     return sorted(rows, key=lambda r: (-r.events, r.name))
