@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from app.auth.deps import ViewerDep
-from app.db import SessionDep
+from app.db import ReadSessionDep
 from app.filters import EventFilter
 from app.queries.cache import cached, data_version
 from app.queries.dyads import Ladder, dyad_matrix, support_ladder
@@ -48,8 +48,8 @@ def heat(count: int, top: int) -> int:
 
 
 @router.get("/dyads", response_class=HTMLResponse)
-def dyads(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLResponse:
-    """The matrix; with exactly one supplier and one recipient, that dyad's ladder."""
+def dyads(request: Request, db: ReadSessionDep, principal: ViewerDep) -> HTMLResponse:
+    """The matrix; with exactly one supplier and one recipient, that dyad's ladder (read-only: replica)."""
     f, errors = parse_view(request, db)
     version = data_version(db)
     context: dict[str, Any] = {

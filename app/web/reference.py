@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from app.auth.deps import ViewerDep
-from app.db import SessionDep
+from app.db import ReadSessionDep
 from app.queries.lists import LIST_LIMIT, actor_list, country_list, system_list
 from app.templating import is_htmx, render
 
@@ -26,21 +26,21 @@ def _page(request: Request, kind: str, rows: list[object], query: str) -> HTMLRe
 
 
 @router.get("/actors", response_class=HTMLResponse)
-def actors(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLResponse:
+def actors(request: Request, db: ReadSessionDep, principal: ViewerDep) -> HTMLResponse:
     """Actors with how many events name them."""
     q = _search(request)
     return _page(request, "actors", list(actor_list(db, q)), q)
 
 
 @router.get("/systems", response_class=HTMLResponse)
-def systems(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLResponse:
+def systems(request: Request, db: ReadSessionDep, principal: ViewerDep) -> HTMLResponse:
     """Systems with how many events name them."""
     q = _search(request)
     return _page(request, "systems", list(system_list(db, q)), q)
 
 
 @router.get("/countries", response_class=HTMLResponse)
-def countries(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLResponse:
+def countries(request: Request, db: ReadSessionDep, principal: ViewerDep) -> HTMLResponse:
     """Countries named by events, with counts by role."""
     q = _search(request)
     return _page(request, "countries", list(country_list(db, q)), q)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from app.auth.deps import ViewerDep
 from app.config import get_settings
 from app.dates import format_human
-from app.db import SessionDep
+from app.db import ReadSessionDep, SessionDep
 from app.filters import PARAMS, EventFilter, FilterError
 from app.models import Event
 from app.queries.cache import cached, data_version
@@ -64,7 +64,11 @@ def filter_state(f: EventFilter, errors: list[FilterError]) -> dict[str, Any]:
 
 
 def aggregates(db: Session, f: EventFilter, what: tuple[str, ...]) -> dict[str, Any]:
-    """Total, facets and/or chart of the filter, from the per-process single-flight cache."""
+    """Total, facets and/or chart of the filter, from the per-process single-flight cache.
+
+    `db` is a read session: with DATABASE_REPLICA_URL these counts (and the facts copy they come from)
+    are read on the replica, so they may trail a write by the replication delay; the page rows do not.
+    """
     version = data_version(db)
     query = f.query_string()
     out: dict[str, Any] = {}
@@ -80,7 +84,7 @@ def aggregates(db: Session, f: EventFilter, what: tuple[str, ...]) -> dict[str, 
 
 
 @router.get("/", response_class=HTMLResponse)
-def timeline(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLResponse:
+def timeline(request: Request, db: SessionDep, read: ReadSessionDep, principal: ViewerDep) -> HTMLResponse:
     """Full page, or #results (plus the count-free panel out of band) for an HTMX request.
 
     Only the page of rows is queried here. The total, the facet counts and the chart are computed over
@@ -118,7 +122,7 @@ def timeline(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLResp
         "chart": None,
     }
     if inline:
-        context.update(aggregates(db, f, ("total", "facets", "chart")))
+        context.update(aggregates(read, f, ("total", "facets", "chart")))
     if not partial:
         return render(request, "timeline/index.html", context)
     return render(
@@ -127,7 +131,7 @@ def timeline(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLResp
 
 
 @router.get("/timeline/count", response_class=HTMLResponse)
-def timeline_count(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLResponse:
+def timeline_count(request: Request, db: ReadSessionDep, principal: ViewerDep) -> HTMLResponse:
     """The total of the filter with its export links (fills the placeholder of #results)."""
     f, _ = parse_view(request, db)
     context = {"filter": f, **aggregates(db, f, ("total",))}
@@ -135,7 +139,7 @@ def timeline_count(request: Request, db: SessionDep, principal: ViewerDep) -> HT
 
 
 @router.get("/timeline/facets", response_class=HTMLResponse)
-def timeline_facets(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLResponse:
+def timeline_facets(request: Request, db: ReadSessionDep, principal: ViewerDep) -> HTMLResponse:
     """The counted facet lists of the filter, each out of band over its count-free twin in the panel."""
     f, _ = parse_view(request, db)
     context = {"filter": f, **aggregates(db, f, ("facets",))}
@@ -143,7 +147,7 @@ def timeline_facets(request: Request, db: SessionDep, principal: ViewerDep) -> H
 
 
 @router.get("/timeline/chart", response_class=HTMLResponse)
-def timeline_chart(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLResponse:
+def timeline_chart(request: Request, db: ReadSessionDep, principal: ViewerDep) -> HTMLResponse:
     """The chart card of the filter (replaces its loading placeholder)."""
     f, _ = parse_view(request, db)
     context = {"filter": f, "oob": False, **aggregates(db, f, ("chart",))}
