@@ -73,10 +73,13 @@ def _first_by_key(rows: Iterable[tuple[int, list[str]]]) -> dict[str, int]:
 
 
 def _distinct_names(names: Iterable[str]) -> dict[str, str]:
-    """Fold key → first spelling seen, for every name."""
+    """Fold key → first spelling seen, for every name (each distinct spelling folded once)."""
     out: dict[str, str] = {}
+    seen: set[str] = set()
     for name in names:
-        out.setdefault(fold(name), name)
+        if name not in seen:
+            seen.add(name)
+            out.setdefault(fold(name), name)
     return out
 
 
