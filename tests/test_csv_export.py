@@ -6,6 +6,7 @@ import csv
 import io
 import itertools
 import secrets
+import threading
 import time
 import tracemalloc
 import uuid
@@ -420,6 +421,20 @@ def _cursors_open(engine: Engine) -> int:
             )
             or 0
         )
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_an_export_left_early_closes_its_cursor_and_fetch_thread(db: Session, grouped: bool) -> None:
+    _variety(db)
+    rows = export_rows(db, from_mapping({}), batch=4, grouped=grouped)
+    first = [next(rows)[0] for _ in range(6)]
+    rows.close()  # what a client that hangs up causes
+    assert len(set(first)) == 6
+    assert not [t for t in threading.enumerate() if t.name.startswith("export-fetch")]
+    open_cursors = db.scalar(text("SELECT count(*) FROM pg_cursors WHERE name LIKE 'export%'"))
+    assert open_cursors == 0
+    # The transaction is still usable: the same session exports again, in full.
+    assert len(list(export_rows(db, from_mapping({}), grouped=grouped))) == 30
 
 
 def test_both_query_plans_give_the_same_rows(db: Session) -> None:

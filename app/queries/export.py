@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import Select, String, Text, case, cast, func, literal_column, select, text, true
@@ -171,17 +172,17 @@ GROUPED_SHARE = 0.15
 GROUPED_MIN_ROWS = 2000
 
 
-def _at_least(session: Session, f: EventFilter, n: int) -> int:
-    """How many events the filter matches, counting no further than `n` (a narrow count stops early)."""
-    first = select(Event.id).where(*conditions(f)).limit(n).subquery()
-    return int(session.scalar(select(func.count()).select_from(first)) or 0)
+def _count(session: Session, f: EventFilter, cap: int | None = None) -> int:
+    """How many events the filter matches, counting no further than `cap` (a narrow count stops early)."""
+    ids = select(Event.id).where(*conditions(f))
+    matched = ids.limit(cap).subquery() if cap is not None else ids.subquery()
+    return int(session.scalar(select(func.count()).select_from(matched)) or 0)
 
 
 def use_grouped_plan(session: Session, f: EventFilter) -> bool:
     """True when the filter matches a large share of the events (two counts decide)."""
-    total = _at_least(session, EventFilter(), 2**62)
-    need = max(GROUPED_MIN_ROWS, math.ceil(GROUPED_SHARE * total))
-    return _at_least(session, f, need) >= need
+    need = max(GROUPED_MIN_ROWS, math.ceil(GROUPED_SHARE * _count(session, EventFilter())))
+    return _count(session, f, need) >= need
 
 
 def _declare(session: Session, stmt: Select[Any]) -> Any:
@@ -198,6 +199,19 @@ def _declare(session: Session, stmt: Select[Any]) -> Any:
     return cursor
 
 
+def _batches(cursor: Any, batch: int) -> Iterator[list[tuple[Any, ...]]]:
+    """The cursor's rows, `batch` at a time, each FETCH sent while the previous batch is written out.
+
+    The worker thread waits on the socket without the GIL, so PostgreSQL produces and sends the next
+    rows on the other core while this thread formats CSV; leaving the block waits for a FETCH in flight.
+    """
+    with ThreadPoolExecutor(1, thread_name_prefix="export-fetch") as pool:
+        pending = pool.submit(cursor.fetchmany, batch)
+        while rows := pending.result():
+            pending = pool.submit(cursor.fetchmany, batch)
+            yield rows
+
+
 def export_rows(
     session: Session, f: EventFilter, batch: int = BATCH, grouped: bool | None = None
 ) -> Iterator[list[str | None]]:
@@ -208,7 +222,7 @@ def export_rows(
         session.execute(text(f"SET LOCAL {name} = {value}"))
     cursor = _declare(session, export_select(f, grouped=grouped))
     try:
-        while rows := cursor.fetchmany(batch):
+        for rows in _batches(cursor, batch):
             for row in rows:
                 cells = list(row)
                 cells[TAGS] = join_items(cells[TAGS]) if cells[TAGS] else None
