@@ -1,10 +1,12 @@
 """The data version: a number that moves after every write that can change what a filter matches.
 
 Caches of counts (queries/cache.py) and the in-memory facts copy (queries/facts.py) are keyed by it.
-It is a sequence, not the newest audit id: audit ids are handed out before commit, so a transaction
-that commits after a later one would leave the newest id unchanged and its change unseen. Here the
-writer moves the sequence *after* its commit (and once more during its transaction, so its own reads see
-a new version): whoever reads a value at or past that move takes a snapshot that holds the change.
+It is the newest id of `data_changes`, a table of marker rows, and not the newest audit id: ids are
+handed out before commit, so a transaction that commits after a later one would leave the newest audit id
+unchanged and its change unseen. Here the writer adds a marker *after* its commit (and one inside its
+transaction, so its own reads see a new version): the data commit precedes the marker's id, so whoever
+reads an id at or past it takes a snapshot that holds the change. Marker rows (not a sequence, whose value
+a standby sees only every 32 calls) replicate exactly, so a read replica's version is as exact.
 Bulk loads outside the ORM (import, seed-synthetic, restore) add or rewrite the newest event, which the
 version's second part (the newest event's id and row version) notices.
 """
@@ -20,11 +22,12 @@ from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from app.models import Actor, Country, Event, EventActor, EventCountry, EventSystem, Source, System
 
 DATA_MODELS = (Event, EventCountry, EventActor, EventSystem, Source, Actor, System, Country)
-SEQUENCE = "data_version_seq"
-BUMP = text(f"SELECT nextval('{SEQUENCE}')")
+BUMP = text("INSERT INTO data_changes DEFAULT VALUES RETURNING id")
+# Markers older than the newest KEEP are removed now and then; only the newest id matters.
+KEEP = 1000
+PRUNE = text("DELETE FROM data_changes WHERE id <= :below")
 VERSION_SQL = text(
-    # is_called tells the sequence's first move (last_value stays 1) from no move at all.
-    f"SELECT (SELECT last_value::text || ':' || is_called::text FROM {SEQUENCE}), "
+    "SELECT (SELECT max(id) FROM data_changes), "
     "(SELECT id::text || ':' || xmin::text FROM events ORDER BY id DESC LIMIT 1)"
 )
 _FLAG = "data_changed"
@@ -56,7 +59,9 @@ def _after_commit(session: Session) -> None:
         bind: Any = session.get_bind()
         engine: Engine = bind if isinstance(bind, Engine) else bind.engine
         with engine.connect() as conn:
-            conn.execute(BUMP)
+            marker = int(conn.execute(BUMP).scalar_one())
+            if marker % KEEP == 0:
+                conn.execute(PRUNE, {"below": marker - KEEP})
             conn.commit()
 
 

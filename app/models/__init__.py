@@ -1,6 +1,6 @@
 """Typed models, one module per aggregate; importing this package registers them all."""
 
-from app.models.audit import AuditEntry
+from app.models.audit import AuditEntry, DataChange
 from app.models.base import Base
 from app.models.events import Event, EventActor, EventCountry, EventSystem, Source
 from app.models.reference import Actor, Country, System
@@ -12,6 +12,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Country",
+    "DataChange",
     "Event",
     "EventActor",
     "EventCountry",

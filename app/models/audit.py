@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -33,3 +33,12 @@ class AuditEntry(Base):
         Index("ix_audit_log_entity", "entity_type", "entity_id", "at"),
         Index("ix_audit_log_at", "at"),
     )
+
+
+class DataChange(Base):
+    """A marker row per write that can change a count: the data version is the newest id (data_version.py)."""
+
+    __tablename__ = "data_changes"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = created_at_column()

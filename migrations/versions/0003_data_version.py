@@ -1,4 +1,4 @@
-"""The data version sequence: writers move it after commit, caches and the facts copy compare it.
+"""Data change markers: writers add one after commit; caches and the facts copy compare the newest id.
 
 Revision ID: 0003
 Revises: 0002
@@ -7,6 +7,7 @@ Create Date: 2026-11-26 20:30:00
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003"
@@ -16,8 +17,13 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.execute("CREATE SEQUENCE data_version_seq")
+    op.create_table(
+        "data_changes",
+        sa.Column("id", sa.BigInteger(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_data_changes")),
+    )
 
 
 def downgrade() -> None:
-    op.execute("DROP SEQUENCE data_version_seq")
+    op.drop_table("data_changes")
