@@ -494,3 +494,28 @@ def test_cli_import_with_bad_rows_in_later_batches_writes_nothing(  # type: igno
     assert "nothing imported: 2 problem(s)" in err
     with Session(committed) as s:
         assert (count(s, Event), count(s, Actor), count(s, AuditEntry)) == (0, 0, 0)
+
+
+def test_cli_import_failing_while_loading_rolls_everything_back(  # type: ignore[no-untyped-def]
+    committed: Engine, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.cli_transfer as cli_transfer
+    import app.queries.imports as imports
+
+    monkeypatch.setattr(cli_transfer, "BATCH_ROWS", 2)
+    calls = []
+    real = imports.write_batch
+
+    def second_fails(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(imports, "write_batch", second_fails)
+    path = tmp_path / "batched.csv"
+    path.write_text(BATCHED, encoding="utf-8")
+    with pytest.raises(RuntimeError, match="disk full"):
+        cli_main(["import", str(path)])
+    with Session(committed) as s:
+        assert (count(s, Event), count(s, Actor), count(s, AuditEntry)) == (0, 0, 0)
