@@ -346,90 +346,109 @@ def build_batch(
 
     Pure Python (no database): `signalboard import` builds one batch while the previous one loads.
     """
-    user = copy_int(who.id if who else None)
-    head = "\t".join((user, copy_field(who.username if who else "system"), "create", "event"))
-    tail = copy_field(reason)
-    lines: dict[str, list[str]] = {table: [] for table in COPY_COLUMNS}
-    events, countries, actors, systems, sources, audit = (lines[t] for t in COPY_COLUMNS)
-    actor_keys: dict[str, str] = {}
-    system_keys: dict[str, str] = {}
-    tokens = row_tokens(import_token, rows)
-    for row, event_id, token in zip(rows, refs.event_ids, tokens, strict=True):
-        d = row.data
-        eid = str(event_id)
+    text = _BatchText(refs, who, reason)
+    for row, event_id, token in zip(rows, refs.event_ids, row_tokens(import_token, rows), strict=True):
+        text.add(row.data, str(event_id), str(token))
+    return BatchPayload(refs.event_ids, text.tables(), refs.new_actors, refs.new_systems)
+
+
+class _BatchText:
+    """COPY text lines of a batch, table by table, in COPY_COLUMNS order."""
+
+    def __init__(self, refs: References, who: Who | None, reason: str | None) -> None:
+        self.refs = refs
+        self.user = copy_int(who.id if who else None)
+        self.audit_head = "\t".join(
+            (self.user, copy_field(who.username if who else "system"), "create", "event")
+        )
+        self.audit_tail = copy_field(reason)
+        self.lines: dict[str, list[str]] = {table: [] for table in COPY_COLUMNS}
+        self.events, self.countries, self.actors, self.systems, self.sources, self.audit = self.lines.values()
+        self.keys: dict[str, str] = {}  # actor name / system designation → fold key, folded once
+
+    def tables(self) -> dict[str, str]:
+        """Each table's COPY text."""
+        return {table: "\n".join(lines) + "\n" if lines else "" for table, lines in self.lines.items()}
+
+    def add(self, d: EventInput, eid: str, token: str) -> None:
+        """One row: its event, links, sources and audit entry."""
+        self._event(d, eid, token)
+        self.countries.extend(f"{eid}\t{c.code}\t{c.role}\t{i}" for i, c in enumerate(d.countries))
+        actor_labels = self._actors(d, eid)
+        system_labels = self._systems(d, eid)
+        self._sources(d, eid)
+        changes = _created(input_snapshot(d, actor_labels, system_labels))
+        # JSON escapes every control character itself, so only its backslashes need COPY's escaping.
+        self.audit.append(
+            f"{self.audit_head}\t{eid}\t{_json(changes).replace(chr(92), chr(92) * 2)}\t{self.audit_tail}"
+        )
+
+    def _event(self, d: EventInput, eid: str, token: str) -> None:
         start, precision = _stored_date(d.date)
         end, end_precision = _stored_date(d.date_end) if d.date_end else (NULL, NULL)
-        events.append(
-            "\t".join(
-                (
-                    eid,
-                    copy_field(d.title),
-                    copy_field(d.summary),
-                    d.kind,
-                    d.status,
-                    copy_int(d.stage_override),
-                    start,
-                    precision,
-                    end,
-                    end_precision,
-                    copy_field(d.location),
-                    copy_array(d.tags),
-                    str(token),
-                    user,
-                    user,
-                    copy_field(_quotes(d)),
-                )
-            )
+        fields = (
+            eid,
+            copy_field(d.title),
+            copy_field(d.summary),
+            d.kind,
+            d.status,
+            copy_int(d.stage_override),
+            start,
+            precision,
+            end,
+            end_precision,
+            copy_field(d.location),
+            copy_array(d.tags),
+            token,
+            self.user,
+            self.user,
+            copy_field(_quotes(d)),
         )
-        countries.extend(f"{eid}\t{c.code}\t{c.role}\t{i}" for i, c in enumerate(d.countries))
-        # Same de-duplication as events_service._apply: one link per (actor, role) and per system.
-        linked_actors: dict[tuple[int, str], int] = {}
+        self.events.append("\t".join(fields))
+
+    def _key(self, name: str) -> str:
+        key = self.keys.get(name)
+        if key is None:
+            key = self.keys[name] = fold(name)
+        return key
+
+    def _actors(self, d: EventInput, eid: str) -> list[str]:
+        """Link rows, one per (actor, role) as events_service._apply keeps them; the audit labels."""
+        linked: dict[tuple[int, str], int] = {}
         for i, a in enumerate(d.actors):
-            key = actor_keys.get(a.name)
-            if key is None:
-                key = actor_keys[a.name] = fold(a.name)
-            linked_actors.setdefault((refs.actor_ids[key], a.role), i)
-        actors.extend(f"{eid}\t{aid}\t{role}\t{i}" for (aid, role), i in linked_actors.items())
-        linked_systems: dict[int, int] = {}
+            linked.setdefault((self.refs.actor_ids[self._key(a.name)], a.role), i)
+        self.actors.extend(f"{eid}\t{aid}\t{role}\t{i}" for (aid, role), i in linked.items())
+        return [f"{role}:{self.refs.actor_names[aid]}" for aid, role in linked]
+
+    def _systems(self, d: EventInput, eid: str) -> list[str]:
+        """Link rows, one per system as events_service._apply keeps them; the audit labels."""
+        linked: dict[int, int] = {}
         for i, s in enumerate(d.systems):
-            key = system_keys.get(s.designation)
-            if key is None:
-                key = system_keys[s.designation] = fold(s.designation)
-            linked_systems.setdefault(refs.system_ids[key], i)
-        system_labels = []
-        for sid, i in linked_systems.items():
+            linked.setdefault(self.refs.system_ids[self._key(s.designation)], i)
+        labels = []
+        for sid, i in linked.items():
             s = d.systems[i]
-            systems.append(f"{eid}\t{sid}\t{copy_int(s.quantity)}\t{copy_field(s.quantity_note)}\t{i}")
-            system_labels.append(system_label(refs.system_names[sid], s.quantity, s.quantity_note))
+            self.systems.append(f"{eid}\t{sid}\t{copy_int(s.quantity)}\t{copy_field(s.quantity_note)}\t{i}")
+            labels.append(system_label(self.refs.system_names[sid], s.quantity, s.quantity_note))
+        return labels
+
+    def _sources(self, d: EventInput, eid: str) -> None:
         for i, src in enumerate(d.sources):
             published, published_precision = _stored_date(src.published) if src.published else (NULL, NULL)
-            sources.append(
-                "\t".join(
-                    (
-                        eid,
-                        str(i),
-                        copy_field(src.publisher),
-                        copy_field(src.url),
-                        copy_field(src.title),
-                        published,
-                        published_precision,
-                        copy_field(src.quote),
-                        copy_field(src.note),
-                        src.reliability,
-                        str(src.credibility),
-                    )
-                )
+            fields = (
+                eid,
+                str(i),
+                copy_field(src.publisher),
+                copy_field(src.url),
+                copy_field(src.title),
+                published,
+                published_precision,
+                copy_field(src.quote),
+                copy_field(src.note),
+                src.reliability,
+                str(src.credibility),
             )
-        labels = [f"{role}:{refs.actor_names[aid]}" for aid, role in linked_actors]
-        changes = _created(input_snapshot(d, labels, system_labels))
-        # JSON escapes every control character itself, so only its backslashes need COPY's escaping.
-        audit.append(f"{head}\t{eid}\t{_json(changes).replace(chr(92), chr(92) * 2)}\t{tail}")
-    return BatchPayload(
-        refs.event_ids,
-        {table: "".join(line + "\n" for line in rows_) for table, rows_ in lines.items()},
-        refs.new_actors,
-        refs.new_systems,
-    )
+            self.sources.append("\t".join(fields))
 
 
 def _created(snapshot: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -437,9 +456,13 @@ def _created(snapshot: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {key: {"before": None, "after": value} for key, value in snapshot.items() if value is not None}
 
 
+# Compact, non-ASCII kept as is (less to send and to parse); snapshots hold no cycles to look for.
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+
+
 def _json(value: Any) -> str:
-    """Compact JSON for a jsonb column (non-ASCII kept as is: less to send and to parse)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """JSON text for a jsonb column."""
+    return _JSON.encode(value)
 
 
 # Events go through an index-free staging table so the full-text document is computed on the way in:
