@@ -468,7 +468,9 @@ def _json(value: Any) -> str:
 # Events go through an index-free staging table so the full-text document is computed on the way in:
 # one write per row and one pass over the events' indexes, instead of an INSERT plus an UPDATE (which
 # wrote a second row version and touched every index twice). The document is the one of
-# app.events_service.refresh_search: title (A), summary (B), source quotes and titles (C).
+# app.events_service.refresh_search: title (A), summary (B), source quotes and titles (C). Either the
+# import's own connection inserts from its staging table (commit_import), or a helper connection stages
+# the rows and hands them back with their document (event_rows) for one COPY into events.
 EVENT_COLUMNS = (
     "id, title, summary, kind, status, stage_override, date_start, date_precision, date_end, "
     "date_end_precision, location, tags, client_token, created_by, updated_by"
