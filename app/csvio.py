@@ -452,7 +452,7 @@ def _read_row(
         data["status"] = status.lower()
     stage = get("stage_override", "").strip(WHITESPACE)
     if stage:
-        if stage.isdigit():
+        if stage.isdecimal():
             data["stage_override"] = int(stage)
         else:
             err("stage_override", "the stage override is a number from 0 to 6")

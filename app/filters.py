@@ -132,7 +132,7 @@ class EventFilter:
             values[name] = tuple(dict.fromkeys(picked))
         stage = one("stage_min")
         if stage is not None:
-            if stage.isdigit() and int(stage) in STAGES:
+            if stage.isdecimal() and int(stage) in STAGES:
                 values["stage_min"] = int(stage)
             else:
                 errors.append(FilterError("stage_min", "stage_min is a stage number from 0 to 6"))

@@ -228,7 +228,7 @@ def row_action(form: EventForm) -> bool:
             return True
         removed = form.values.pop(f"remove_{single}", None)
         if removed is not None:
-            if removed.isdigit():
+            if removed.isdecimal():
                 form.remove_row(group, int(removed))
             return True
     return False

@@ -7,10 +7,14 @@ from collections.abc import Iterable
 
 
 def fold(text: str) -> str:
-    """Case-fold, strip accents and collapse spaces; Cyrillic and other scripts keep their letters."""
+    """Case-fold, strip accents and collapse spaces; Cyrillic and other scripts keep their letters.
+
+    A name made only of marks ("¨") would fold to nothing and could never be found again (a second
+    import of it would then try to create it twice); such a name keeps its case-folded form.
+    """
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(stripped.split())
+    return " ".join(stripped.split()) or " ".join(text.casefold().split())
 
 
 def match_keys(name: str, aliases: Iterable[str] = ()) -> list[str]:

@@ -148,6 +148,11 @@ def test_row_errors_are_listed_with_line_numbers_and_reasons(analyst: Client, db
         "Bad second URL,2025-10-08,offer,RUS,TASS; Reuters,https://a.example/1; ftp://b,,\r\n"
         "Future,2999-01-01,offer,RUS,,,,\r\n"
     )
+    # A superscript two is a digit to str.isdigit but not a number to int(): a message, not a crash.
+    body = (
+        body.replace("summary\r\n", "summary,stage_override\r\n", 1)
+        + "Odd stage,2025-10-09,offer,RUS,,,,,²\r\n"
+    )
     before = count(db, Event)
     r = upload(analyst, body)
     assert r.status_code == 422
@@ -155,7 +160,7 @@ def test_row_errors_are_listed_with_line_numbers_and_reasons(analyst: Client, db
         r'<tr><td class="num">(\d+)</td><td>([^<]*)</td><td>([^<]*)</td></tr>', html.unescape(r.text)
     )
     by_line = {int(line): (column, message) for line, column, message in rows}
-    assert set(by_line) == {5, 6, 7, 8, 9, 10, 11, 12}, rows  # the multi-line record is lines 3-4
+    assert set(by_line) == {5, 6, 7, 8, 9, 10, 11, 12, 13}, rows  # the multi-line record is lines 3-4
     assert by_line[5][0] == "kind" and "statement" in by_line[5][1]
     assert by_line[6][0] == "title"
     assert by_line[7][0] == "date" and "not a real date" in by_line[7][1]
@@ -167,7 +172,8 @@ def test_row_errors_are_listed_with_line_numbers_and_reasons(analyst: Client, db
         "source 2: a source URL must be a web address starting with http:// or https://",
     )
     assert by_line[12][0] == "date" and "future" in by_line[12][1]
-    assert "2 of 10 rows are fine" in r.text
+    assert by_line[13][0] == "stage_override" and "0 to 6" in by_line[13][1]
+    assert "2 of 11 rows are fine" in r.text
     assert 'name="payload"' not in r.text  # no commit button while anything is wrong
     assert count(db, Event) == before
 

@@ -115,6 +115,7 @@ def test_deleted_events_never_match(db: Session) -> None:
         ({"status": "rumoured"}, "status", "unknown status"),
         ({"stage_min": "9"}, "stage_min", "stage number"),
         ({"stage_min": "high"}, "stage_min", "stage number"),
+        ({"stage_min": "²"}, "stage_min", "stage number"),  # a digit to str.isdigit, not to int()
         ({"from": "2025-13"}, "from", "not a real date"),
         ({"to": "yesterday"}, "to", "not a date"),
         ({"from": "2025-11", "to": "2025-10"}, "to", "before"),
@@ -190,3 +191,11 @@ def test_no_offset_in_the_page_query(db: Session) -> None:
 
     sql = str(event_select(EventFilter()).limit(10).compile(compile_kwargs={"literal_binds": True})).upper()
     assert "OFFSET" not in sql
+
+
+def test_a_name_of_marks_only_still_has_a_match_key() -> None:
+    """ "¨" folds to itself, not to nothing: it can be found (and imported twice) like any other name."""
+    from app.textkeys import fold, match_keys
+
+    assert fold("¨") == "¨" and match_keys("¨") == ["¨"]
+    assert fold("  Nicolás   MADURO ") == "nicolas maduro" and fold("   ") == ""

@@ -26,6 +26,7 @@ MAX_AGE_SECONDS = 60.0
 _lock = threading.Lock()
 _entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
 
+
 def data_version(session: Session) -> tuple[Any, ...]:
     """A value that changes whenever the events' data may have changed."""
     return tuple(session.execute(VERSION_SQL).one())
