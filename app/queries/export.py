@@ -26,7 +26,7 @@ _SEP: ColumnElement[str] = literal_column("'; '")
 # looks actors and systems up by primary key (a hash per event rebuilt 1,000,000 times cost 4×).
 # JIT compiles for seconds and buys nothing for either. A cursor is planned for its first 10 % of rows
 # by default, which for a narrow filter meant walking every event in timeline order to find the few
-# that match (13 s instead of 0.8 s for one actor's 11,812 events); the export reads every row.
+# that match (10–13 s instead of 0.8 s for one actor's 11,812 events); the export reads every row.
 # Applied with SET LOCAL to the export's own transaction, and by the bench to the COPY it compares with.
 PLAN_SETTINGS: dict[str, str] = {"jit": "off", "enable_hashjoin": "off", "cursor_tuple_fraction": "1"}
 _cursor_names = itertools.count()
