@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -207,6 +208,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Tests build it where they need it; a thread per TestClient would race their truncations.
     if get_settings().environment != "test":
         threading.Thread(target=warm_up, args=(get_engine(),), name="facts-warm-up", daemon=True).start()
+        # Everything loaded so far (modules, ORM mappers, compiled templates) lives as long as the process:
+        # out of the collector's sight, a full collection no longer walks it (a ~70 ms pause in 1 of 20
+        # timeline requests before).
+        gc.freeze()
     yield
 
 
