@@ -3,12 +3,13 @@
 Why it exists: facet counts, the chart, the total and the dyad matrix are computed over every event a
 filter matches. On a million events PostgreSQL needs seconds for them on two cores whatever the indexes
 (the unfiltered view has nothing to skip; plans in docs/benchmarks.md). The columns they need (dates,
-kind, status, stage and the country, actor and system links) fit in about 60 MB of numpy arrays, where
-the same counts take milliseconds.
+kind, status, stage and the country, actor and system links) fit in about 105 MB of numpy arrays at a
+million events, where the same counts take milliseconds; so do the ids of a timeline page.
 
-The copy is read-only and disposable: it is built from the database in one snapshot, labelled with the
-data version read before it (app/queries/cache.py), and rebuilt when the version moves, so it never
-answers for data it has not seen. PostgreSQL stays the only source of truth; the SQL implementations of
+The copy is read-only and disposable: it is read from the database in one snapshot, labelled with the
+data version read first (app/data_version.py), and patched (the events written since are re-read and
+appended, the rows they replace masked out) or read again when the version moves, so it never answers
+for data it has not seen. PostgreSQL stays the only source of truth; the SQL implementations of
 every aggregate are kept, serve when the copy is switched off, and tests compare both on many filters.
 Conditions the copy does not hold (full text, publisher, reliability, tags) are asked of PostgreSQL as a
 set of ids in one query and intersected.
@@ -536,7 +537,8 @@ def current(session: Session, wait: bool = True) -> Facts | None:
             old = holder.facts
             facts = build(bind, old) if isinstance(bind, Engine) else refresh_on(session.connection(), old)
             holder.facts = facts
-            holder.masks.clear()
+            with holder.mask_lock:  # masks of older versions are dead weight
+                holder.masks.clear()
             if not facts.tail:
                 _trim()
             log.info(
