@@ -65,7 +65,9 @@ def test_heavy_reads_go_to_the_replica(replica: Engine, db: Session) -> None:
 
     page = client.get("/").text
     assert "Only on the primary" in page and "Only on the replica" not in page
+    assert client.get("/healthz").json()["facts"] == "building"  # nothing counted on the replica yet
     total = client.get("/timeline/count").text
+    assert client.get("/healthz").json()["facts"] == "ready"  # the copy read there is the one reported
     assert re.search(r"\b3\b", total) and "Export these 3 events" in total
     facets = client.get("/timeline/facets").text
     assert re.search(r'value="transfer"[\s\S]{0,200}?>3<', facets)

@@ -576,13 +576,13 @@ def for_session(session: Session, wait: bool = True) -> Facts | None:
     return current(session, wait=wait)
 
 
-def state(session: Session) -> str:
+def state(engine: Engine) -> str:
     """'off', 'building' (nothing read yet) or 'ready' (a copy is held; it may be a patch behind)."""
     from app.config import get_settings
 
     if not get_settings().facts_copy:
         return "off"
-    return "ready" if _holder_of(session).facts is not None else "building"
+    return "ready" if _holder(engine).facts is not None else "building"
 
 
 def reference_counts(facts: Facts) -> dict[str, npt.NDArray[np.int64]]:

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.db import SessionDep
+from app.db import SessionDep, get_replica_engine
 from app.queries import facts
 
 router = APIRouter(tags=["health"])
@@ -21,4 +21,5 @@ def healthz(db: SessionDep) -> JSONResponse:
     except SQLAlchemyError:
         return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
     # "facts": whether the in-memory copy is read yet ("building" right after start); no counts leak here.
-    return JSONResponse({"status": "ok", "database": "up", "facts": facts.state(db)})
+    # The copy lives with the read engine (the replica's, when DATABASE_REPLICA_URL is set).
+    return JSONResponse({"status": "ok", "database": "up", "facts": facts.state(get_replica_engine())})
