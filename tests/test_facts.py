@@ -311,3 +311,37 @@ def test_reference_lists_count_as_sql_does(synthetic: Engine) -> None:
             finally:
                 settings.facts_copy = True
             assert from_copy
+
+
+def test_writes_outside_the_app_are_seen_after_the_maximum_age() -> None:
+    """SQL typed by hand moves no data version; a copy older than MAX_AGE_SECONDS is read again."""
+    from app import migrate
+    from tests.test_backup import scratch_database
+
+    with scratch_database("signalboard_facts_age") as engine:
+        with engine.connect() as conn:
+            migrate.upgrade(conn)
+            conn.commit()
+        with Session(engine) as s:
+            older = make_event(s, title="Older", date="2024-01", kind="statement")
+            make_event(s, title="Newer", date="2024-02", kind="statement")
+            s.commit()
+            offers = EventFilter(kind=("offer",))
+            first = facts.current(s)
+            assert first is not None and facts.Selection(s, first, offers).total() == 0
+            with engine.begin() as conn:  # out of band: no audit row, no marker, not the newest event
+                conn.execute(text("UPDATE events SET kind = 'offer' WHERE id = :id"), {"id": older.id})
+            s.commit()
+            assert facts.current(s) is first  # same data version: the copy cannot know
+            saved = facts.MAX_AGE_SECONDS
+            facts.MAX_AGE_SECONDS = 0.0
+            try:
+                assert facts.current(s) is first  # served at once, a full read starts behind it
+                refresher = facts._holder(engine).refresher
+                assert refresher is not None
+                refresher.join(30)
+            finally:
+                facts.MAX_AGE_SECONDS = saved
+            fresh = facts.current(s)
+            assert fresh is not None and fresh is not first
+            assert facts.Selection(s, fresh, offers).total() == 1

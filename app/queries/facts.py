@@ -204,6 +204,7 @@ class Facts:
     # Storage of the tables read: TRUNCATE, a restore or VACUUM FULL change it, and no patch covers those.
     filenodes: tuple[int, ...]
     built_seconds: float = 0.0
+    full_read_at: float = 0.0  # time.monotonic() of the last full read (patches keep it)
 
     @property
     def size(self) -> int:
@@ -341,6 +342,7 @@ def build_on(conn: Connection) -> Facts:
         max_id=int(max_id),
         applied=_audited(conn, read_at)[0],
         filenodes=tuple(conn.execute(_FILENODES_SQL).one()),
+        full_read_at=time.monotonic(),
         **part.columns(),
     )
     return replace(facts, built_seconds=time.perf_counter() - began)
@@ -388,6 +390,7 @@ def patch_on(conn: Connection, old: Facts) -> Facts | None:
         actor_links=old.actor_links.plus(new.actor_links, offset),
         system_links=old.system_links.plus(new.system_links, offset),
         dyads=old.dyads.plus(new.dyads, offset),
+        full_read_at=old.full_read_at,
         **grown,
     )
     return replace(facts, built_seconds=time.perf_counter() - began)
@@ -495,6 +498,12 @@ class _Holder:
     masks: OrderedDict[tuple[Any, ...], Mask] = field(default_factory=OrderedDict)
     # Held while a mask is computed: concurrent requests for it wait instead of repeating the search.
     mask_lock: threading.Lock = field(default_factory=threading.Lock)
+    refresher: threading.Thread | None = None  # a background full read in progress
+
+
+# Writes made outside Signalboard (SQL by hand) may not move the data version; a copy older than this is
+# read again in the background (the current one serves meanwhile), which bounds how long they go unseen.
+MAX_AGE_SECONDS = 600.0
 
 
 MAX_MASKS = 32
@@ -527,6 +536,8 @@ def current(session: Session, wait: bool = True) -> Facts | None:
     holder = _holder(bind)
     facts = holder.facts
     if facts is not None and facts.version == version:
+        if isinstance(bind, Engine) and time.monotonic() - facts.full_read_at > MAX_AGE_SECONDS:
+            _refresh_in_background(bind, holder)
         return facts
     if not wait:
         return None
@@ -546,6 +557,26 @@ def current(session: Session, wait: bool = True) -> Facts | None:
             )
         # A copy built after yet another write carries a newer label; it still covers this request.
         return facts
+
+
+def _refresh_in_background(engine: Engine, holder: _Holder) -> None:
+    """Start one full read of the copy in a thread; it replaces the copy when done."""
+    with _holders_lock:
+        if holder.refresher is not None and holder.refresher.is_alive():
+            return
+
+        def run() -> None:
+            try:
+                with holder.lock:
+                    holder.facts = build(engine)
+                    with holder.mask_lock:
+                        holder.masks.clear()
+                _trim()
+            except Exception:  # the next request tries again; the current copy keeps serving
+                log.exception("facts copy: background read failed")
+
+        holder.refresher = threading.Thread(target=run, name="facts-refresh", daemon=True)
+        holder.refresher.start()
 
 
 def _trim() -> None:
