@@ -1,6 +1,6 @@
 """The data version: a number that moves after every write that can change what a filter matches.
 
-Caches of counts (queries/cache.py) and the in-memory facts copy (queries/facts.py) are keyed by it.
+Caches of counts (queries/cache.py) and the in-memory facts copy (queries/facts/) are keyed by it.
 It is the newest id of `data_changes`, a table of marker rows, and not the newest audit id: ids are
 handed out before commit, so a transaction that commits after a later one would leave the newest audit id
 unchanged and its change unseen. Here the writer adds a marker *after* its commit (and one inside its

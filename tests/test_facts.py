@@ -1,4 +1,4 @@
-"""The in-memory copy (app/queries/facts.py) answers exactly as PostgreSQL does, for any filter."""
+"""The in-memory copy (app/queries/facts/) answers exactly as PostgreSQL does, for any filter."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from app.queries.dyads import dyad_cells_sql
 from app.queries.events import Cursor, count_events_sql, timeline_page
 from app.queries.facets import assemble as assemble_facets
 from app.queries.facets import facet_counts, facet_counts_sql
+from app.queries.facts import columns, store
 from app.synthetic import seed_synthetic
 from tests.conftest import TEST_DB_URL, truncate_all
 from tests.factories import make_event
@@ -62,7 +63,7 @@ def assert_same(session: Session, copy: facts.Facts, f: EventFilter) -> None:
 @given(f=a_filter())
 def test_copy_equals_sql_for_any_filter(dataset: Engine, f: EventFilter) -> None:  # noqa: F811
     with Session(dataset) as s:
-        copy = facts.build(dataset)
+        copy = columns.build(dataset)
         assert_same(s, copy, f)
 
 
@@ -98,7 +99,7 @@ REALISTIC = [
 @pytest.mark.parametrize("params", REALISTIC, ids=[str(p) or "none" for p in REALISTIC])
 def test_copy_equals_sql_on_synthetic_data(synthetic: Engine, params: dict[str, str | list[str]]) -> None:
     with Session(synthetic) as s:
-        copy = facts.build(synthetic)
+        copy = columns.build(synthetic)
         assert copy.size == s.scalar(text("SELECT count(*) FROM events WHERE deleted_at IS NULL"))
         assert_same(s, copy, from_mapping(params))
         # The most linked actor and system, by name and as the filter spells them.
@@ -255,15 +256,15 @@ def test_too_many_changes_read_everything_again(db: Session) -> None:
     make_event(db, title="Before", date="2020-01")
     facts.forget()
     assert facts.current(db) is not None
-    saved = facts.PATCH_MAX
-    facts.PATCH_MAX = 0
+    saved = columns.PATCH_MAX
+    columns.PATCH_MAX = 0
     try:
         make_event(db, title="After", date="2020-02")
         copy = facts.current(db)
         assert copy is not None and copy.tail == 0 and copy.alive.all()
         assert facts.Selection(db, copy, EventFilter()).total() == count_events_sql(db, EventFilter())
     finally:
-        facts.PATCH_MAX = saved
+        columns.PATCH_MAX = saved
 
 
 def test_a_truncate_or_restore_means_a_full_read() -> None:
@@ -333,15 +334,15 @@ def test_writes_outside_the_app_are_seen_after_the_maximum_age() -> None:
                 conn.execute(text("UPDATE events SET kind = 'offer' WHERE id = :id"), {"id": older.id})
             s.commit()
             assert facts.current(s) is first  # same data version: the copy cannot know
-            saved = facts.MAX_AGE_SECONDS
-            facts.MAX_AGE_SECONDS = 0.0
+            saved = store.MAX_AGE_SECONDS
+            store.MAX_AGE_SECONDS = 0.0
             try:
                 assert facts.current(s) is first  # served at once, a full read starts behind it
-                refresher = facts._holder(engine).refresher
+                refresher = store._holder(engine).refresher
                 assert refresher is not None
                 refresher.join(30)
             finally:
-                facts.MAX_AGE_SECONDS = saved
+                store.MAX_AGE_SECONDS = saved
             fresh = facts.current(s)
             assert fresh is not None and fresh is not first
             assert facts.Selection(s, fresh, offers).total() == 1

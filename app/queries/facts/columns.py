@@ -1,43 +1,19 @@
-"""An in-memory, columnar copy of what filters and aggregates read, so counts take milliseconds.
-
-Why it exists: facet counts, the chart, the total and the dyad matrix are computed over every event a
-filter matches. On a million events PostgreSQL needs seconds for them on two cores whatever the indexes
-(the unfiltered view has nothing to skip; plans in docs/benchmarks.md). The columns they need (dates,
-kind, status, stage and the country, actor and system links) fit in about 105 MB of numpy arrays at a
-million events, where the same counts take milliseconds; so do the ids of a timeline page.
-
-The copy is read-only and disposable: it is read from the database in one snapshot, labelled with the
-data version read first (app/data_version.py), and patched (the events written since are re-read and
-appended, the rows they replace masked out) or read again when the version moves, so it never answers
-for data it has not seen. PostgreSQL stays the only source of truth; the SQL implementations of
-every aggregate are kept, serve when the copy is switched off, and tests compare both on many filters.
-Conditions the copy does not hold (full text, publisher, reliability, tags) are asked of PostgreSQL as a
-set of ids in one query and intersected.
-"""
+"""The copy itself: its arrays, and how it is read from PostgreSQL in one snapshot or patched."""
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import logging
-import threading
 import time
-import weakref
-from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Connection, Engine, func, literal, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine, text
 
-from app.filters import EventFilter
-from app.models import Event
-from app.queries.cache import VERSION_SQL, data_version
-from app.queries.events import conditions
+from app.queries.cache import VERSION_SQL
 from app.textkeys import fold
 from app.vocab import KINDS, STATUSES
 
@@ -48,8 +24,6 @@ Ints = npt.NDArray[np.int64]
 EPOCH = date(1970, 1, 1)
 ROLES = ("supplier", "recipient", "target", "intermediary")
 FILTER_ROLES = ROLES[:3]  # the roles a filter and its facets name
-# Filter attributes the copy cannot answer: they go to PostgreSQL as one id query.
-SQL_ONLY = ("q", "source", "reliability_max", "tag")
 
 
 def _quote(word: str) -> str:
@@ -121,7 +95,7 @@ PATCH_MAX = 20_000
 MAX_TAIL = 100_000
 
 
-def _array(raw: bytes | None, dtype: str) -> npt.NDArray[Any]:
+def from_bytea(raw: bytes | None, dtype: str) -> npt.NDArray[Any]:
     """A bytea of big-endian values as a native numpy array (empty for NULL: no rows)."""
     if not raw:
         return np.zeros(0, dtype=dtype.lstrip(">"))
@@ -267,8 +241,8 @@ class IdIndex:
 
 def _links(raw_ids: bytes | None, raw_values: bytes | None, index: IdIndex) -> Links:
     """Link arrays with event ids turned into rows; links of events not held are dropped."""
-    rows, keep = index.rows(_array(raw_ids, ">i8"))
-    return Links(rows.astype(np.int32), _array(raw_values, ">i4")[keep].astype(np.int32))
+    rows, keep = index.rows(from_bytea(raw_ids, ">i8"))
+    return Links(rows.astype(np.int32), from_bytea(raw_values, ">i4")[keep].astype(np.int32))
 
 
 def _distinct(links: Links) -> Links:
@@ -399,7 +373,7 @@ def patch_on(conn: Connection, old: Facts) -> Facts | None:
 def _audited(conn: Connection, since: datetime) -> tuple[Ints, Ints]:
     """Audit ids (sorted) and event ids of the audited event writes in the window before `since`."""
     row = conn.execute(_AUDITED_SQL, {"since": since}).one()
-    audit_ids, event_ids = _array(row[0], ">i8"), _array(row[1], ">i8")
+    audit_ids, event_ids = from_bytea(row[0], ">i8"), from_bytea(row[1], ">i8")
     order = np.argsort(audit_ids, kind="stable")
     return audit_ids[order], event_ids[order]
 
@@ -459,13 +433,13 @@ def _read(conn: Connection, only: list[int] | None, width: int) -> _Part:
     cl = conn.execute(text(_COUNTRIES_SQL.format(only=links_only)), params).one()
     al = conn.execute(text(_ACTORS_SQL.format(only=links_only)), params).one()
     sl = conn.execute(text(_SYSTEMS_SQL.format(only=links_only)), params).one()
-    ids = _array(ev[0], ">i8")
-    start = _array(ev[1], ">i4")
+    ids = from_bytea(ev[0], ">i8")
+    start = from_bytea(ev[1], ">i4")
     order = np.lexsort((ids, start))  # timeline order, oldest first
     ids, start = ids[order], start[order]
     index = IdIndex.of(ids)
     country_links = _links(cl[0], cl[2], index)
-    role_codes = _array(cl[1], ">i2")[index.rows(_array(cl[0], ">i8"))[1]]
+    role_codes = from_bytea(cl[1], ">i2")[index.rows(from_bytea(cl[0], ">i8"))[1]]
     roles = {
         role: Links(country_links.rows[role_codes == i], country_links.values[role_codes == i])
         for i, role in enumerate(ROLES)
@@ -473,11 +447,11 @@ def _read(conn: Connection, only: list[int] | None, width: int) -> _Part:
     return _Part(
         ids=ids,
         start=start,
-        end=_array(ev[2], ">i4")[order],
-        yearly=_array(ev[3], ">i2")[order] == 1,
-        kind=_array(ev[4], ">i2")[order],
-        status=_array(ev[5], ">i2")[order],
-        stage=_array(ev[6], ">i2")[order],
+        end=from_bytea(ev[2], ">i4")[order],
+        yearly=from_bytea(ev[3], ">i2")[order] == 1,
+        kind=from_bytea(ev[4], ">i2")[order],
+        status=from_bytea(ev[5], ">i2")[order],
+        stage=from_bytea(ev[6], ">i2")[order],
         roles=roles,
         any_country=_distinct(country_links),
         actor_links=_distinct(_links(al[0], al[1], index)),
@@ -485,340 +459,3 @@ def _read(conn: Connection, only: list[int] | None, width: int) -> _Part:
         index=index,
         dyads=_pairs(roles["supplier"], roles["recipient"], width),
     )
-
-
-@dataclass
-class _Holder:
-    """The current copy per database engine, the lock that makes one build at a time, and SQL masks."""
-
-    facts: Facts | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    # Rows matching the SQL-only conditions (full text, ...) per copy version and filter part: the
-    # total, facets and chart of one view arrive as three requests that would each run the same search.
-    masks: OrderedDict[tuple[Any, ...], Mask] = field(default_factory=OrderedDict)
-    # Held while a mask is computed: concurrent requests for it wait instead of repeating the search.
-    mask_lock: threading.Lock = field(default_factory=threading.Lock)
-    refresher: threading.Thread | None = None  # a background full read in progress
-
-
-# Writes made outside Signalboard (SQL by hand) may not move the data version; a copy older than this is
-# read again in the background (the current one serves meanwhile), which bounds how long they go unseen.
-MAX_AGE_SECONDS = 600.0
-
-
-MAX_MASKS = 32
-
-
-_holders: dict[str, _Holder] = {}
-_holders_lock = threading.Lock()
-
-
-# Sessions bound to one connection (tests: each test's transaction is rolled back) get a copy of their
-# own, which goes with the connection: a copy patched from uncommitted rows must not outlive them.
-_by_connection: weakref.WeakKeyDictionary[Connection, _Holder] = weakref.WeakKeyDictionary()
-
-
-def _holder(bind: Engine | Connection) -> _Holder:
-    with _holders_lock:
-        if isinstance(bind, Connection):
-            return _by_connection.setdefault(bind, _Holder())
-        return _holders.setdefault(bind.url.render_as_string(hide_password=True), _Holder())
-
-
-def current(session: Session, wait: bool = True) -> Facts | None:
-    """The copy for the session's current data version, built if needed (one build at a time).
-
-    With `wait=False` it never builds or waits: a copy that is missing or behind gives None, and the
-    caller uses SQL (the timeline page must not stall on a rebuild; its lazy aggregates do the build).
-    """
-    bind = session.get_bind()
-    version = data_version(session)
-    holder = _holder(bind)
-    facts = holder.facts
-    if facts is not None and facts.version == version:
-        if isinstance(bind, Engine) and time.monotonic() - facts.full_read_at > MAX_AGE_SECONDS:
-            _refresh_in_background(bind, holder)
-        return facts
-    if not wait:
-        return None
-    with holder.lock:
-        facts = holder.facts
-        if facts is None or facts.version != version:
-            # A session bound to a connection (tests) reads through it, to see its own transaction.
-            old = holder.facts
-            facts = build(bind, old) if isinstance(bind, Engine) else refresh_on(session.connection(), old)
-            holder.facts = facts
-            with holder.mask_lock:  # masks of older versions are dead weight
-                holder.masks.clear()
-            if not facts.tail:
-                _trim()
-            log.info(
-                "facts copy: %d rows (%d patched) in %.3f s", facts.size, facts.tail, facts.built_seconds
-            )
-        # A copy built after yet another write carries a newer label; it still covers this request.
-        return facts
-
-
-def _refresh_in_background(engine: Engine, holder: _Holder) -> None:
-    """Start one full read of the copy in a thread; it replaces the copy when done."""
-    with _holders_lock:
-        if holder.refresher is not None and holder.refresher.is_alive():
-            return
-
-        def run() -> None:
-            try:
-                with holder.lock:
-                    holder.facts = build(engine)
-                    with holder.mask_lock:
-                        holder.masks.clear()
-                _trim()
-            except Exception:  # the next request tries again; the current copy keeps serving
-                log.exception("facts copy: background read failed")
-
-        holder.refresher = threading.Thread(target=run, name="facts-refresh", daemon=True)
-        holder.refresher.start()
-
-
-def _trim() -> None:
-    """Give a full read's scratch memory back to the system (glibc keeps ~150 MB of it otherwise)."""
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to give back
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def warm_up(engine: Engine) -> None:
-    """Build the copy ahead of the first request (run in a background thread at start)."""
-    from app.config import get_settings
-
-    if not get_settings().facts_copy:
-        return
-    try:
-        with Session(engine) as session:
-            current(session)
-    except Exception:  # the first request will try again; a failed warm-up must not stop the app
-        log.exception("facts copy: warm-up failed")
-
-
-def for_session(session: Session, wait: bool = True) -> Facts | None:
-    """The copy when it is switched on (settings.facts_copy), else None: the caller runs SQL."""
-    from app.config import get_settings
-
-    if not get_settings().facts_copy:
-        return None
-    return current(session, wait=wait)
-
-
-def state(engine: Engine) -> str:
-    """'off', 'building' (nothing read yet) or 'ready' (a copy is held; it may be a patch behind)."""
-    from app.config import get_settings
-
-    if not get_settings().facts_copy:
-        return "off"
-    return "ready" if _holder(engine).facts is not None else "building"
-
-
-def reference_counts(facts: Facts) -> dict[str, npt.NDArray[np.int64]]:
-    """Live events per actor id, per system id, per country index (any role) and per country and role."""
-    out = {
-        "actor": facts.actor_links.counts(facts.alive, facts.actor_links.span(facts.actors)),
-        "system": facts.system_links.counts(facts.alive, facts.system_links.span(facts.systems)),
-        "country": facts.any_country.counts(facts.alive, len(facts.countries)),
-    }
-    out.update({role: facts.roles[role].counts(facts.alive, len(facts.countries)) for role in ROLES})
-    return out
-
-
-def forget() -> None:
-    """Drop every copy (tests)."""
-    with _holders_lock:
-        _holders.clear()
-        _by_connection.clear()
-
-
-# For this transaction only (the previous values are put back right after the query).
-_PARALLEL_ON = text(
-    "SELECT current_setting('parallel_tuple_cost'), current_setting('parallel_setup_cost'),"
-    " set_config('parallel_tuple_cost', '0', true), set_config('parallel_setup_cost', '0', true)"
-)
-_PARALLEL_BACK = text(
-    "SELECT set_config('parallel_tuple_cost', :tuple_cost, true),"
-    " set_config('parallel_setup_cost', :setup_cost, true)"
-)
-
-
-def needs_sql(f: EventFilter) -> bool:
-    """True when the filter has a condition the copy does not hold (full text, publisher, ...)."""
-    return any(getattr(f, a) for a in SQL_ONLY)
-
-
-def sql_part(f: EventFilter) -> EventFilter:
-    """The part of a filter only PostgreSQL can test."""
-    return EventFilter(q=f.q, source=f.source, reliability_max=f.reliability_max, tag=f.tag)
-
-
-def has_sql_mask(session: Session, facts: Facts, f: EventFilter) -> bool:
-    """True when the SQL-only part of the filter is already evaluated for this copy."""
-    return (facts.version, sql_part(f)) in _holder_of(session).masks
-
-
-def _holder_of(session: Session) -> _Holder:
-    bind = session.get_bind()
-    assert isinstance(bind, (Engine, Connection))
-    return _holder(bind)
-
-
-def _lookup(size: int, picked: Iterable[int]) -> Mask:
-    table = np.zeros(max(size, 1), dtype=bool)
-    for i in picked:
-        if 0 <= i < size:
-            table[i] = True
-    return table
-
-
-class Selection:
-    """A filter evaluated on the copy: one mask per parameter, combined on demand."""
-
-    def __init__(self, session: Session, facts: Facts, f: EventFilter) -> None:
-        self.facts = facts
-        self.filter = f
-        self.parts: dict[str, Mask] = {}
-        n = facts.size
-        if needs_sql(f):
-            key = (facts.version, sql_part(f))
-            holder = _holder_of(session)
-            with holder.mask_lock:
-                mask = holder.masks.get(key)
-                if mask is None:
-                    mask = holder.masks[key] = self._sql_mask(session, sql_part(f))
-                    while len(holder.masks) > MAX_MASKS:
-                        holder.masks.popitem(last=False)
-            self.parts["sql"] = mask
-        for attr, column, vocab in (("kind", facts.kind, KINDS), ("status", facts.status, STATUSES)):
-            chosen = getattr(f, attr)
-            if chosen:
-                self.parts[attr] = _lookup(len(vocab), [vocab.index(v) for v in chosen])[column]
-        if f.stage_min is not None:
-            self.parts["stage_min"] = facts.stage >= f.stage_min
-        if f.date_from is not None:
-            self.parts["date_from"] = facts.end >= (f.date_from.start - EPOCH).days
-        if f.date_to is not None:
-            self.parts["date_to"] = facts.start <= (f.date_to.end - EPOCH).days
-        for role in FILTER_ROLES:
-            codes = getattr(f, role)
-            if codes:
-                self.parts[role] = facts.roles[role].events_with(n, self._country_lookup(codes))
-        if f.country:
-            self.parts["country"] = facts.any_country.events_with(n, self._country_lookup(f.country))
-        if f.actor:
-            wanted = _lookup(facts.actor_links.span(facts.actors), facts.actors.ids_for(f.actor))
-            self.parts["actor"] = facts.actor_links.events_with(n, wanted)
-        if f.system:
-            wanted = _lookup(facts.system_links.span(facts.systems), facts.systems.ids_for(f.system))
-            self.parts["system"] = facts.system_links.events_with(n, wanted)
-        self._full: Mask | None = None
-
-    def _country_lookup(self, codes: Iterable[str]) -> Mask:
-        index = self.facts.country_index
-        return _lookup(len(self.facts.countries), [index[c] for c in codes if c in index])
-
-    def _sql_mask(self, session: Session, only: EventFilter) -> Mask:
-        """Rows matching the conditions only PostgreSQL can test, fetched as one bytea of ids."""
-        stmt = select(func.string_agg(func.int8send(Event.id), literal(b""))).where(*conditions(only))
-        # A frequent word matches half the table: a seq scan that both cores can share. The planner's
-        # per-row transfer cost talks it out of that (550 ms serial, 330 ms parallel at a million events).
-        tuple_cost, setup_cost, _, _ = session.execute(_PARALLEL_ON).one()
-        try:
-            ids = _array(session.scalar(stmt), ">i8")
-        finally:
-            session.execute(_PARALLEL_BACK, {"tuple_cost": tuple_cost, "setup_cost": setup_cost})
-        mask = np.zeros(self.facts.size, dtype=bool)
-        mask[self.facts.rows_of(ids)] = True
-        return mask
-
-    def mask(self, without: str | None = None) -> Mask:
-        """Rows the filter keeps, optionally leaving one parameter out (disjunctive facets)."""
-        if without is None and self._full is not None:
-            return self._full
-        out = self.facts.alive.copy()
-        for name, part in self.parts.items():
-            if name != without:
-                out &= part
-        if without is None:
-            self._full = out
-        return out
-
-    def total(self) -> int:
-        """How many events match."""
-        return int(self.mask().sum())
-
-    def page_ids(self, before: tuple[date, int] | None, limit: int) -> list[int]:
-        """Ids of the next `limit` events in timeline order (newest first), after a keyset cursor."""
-        facts, mask = self.facts, self.mask()
-        ordered = mask[: facts.ordered]
-        cut = None if before is None else int(pack_key((before[0] - EPOCH).days, before[1]))
-        if cut is not None:
-            ordered = ordered[: int(np.searchsorted(facts.keys[: facts.ordered], cut))]
-        rows = np.flatnonzero(ordered)[-limit:]
-        if facts.tail:
-            tail = facts.ordered + np.flatnonzero(mask[facts.ordered :])
-            if cut is not None:
-                tail = tail[facts.keys[tail] < cut]
-            rows = np.concatenate((rows, tail))
-            rows = rows[np.argsort(facts.keys[rows], kind="stable")][-limit:]
-        return [int(i) for i in facts.ids[rows[::-1]]]
-
-    def facet_rows(self, top_n: int) -> dict[str, list[tuple[str, int, bool]]]:
-        """(value, count, ticked) per facet, in the shape the SQL statement gives, for facets.assemble."""
-        facts, f = self.facts, self.filter
-        raw: dict[str, list[tuple[str, int, bool]]] = {}
-        for attr, column, vocab in (("kind", facts.kind, KINDS), ("status", facts.status, STATUSES)):
-            counts = np.bincount(column[self.mask(attr)], minlength=len(vocab))
-            raw[attr] = [(v, int(counts[i]), False) for i, v in enumerate(vocab) if counts[i]]
-        stages = np.bincount(facts.stage[self.mask("stage_min")].astype(np.int64), minlength=7)
-        raw["stage_min"] = [(str(s), int(c), False) for s, c in enumerate(stages) if c]
-        for param in (*FILTER_ROLES, "country"):
-            links = facts.any_country if param == "country" else facts.roles[param]
-            counts = links.counts(self.mask(param), len(facts.countries))
-            selected = getattr(f, param)
-            names = facts.countries
-            rows = [(names[i], int(counts[i]), names[i] in selected) for i in np.flatnonzero(counts)]
-            raw[param] = _top(rows, top_n + len(selected))
-        for param, links, named in (
-            ("actor", facts.actor_links, facts.actors),
-            ("system", facts.system_links, facts.systems),
-        ):
-            counts = links.counts(self.mask(param), links.span(named))
-            ticked = set(named.ids_for(getattr(f, param)))
-            rows = [(named.names[int(i)], int(counts[i]), int(i) in ticked) for i in np.flatnonzero(counts)]
-            raw[param] = _top(rows, top_n + len(getattr(f, param)))
-        return raw
-
-    def chart_rows(self) -> list[tuple[date, bool, str, int]]:
-        """(month, year-precision?, kind, count) as chart.chart_series groups them."""
-        facts = self.facts
-        mask = self.mask()
-        if not mask.any():
-            return []
-        months = facts.month[mask].astype(np.int64)
-        first = int(months.min())
-        slot = (months - first) * 2 + facts.yearly[mask]
-        width = len(KINDS)
-        counts = np.bincount(slot * width + facts.kind[mask], minlength=(int(slot.max()) + 1) * width)
-        out = []
-        for cell in np.flatnonzero(counts):
-            s, k = divmod(int(cell), width)
-            m, yearly = divmod(s, 2)
-            month = np.datetime64(first + m, "M").astype("datetime64[D]").item()
-            out.append((month, bool(yearly), KINDS[k], int(counts[cell])))
-        return out
-
-    def dyad_cells(self) -> dict[tuple[str, str], int]:
-        """Supplier x recipient pairs and how many events each holds."""
-        names = self.facts.countries
-        size = len(names)
-        counts = self.facts.dyads.counts(self.mask(), size * size)
-        return {(names[c // size], names[c % size]): int(counts[c]) for c in np.flatnonzero(counts)}
-
-
-def _top(rows: list[tuple[str, int, bool]], limit: int) -> list[tuple[str, int, bool]]:
-    """Ticked first, then by count, then by value: the SQL branch's order and cut."""
-    return sorted(rows, key=lambda r: (not r[2], -r[1], r[0]))[:limit]
