@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -16,8 +15,6 @@ from sqlalchemy import Connection, Engine, text
 from app.queries.cache import VERSION_SQL
 from app.textkeys import fold
 from app.vocab import KINDS, STATUSES
-
-log = logging.getLogger(__name__)
 
 Mask = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.int64]

@@ -14,7 +14,7 @@ from app.filters import EventFilter
 from app.models import Event
 from app.queries.events import conditions
 from app.queries.facts.columns import EPOCH, FILTER_ROLES, ROLES, Facts, Mask, from_bytea, pack_key
-from app.queries.facts.store import MAX_MASKS, _holder_of
+from app.queries.facts.store import MAX_MASKS, holder_of
 from app.vocab import KINDS, STATUSES
 
 # Filter attributes the copy cannot answer: they go to PostgreSQL as one id query.
@@ -44,7 +44,7 @@ def sql_part(f: EventFilter) -> EventFilter:
 
 def has_sql_mask(session: Session, facts: Facts, f: EventFilter) -> bool:
     """True when the SQL-only part of the filter is already evaluated for this copy."""
-    return (facts.version, sql_part(f)) in _holder_of(session).masks
+    return (facts.version, sql_part(f)) in holder_of(session).masks
 
 
 def _lookup(size: int, picked: Iterable[int]) -> Mask:
@@ -65,7 +65,7 @@ class Selection:
         n = facts.size
         if needs_sql(f):
             key = (facts.version, sql_part(f))
-            holder = _holder_of(session)
+            holder = holder_of(session)
             with holder.mask_lock:
                 mask = holder.masks.get(key)
                 if mask is None:

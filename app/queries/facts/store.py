@@ -157,7 +157,8 @@ def forget() -> None:
         _by_connection.clear()
 
 
-def _holder_of(session: Session) -> _Holder:
+def holder_of(session: Session) -> _Holder:
+    """The holder of the session's database (or of its connection, for a connection-bound session)."""
     bind = session.get_bind()
     assert isinstance(bind, (Engine, Connection))
     return _holder(bind)
