@@ -267,8 +267,9 @@ def test_too_many_changes_read_everything_again(db: Session) -> None:
         columns.PATCH_MAX = saved
 
 
-def test_a_truncate_or_restore_means_a_full_read() -> None:
-    """Rows removed without an audit trail (TRUNCATE, a restore) are noticed through the tables' storage."""
+@pytest.fixture
+def own_database() -> Iterator[Engine]:
+    """A migrated database of this test's own (it truncates, or writes behind the app's back)."""
     from app import migrate
     from tests.test_backup import scratch_database
 
@@ -276,19 +277,25 @@ def test_a_truncate_or_restore_means_a_full_read() -> None:
         with engine.connect() as conn:
             migrate.upgrade(conn)
             conn.commit()
-        with Session(engine) as s:
-            make_event(s, title="First life", date="2024-01")
-            make_event(s, title="First life, again", date="2024-02")
-            s.commit()
-            assert facts.Selection(s, facts.current(s), EventFilter()).total() == 2  # type: ignore[arg-type]
-        truncate_all(engine)  # RESTART IDENTITY: the next event reuses id 1
-        with Session(engine) as s:
-            make_event(s, title="Second life", date="2023-01", kind="transfer")
-            s.commit()
-            copy = facts.current(s)
-            assert copy is not None and copy.tail == 0
-            assert facts.Selection(s, copy, EventFilter(kind=("transfer",))).total() == 1
-            assert facts.Selection(s, copy, EventFilter()).total() == 1
+        yield engine
+
+
+def test_a_truncate_or_restore_means_a_full_read(own_database: Engine) -> None:
+    """Rows removed without an audit trail (TRUNCATE, a restore) are noticed through the tables' storage."""
+    engine = own_database
+    with Session(engine) as s:
+        make_event(s, title="First life", date="2024-01")
+        make_event(s, title="First life, again", date="2024-02")
+        s.commit()
+        assert facts.Selection(s, facts.current(s), EventFilter()).total() == 2  # type: ignore[arg-type]
+    truncate_all(engine)  # RESTART IDENTITY: the next event reuses id 1
+    with Session(engine) as s:
+        make_event(s, title="Second life", date="2023-01", kind="transfer")
+        s.commit()
+        copy = facts.current(s)
+        assert copy is not None and copy.tail == 0
+        assert facts.Selection(s, copy, EventFilter(kind=("transfer",))).total() == 1
+        assert facts.Selection(s, copy, EventFilter()).total() == 1
 
 
 def test_reference_lists_count_as_sql_does(synthetic: Engine) -> None:
@@ -314,35 +321,29 @@ def test_reference_lists_count_as_sql_does(synthetic: Engine) -> None:
             assert from_copy
 
 
-def test_writes_outside_the_app_are_seen_after_the_maximum_age() -> None:
+def test_writes_outside_the_app_are_seen_after_the_maximum_age(own_database: Engine) -> None:
     """SQL typed by hand moves no data version; a copy older than MAX_AGE_SECONDS is read again."""
-    from app import migrate
-    from tests.test_backup import scratch_database
-
-    with scratch_database("signalboard_facts_age") as engine:
-        with engine.connect() as conn:
-            migrate.upgrade(conn)
-            conn.commit()
-        with Session(engine) as s:
-            older = make_event(s, title="Older", date="2024-01", kind="statement")
-            make_event(s, title="Newer", date="2024-02", kind="statement")
-            s.commit()
-            offers = EventFilter(kind=("offer",))
-            first = facts.current(s)
-            assert first is not None and facts.Selection(s, first, offers).total() == 0
-            with engine.begin() as conn:  # out of band: no audit row, no marker, not the newest event
-                conn.execute(text("UPDATE events SET kind = 'offer' WHERE id = :id"), {"id": older.id})
-            s.commit()
-            assert facts.current(s) is first  # same data version: the copy cannot know
-            saved = store.MAX_AGE_SECONDS
-            store.MAX_AGE_SECONDS = 0.0
-            try:
-                assert facts.current(s) is first  # served at once, a full read starts behind it
-                refresher = store._holder(engine).refresher
-                assert refresher is not None
-                refresher.join(30)
-            finally:
-                store.MAX_AGE_SECONDS = saved
-            fresh = facts.current(s)
-            assert fresh is not None and fresh is not first
-            assert facts.Selection(s, fresh, offers).total() == 1
+    engine = own_database
+    with Session(engine) as s:
+        older = make_event(s, title="Older", date="2024-01", kind="statement")
+        make_event(s, title="Newer", date="2024-02", kind="statement")
+        s.commit()
+        offers = EventFilter(kind=("offer",))
+        first = facts.current(s)
+        assert first is not None and facts.Selection(s, first, offers).total() == 0
+        with engine.begin() as conn:  # out of band: no audit row, no marker, not the newest event
+            conn.execute(text("UPDATE events SET kind = 'offer' WHERE id = :id"), {"id": older.id})
+        s.commit()
+        assert facts.current(s) is first  # same data version: the copy cannot know
+        saved = store.MAX_AGE_SECONDS
+        store.MAX_AGE_SECONDS = 0.0
+        try:
+            assert facts.current(s) is first  # served at once, a full read starts behind it
+            refresher = store._holder(engine).refresher
+            assert refresher is not None
+            refresher.join(30)
+        finally:
+            store.MAX_AGE_SECONDS = saved
+        fresh = facts.current(s)
+        assert fresh is not None and fresh is not first
+        assert facts.Selection(s, fresh, offers).total() == 1
