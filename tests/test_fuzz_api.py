@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import negative_data_rejection
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -103,7 +104,12 @@ def on_fuzz_db(fuzz_db: Engine) -> Iterator[None]:
     derandomize=True,  # the same cases on every run: a CI failure reproduces locally
 )
 def test_api_operation(case: schemathesis.Case) -> None:
-    case.call_and_validate()
+    # A query string carries text: a value generated as "not an array of strings" (false, 12) reaches a
+    # GET as the text "false" or "12", a valid actor or publisher name, and is rightly accepted; the
+    # negative-data check would flag that correct 200 whenever the adaptive generator tries it. Request
+    # bodies (POST, PUT) keep the check.
+    skip = [negative_data_rejection] if case.method.upper() == "GET" else []
+    case.call_and_validate(excluded_checks=skip)
 
 
 def test_every_api_operation_is_fuzzed(fuzz_db: Engine) -> None:
