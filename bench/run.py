@@ -377,33 +377,28 @@ def bench_facets(
         qs = urlencode(params)
         # The first request of a filter computes (timeline pages no longer do): timed as "cold".
         cold = Timing(f"{' + '.join(paths)} (cold) · {name}")
-        server_sum = client_sum = 0.0
-        cold_status = 200
-        for p in paths:
-            one = Timing(p)
-            timed_get(client, f"{p}?{qs}", one)
-            server_sum += one.server[0] if one.server else 0.0
-            client_sum += one.client[0]
-            cold_status = max(cold_status, one.statuses[0])
-        cold.server.append(server_sum)
-        cold.client.append(client_sum)
-        cold.statuses.append(cold_status)
+        get_all(client, paths, qs, cold)
         rows.append(cold.row())
         total = Timing(f"{' + '.join(paths)} · {name}")
         for _ in range(repeat):
-            server_sum = client_sum = 0.0
-            status = 200
-            for p in paths:
-                one = Timing(p)
-                timed_get(client, f"{p}?{qs}", one)
-                server_sum += one.server[0] if one.server else 0.0
-                client_sum += one.client[0]
-                status = max(status, one.statuses[0])
-            total.server.append(server_sum)
-            total.client.append(client_sum)
-            total.statuses.append(status)
+            get_all(client, paths, qs, total)
         rows.append(total.row())
     return rows
+
+
+def get_all(client: httpx.Client, paths: list[str], qs: str, into: Timing) -> None:
+    """GET each path with the query string once; record their summed times and the worst status."""
+    server_sum = client_sum = 0.0
+    status = 200
+    for p in paths:
+        one = Timing(p)
+        timed_get(client, f"{p}?{qs}", one)
+        server_sum += one.server[0] if one.server else 0.0
+        client_sum += one.client[0]
+        status = max(status, one.statuses[0])
+    into.server.append(server_sum)
+    into.client.append(client_sum)
+    into.statuses.append(status)
 
 
 def copy_sql(conninfo: str, params: dict[str, str]) -> tuple[str, str, str]:

@@ -83,6 +83,18 @@ def clients(engine: Engine, live_server: str) -> Iterator[list[httpx.Client]]:
         c.close()
 
 
+def audited_titles(engine: Engine, event_id: int) -> list[str]:
+    """The title each audited update of the event wrote, in order."""
+    with Session(engine) as s:
+        updates = s.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.entity_type == "event", AuditEntry.entity_id == event_id)
+            .where(AuditEntry.action == "update")
+            .order_by(AuditEntry.id)
+        ).all()
+    return [u.changes["title"]["after"] for u in updates]
+
+
 def new_event(engine: Engine) -> int:
     """One committed event to fight over."""
     with Session(engine) as s:
@@ -123,14 +135,8 @@ def test_fifty_concurrent_form_edits_one_wins_per_version(
         assert event is not None
         assert event.version == 1 + ROUNDS
         assert event.title == winners[-1]  # exactly the last winner's change, nothing else
-        updates = s.scalars(
-            select(AuditEntry)
-            .where(AuditEntry.entity_type == "event", AuditEntry.entity_id == event_id)
-            .where(AuditEntry.action == "update")
-            .order_by(AuditEntry.id)
-        ).all()
-        # One audit row per success, each holding that winner's title: no change lost or doubled.
-        assert [u.changes["title"]["after"] for u in updates] == winners
+    # One audit row per success, each holding that winner's title: no change lost or doubled.
+    assert audited_titles(engine, event_id) == winners
 
 
 def test_twenty_identical_form_creates_make_one_event(
@@ -214,14 +220,7 @@ def test_fifty_concurrent_api_edits_one_wins_per_version(
 
     final = api_users[0].get(f"/api/v1/events/{event_id}").json()
     assert (final["version"], final["title"]) == (1 + ROUNDS, winners[-1])
-    with Session(engine) as s:
-        updates = s.scalars(
-            select(AuditEntry)
-            .where(AuditEntry.entity_type == "event", AuditEntry.entity_id == event_id)
-            .where(AuditEntry.action == "update")
-            .order_by(AuditEntry.id)
-        ).all()
-        assert [u.changes["title"]["after"] for u in updates] == winners
+    assert audited_titles(engine, event_id) == winners
 
 
 def test_twenty_identical_api_creates_with_one_client_token_make_one_event(
