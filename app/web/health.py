@@ -20,6 +20,10 @@ def healthz(db: SessionDep) -> JSONResponse:
         db.execute(text("SELECT 1"))
     except SQLAlchemyError:
         return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
-    # "facts": whether the in-memory copy is read yet ("building" right after start); no counts leak here.
+    # "facts": whether the in-memory copy is read yet ("building" right after start); "terms": whether its
+    # prepared search terms are (read in the background after it). No counts leak here.
     # The copy lives with the read engine (the replica's, when DATABASE_REPLICA_URL is set).
-    return JSONResponse({"status": "ok", "database": "up", "facts": facts.state(get_replica_engine())})
+    engine = get_replica_engine()
+    return JSONResponse(
+        {"status": "ok", "database": "up", "facts": facts.state(engine), "terms": facts.terms_state(engine)}
+    )

@@ -20,7 +20,7 @@ refreshes), `selection` (a filter evaluated on a copy).
 
 from app.queries.facts.columns import EPOCH, ROLES, Facts, Links, pack_key
 from app.queries.facts.selection import Selection, has_sql_mask, needs_sql, reference_counts, sql_part
-from app.queries.facts.store import current, for_session, forget, state, warm_up
+from app.queries.facts.store import current, for_session, forget, state, terms_state, warm_up
 
 __all__ = [
     "EPOCH",
@@ -37,5 +37,6 @@ __all__ = [
     "reference_counts",
     "sql_part",
     "state",
+    "terms_state",
     "warm_up",
 ]

@@ -9,14 +9,16 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.orm import Session
 
-from app.queries.cache import data_version
-from app.queries.facts.columns import Facts, Mask, build, refresh_on
+from app.queries.cache import VERSION_SQL, data_version
+from app.queries.facts import terms
+from app.queries.facts.columns import Facts, Mask, build, patch_on, refresh_on
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,8 @@ class _Holder:
     # Held while a mask is computed: concurrent requests for it wait instead of repeating the search.
     mask_lock: threading.Lock = field(default_factory=threading.Lock)
     refresher: threading.Thread | None = None  # a background full read in progress
+    preparer: threading.Thread | None = None  # a background read of the prepared search terms
+    prepare_after: float = 0.0  # time.monotonic() before which no new one starts (after a failure)
 
 
 # Writes made outside Signalboard (SQL by hand) may not move the data version; a copy older than this is
@@ -41,6 +45,12 @@ MAX_AGE_SECONDS = 600.0
 
 
 MAX_MASKS = 32
+
+# Prepare search terms in the background after each full read (off in tests, which prepare them where they
+# need them: a thread per copy would race their truncations and their checks of which copy is current).
+AUTO_PREPARE = True
+# After a failed or abandoned preparation, wait this long before the next try.
+PREPARE_RETRY_SECONDS = 30.0
 
 
 _holders: dict[str, _Holder] = {}
@@ -70,8 +80,11 @@ def current(session: Session, wait: bool = True) -> Facts | None:
     holder = _holder(bind)
     facts = holder.facts
     if facts is not None and facts.version == version:
-        if isinstance(bind, Engine) and time.monotonic() - facts.full_read_at > MAX_AGE_SECONDS:
-            _refresh_in_background(bind, holder)
+        if isinstance(bind, Engine):
+            if time.monotonic() - facts.full_read_at > MAX_AGE_SECONDS:
+                _refresh_in_background(bind, holder)
+            elif facts.terms is None:
+                _prepare_in_background(bind, holder)
         return facts
     if not wait:
         return None
@@ -89,8 +102,10 @@ def current(session: Session, wait: bool = True) -> Facts | None:
             log.info(
                 "facts copy: %d rows (%d patched) in %.3f s", facts.size, facts.tail, facts.built_seconds
             )
-        # A copy built after yet another write carries a newer label; it still covers this request.
-        return facts
+    if isinstance(bind, Engine) and facts.terms is None:
+        _prepare_in_background(bind, holder)
+    # A copy built after yet another write carries a newer label; it still covers this request.
+    return facts
 
 
 def _refresh_in_background(engine: Engine, holder: _Holder) -> None:
@@ -108,9 +123,81 @@ def _refresh_in_background(engine: Engine, holder: _Holder) -> None:
                 _trim()
             except Exception:  # the next request tries again; the current copy keeps serving
                 log.exception("facts copy: background read failed")
+                return
+            _prepare_in_background(engine, holder)
 
         holder.refresher = threading.Thread(target=run, name="facts-refresh", daemon=True)
         holder.refresher.start()
+
+
+def _prepare_in_background(engine: Engine, holder: _Holder) -> None:
+    """Start one read of the prepared search terms in a thread (none when one runs or failed lately)."""
+    from app.config import get_settings
+
+    if not AUTO_PREPARE or get_settings().environment == "test":
+        return
+    with _holders_lock:
+        if holder.preparer is not None and holder.preparer.is_alive():
+            return
+        if time.monotonic() < holder.prepare_after:
+            return
+
+        def run() -> None:
+            try:
+                ok = prepare_terms(engine)
+            except Exception:  # full text goes to SQL meanwhile; try again later
+                log.exception("facts copy: preparing search terms failed")
+                ok = False
+            if not ok:
+                holder.prepare_after = time.monotonic() + PREPARE_RETRY_SECONDS
+
+        holder.prepare_after = 0.0
+        holder.preparer = threading.Thread(target=run, name="facts-terms", daemon=True)
+        holder.preparer.start()
+
+
+def prepare_terms(engine: Engine, lexemes: Sequence[str] | None = None) -> bool:
+    """Read the prepared search terms and attach them to the current copy; False when it was not exact.
+
+    The long scan runs without the holder's lock (requests go on); the short catch-up to the copy's data
+    version runs under it, patching the copy first if it is behind, as a request would.
+    """
+    holder = _holder(engine)
+    with engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            # Serial: one core stays free for requests on a two-core machine.
+            conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+            chosen = terms.frequent_lexemes(conn) if lexemes is None else tuple(lexemes)
+            snap = terms.read_snapshot(conn, chosen)
+    with holder.lock:
+        facts = holder.facts
+        if facts is None:
+            return False
+        with engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))  # as build() reads
+                patched = None
+                if tuple(conn.execute(VERSION_SQL).one()) != facts.version:
+                    patched = patch_on(conn, replace(facts, terms=None))
+                    if patched is None:  # a full read is due; the request that does it starts us again
+                        return False
+                    facts = patched
+                prepared = terms.attach_on(conn, facts, snap)
+        if prepared is None:
+            return False
+        holder.facts = replace(facts, terms=prepared)
+        if patched is not None:
+            with holder.mask_lock:  # masks of older versions are dead weight
+                holder.masks.clear()
+    log.info(
+        "facts copy: %d search terms prepared in %.3f s (%d bytes)",
+        len(prepared.lexemes),
+        prepared.built_seconds,
+        prepared.bits.nbytes,
+    )
+    return True
 
 
 def _trim() -> None:
@@ -148,6 +235,16 @@ def state(engine: Engine) -> str:
     if not get_settings().facts_copy:
         return "off"
     return "ready" if _holder(engine).facts is not None else "building"
+
+
+def terms_state(engine: Engine) -> str:
+    """'off', 'building' (not read for the current copy yet) or 'ready' (possibly with nothing prepared)."""
+    from app.config import get_settings
+
+    if not get_settings().facts_copy:
+        return "off"
+    facts = _holder(engine).facts
+    return "ready" if facts is not None and facts.terms is not None else "building"
 
 
 def forget() -> None:
