@@ -28,9 +28,9 @@ BATCH_ROWS = 5000
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Write the filtered events as CSV to standard output (the same bytes as /export.csv)."""
-    from app.csvio import write_rows
+    from app.csvio import write_lines
     from app.db import replica_session_factory
-    from app.queries.export import export_rows
+    from app.queries.export import export_batches
 
     pairs: list[tuple[str, str]] = []
     for query in args.query:
@@ -45,7 +45,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 2
     out = sys.stdout.buffer
     with replica_session_factory()() as session:
-        for chunk in write_rows(export_rows(session, f), bom=bom):
+        for chunk in write_lines(export_batches(session, f), bom=bom):
             out.write(chunk)
     out.flush()
     return 0

@@ -251,27 +251,46 @@ def csv_writer(buffer: io.StringIO) -> Any:
     return csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
 
 
-def write_rows(rows: Iterable[Sequence[str | None]], *, bom: bool = False) -> Iterator[bytes]:
-    """Encode the header then rows (already in column order, as text or None) as UTF-8 CSV chunks.
+class LineFormatter:
+    """Turns one row (cells in column order, text or None) into its formula-safe CSV line with CRLF."""
 
-    `rows` may be an iterator of batches' rows; a chunk is yielded every few hundred rows so the
-    first bytes leave before the query ends and only one chunk is ever held in memory.
+    def __init__(self) -> None:
+        self._buffer = _Buffer()
+        self._writer = csv_writer(self._buffer)
+
+    def __call__(self, row: Sequence[str | None]) -> str:
+        self._writer.writerow([neutralise(c) if c else c for c in row])
+        return self._buffer.take()
+
+
+def header_line(*, bom: bool = False) -> str:
+    """The header line, after a byte order mark for the Excel variant."""
+    return ("\ufeff" if bom else "") + LineFormatter()(HEADER)
+
+
+def write_lines(batches: Iterable[list[str]], *, bom: bool = False) -> Iterator[bytes]:
+    """Encode the header then batches of finished lines as UTF-8 chunks, one chunk per batch.
+
+    Only one batch is ever held, and the first bytes leave before the query ends.
     """
-    buffer = _Buffer()
-    writer = csv_writer(buffer)
-    if bom:
-        buffer.write("\ufeff")
-    writer.writerow(HEADER)
-    yield buffer.take().encode()
-    pending = 0
+    yield header_line(bom=bom).encode()
+    for lines in batches:
+        if lines:
+            yield "".join(lines).encode()
+
+
+def write_rows(rows: Iterable[Sequence[str | None]], *, bom: bool = False) -> Iterator[bytes]:
+    """Encode the header then rows (already in column order, as text or None) as UTF-8 CSV chunks."""
+    line = LineFormatter()
+    batch: list[str] = []
+    yield header_line(bom=bom).encode()
     for row in rows:
-        writer.writerow([neutralise(c) if c else c for c in row])
-        pending += 1
-        if pending >= 500:
-            yield buffer.take().encode()
-            pending = 0
-    if pending:
-        yield buffer.take().encode()
+        batch.append(line(row))
+        if len(batch) >= 500:
+            yield "".join(batch).encode()
+            batch = []
+    if batch:
+        yield "".join(batch).encode()
 
 
 # ---- reading -----------------------------------------------------------------------------------------

@@ -201,8 +201,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Start building the in-memory copy of the filterable facts (the database is ready by now)."""
-    from app.db import get_replica_engine
+    """Start building the in-memory copy of the filterable facts and filling the export's stored lines."""
+    from app.db import get_engine, get_replica_engine
+    from app.queries import export_lines
     from app.queries.facts import warm_up
 
     # Tests build it where they need it; a thread per TestClient would race their truncations.
@@ -212,11 +213,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             target=warm_up, args=(get_replica_engine(),), name="facts-warm-up", daemon=True
         )
         warm.start()
+        # Lines are written, so on the primary; a replica receives them by replication.
+        export_lines.start(get_engine())
         # Everything loaded so far (modules, ORM mappers, compiled templates) lives as long as the process:
         # out of the collector's sight, a full collection no longer walks it (a ~70 ms pause in 1 of 20
         # timeline requests before).
         gc.freeze()
-    yield
+    try:
+        yield
+    finally:
+        export_lines.stop()
 
 
 def create_app() -> FastAPI:

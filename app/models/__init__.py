@@ -2,7 +2,7 @@
 
 from app.models.audit import AuditEntry, DataChange
 from app.models.base import Base
-from app.models.events import Event, EventActor, EventCountry, EventSystem, Source
+from app.models.events import Event, EventActor, EventCountry, EventLine, EventSystem, Source
 from app.models.reference import Actor, Country, System
 from app.models.users import ApiToken, LoginAttempt, User, UserSession
 
@@ -16,6 +16,7 @@ __all__ = [
     "Event",
     "EventActor",
     "EventCountry",
+    "EventLine",
     "EventSystem",
     "LoginAttempt",
     "Source",

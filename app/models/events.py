@@ -6,6 +6,7 @@ import uuid
 from datetime import date, datetime
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Computed,
     Date,
@@ -255,3 +256,20 @@ class Source(Base):
         Index("ix_sources_publisher_lower", text("lower(publisher)"), "event_id"),
         Index("ix_sources_reliability", "reliability", "event_id"),
     )
+
+
+class EventLine(Base):
+    """An event's CSV export line, stored; valid while the event row still has xmin `src_xmin`.
+
+    Written only by app.queries.export_lines; the triggers of migration 0004 move an event's xmin
+    whenever its links or the names they show change, so a line never outlives what it shows.
+    """
+
+    __tablename__ = "event_lines"
+
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("events.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    src_xmin: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    fmt: Mapped[int] = mapped_column(Integer, nullable=False)
+    line: Mapped[str] = mapped_column(Text, nullable=False)

@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import itertools
 import math
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import Select, String, Text, case, cast, func, literal_column, select, text, true
+from sqlalchemy import (
+    Connection,
+    Select,
+    String,
+    Text,
+    and_,
+    case,
+    cast,
+    func,
+    literal_column,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from app.csvio import HEADER, join_items
+from app.csvio import HEADER, LineFormatter, join_items
 from app.filters import EventFilter
-from app.models import Actor, Event, EventActor, EventCountry, EventSystem, Source, System
+from app.models import Actor, Event, EventActor, EventCountry, EventLine, EventSystem, Source, System
 from app.queries.events import conditions
 
 # Rows per FETCH: a few MB of text, fetched while the previous batch is written out.
@@ -167,6 +181,17 @@ def export_select(f: EventFilter, *, grouped: bool = False) -> Select[Any]:
 
 
 TAGS = HEADER.index("tags")
+# An event row's xmin as a number: the version of the row a stored line was made from.
+XMIN: ColumnElement[int] = literal_column("events.xmin::text::bigint")
+# What a stored line was formatted with: the columns and this number, raised whenever the cells or
+# their formatting change (csvio.LineFormatter, export_select), so older lines stop matching.
+LINE_FORMAT = 1
+FORMAT = zlib.crc32("\x1f".join((*HEADER, str(LINE_FORMAT))).encode()) & 0x7FFFFFFF
+
+
+def valid_line() -> ColumnElement[bool]:
+    """Join condition: the event's stored line, made from this very row version and format."""
+    return and_(EventLine.event_id == Event.id, EventLine.src_xmin == XMIN, EventLine.fmt == FORMAT)
 
 
 # Below this share of all events, per-event lookups beat aggregating the whole link tables.
@@ -187,21 +212,22 @@ def use_grouped_plan(session: Session, f: EventFilter) -> bool:
     return _count(session, f, need) >= need
 
 
-def _declare(session: Session, stmt: Select[Any]) -> Any:
+def declare(session: Session | Connection, stmt: Select[Any] | Any) -> Any:
     """Open a server-side cursor on the statement, straight on the psycopg connection.
 
     The rows are plain text and an array, so SQLAlchemy's per-row result processing (two thirds of
     the Python time of a full export) has nothing to add.
     """
-    compiled = stmt.compile(dialect=session.get_bind().dialect, compile_kwargs={"render_postcompile": True})
-    raw = session.connection().connection.driver_connection
+    conn = session.connection() if isinstance(session, Session) else session
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    raw = conn.connection.driver_connection
     assert raw is not None
     cursor = raw.cursor(name=f"export_{next(_cursor_names)}")
     cursor.execute(str(compiled), compiled.params)
     return cursor
 
 
-def _batches(cursor: Any, batch: int) -> Iterator[list[tuple[Any, ...]]]:
+def fetch_batches(cursor: Any, batch: int) -> Iterator[list[tuple[Any, ...]]]:
     """The cursor's rows, `batch` at a time, each FETCH sent while the previous batch is written out.
 
     The worker thread waits on the socket without the GIL, so PostgreSQL produces and sends the next
@@ -222,12 +248,52 @@ def export_rows(
         grouped = use_grouped_plan(session, f)
     for name, value in PLAN_SETTINGS.items():
         session.execute(text(f"SET LOCAL {name} = {value}"))
-    cursor = _declare(session, export_select(f, grouped=grouped))
+    cursor = declare(session, export_select(f, grouped=grouped))
     try:
-        for rows in _batches(cursor, batch):
-            for row in rows:
-                cells = list(row)
-                cells[TAGS] = join_items(cells[TAGS]) if cells[TAGS] else None
-                yield cells
+        for rows in fetch_batches(cursor, batch):
+            yield from map(cells_of, rows)
+    finally:
+        cursor.close()
+
+
+def cells_of(row: tuple[Any, ...]) -> list[str | None]:
+    """A row of `export_select` as the CSV's cells (the tags array joined like any list)."""
+    cells = list(row)
+    cells[TAGS] = join_items(cells[TAGS]) if cells[TAGS] else None
+    return cells
+
+
+def export_batches(session: Session, f: EventFilter, batch: int = BATCH) -> Iterator[list[str]]:
+    """The export's CSV lines in timeline order, `batch` at a time, from one snapshot.
+
+    Most lines are stored (export_lines keeps them); an event without a valid one (new, just edited,
+    or not filled yet) has its line made here from its cells, with the same formatter, so the bytes
+    are the same either way. One query streams; one more per batch that lacks lines.
+    """
+    if not session.in_transaction():
+        # The stream and the per-batch lookups must see the same data, however long the export runs.
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    for name, value in PLAN_SETTINGS.items():
+        session.execute(text(f"SET LOCAL {name} = {value}"))
+    stmt = (
+        select(Event.id, EventLine.line)
+        .select_from(Event)
+        .outerjoin(EventLine, valid_line())
+        .where(*conditions(f))
+        .order_by(Event.date_start.desc(), Event.id.desc())
+    )
+    cursor = declare(session, stmt)
+    formatter = LineFormatter()
+    try:
+        for rows in fetch_batches(cursor, batch):
+            missing = [event_id for event_id, line in rows if line is None]
+            if not missing:
+                yield [line for _, line in rows]
+                continue
+            made = {
+                int(row[0]): formatter(cells_of(row))
+                for row in session.execute(export_select(EventFilter()).where(Event.id.in_(missing)))
+            }
+            yield [line if line is not None else made.get(event_id, "") for event_id, line in rows]
     finally:
         cursor.close()

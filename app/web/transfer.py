@@ -15,10 +15,10 @@ from fastapi.responses import HTMLResponse, StreamingResponse
 
 from app.auth.deps import AnalystDep, ViewerDep
 from app.config import get_settings
-from app.csvio import COLUMNS, ParsedFile, decode_upload, read_csv, write_rows
+from app.csvio import COLUMNS, ParsedFile, decode_upload, read_csv, write_lines
 from app.db import ReadSessionDep, SessionDep
 from app.filters import EventFilter, InvalidFilter
-from app.queries.export import export_rows
+from app.queries.export import export_batches
 from app.queries.imports import already_imported, commit_import, plan_import
 from app.templating import render
 
@@ -55,7 +55,7 @@ def export_csv(request: Request, db: ReadSessionDep, principal: ViewerDep) -> St
             422, "The export was not made because of these filters: " + str(exc) + ". Fix them and retry."
         ) from None
     return StreamingResponse(
-        write_rows(export_rows(db, f), bom=wants_bom(request)),
+        write_lines(export_batches(db, f), bom=wants_bom(request)),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": content_disposition(export_filename(f)),
