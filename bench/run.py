@@ -122,13 +122,26 @@ class Report:
                 f"{e['server_rss_peak_mb']} MB (start {e['server_rss_start_mb']} MB) |"
             )
             out.append(
-                f"| COPY … TO STDOUT WITH CSV | {e['copy_rows']:,} | {e['copy_seconds']} | "
-                f"{e['copy_rows_per_s']:,} | – |"
+                f"| COPY (the export's query) TO STDOUT WITH CSV | {e['copy_rows']:,} | "
+                f"{e['copy_seconds']} | {e['copy_rows_per_s']:,} | – |"
             )
+            if e.get("cells_copy_seconds"):
+                out.append(
+                    f"| COPY (every cell computed) TO STDOUT WITH CSV | {e['cells_copy_rows']:,} | "
+                    f"{e['cells_copy_seconds']} | – | – |"
+                )
             out += [
                 "",
-                f"- ratio export / COPY: **{e['ratio']}×**; status {e['status']}; {e['bytes']:,} bytes; "
+                f"- ratio export / COPY of its query: **{e['ratio']}×**; status {e['status']}; "
+                f"{e['bytes']:,} bytes; stored lines at start: {e.get('lines', 'n/a')}; "
                 f"COPY query: {e['copy_query']}",
+            ]
+            if e.get("cells_copy_seconds"):
+                out.append(
+                    f"- ratio export / COPY computing every cell: **{e['cells_ratio']}×**; "
+                    f"that query: {e['cells_copy_query']}"
+                )
+            out += [
                 f"- started once the app was idle (background cache build done): {e['idle_wait_s']} s wait",
             ]
         if self.import_:
@@ -401,10 +414,13 @@ def get_all(client: httpx.Client, paths: list[str], qs: str, into: Timing) -> No
     into.statuses.append(status)
 
 
-def copy_sql(conninfo: str, params: dict[str, str]) -> tuple[str, str, str]:
-    """SQL text of the export's own query (the plan the app would pick), a label, and its session options.
+def copy_sql(conninfo: str, params: dict[str, str]) -> list[tuple[str, str, str]]:
+    """SQL text, label and session options of the queries the export is compared with under COPY.
 
-    The COPY runs the very statement `export_rows` streams, under the settings it applies with SET LOCAL.
+    First the very statement the export streams (its stored lines, app.queries.export.line_select),
+    then the statement that computes every cell from the tables (what the export runs for events whose
+    line is not stored yet, and all it ran before lines were stored), each under the export's SET LOCAL
+    settings.
     """
     from sqlalchemy import create_engine
     from sqlalchemy.dialects import postgresql
@@ -414,9 +430,12 @@ def copy_sql(conninfo: str, params: dict[str, str]) -> tuple[str, str, str]:
     from app.filters import EventFilter
 
     f = EventFilter.from_pairs(list(params.items()))
+    statements: list[tuple[Any, str]] = []
     try:
         from app.queries import export as export_queries
 
+        if hasattr(export_queries, "line_select"):
+            statements.append((export_queries.line_select(f), "app.queries.export.line_select"))
         grouped = False
         if hasattr(export_queries, "use_grouped_plan"):
             engine = create_engine(to_psycopg_url(conninfo))
@@ -426,20 +445,40 @@ def copy_sql(conninfo: str, params: dict[str, str]) -> tuple[str, str, str]:
             stmt = export_queries.export_select(f, grouped=grouped)
         else:
             stmt = export_queries.export_select(f)
+        statements.append((stmt, f"app.queries.export.export_select(grouped={grouped})"))
         settings = getattr(export_queries, "PLAN_SETTINGS", {})
-        label = f"app.queries.export.export_select(grouped={grouped}), literal binds"
     except ImportError:
         from app.queries.events import event_select
 
-        stmt = event_select(f)
-        settings, label = {}, "app.queries.events.event_select (no export query found)"
+        statements = [(event_select(f), "app.queries.events.event_select (no export query found)")]
+        settings = {}
     # The app reads through a cursor, and PostgreSQL never runs a cursor's plan in parallel: hold the
     # COPY to the same serial plan so both sides run one identical plan.
     settings = {**settings, "max_parallel_workers_per_gather": "0"}
-    label += ", " + ", ".join(f"{k}={v}" for k, v in settings.items())
     options = " ".join(f"-c {k}={v}" for k, v in settings.items())
-    sql = str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
-    return sql, label, options
+    suffix = ", literal binds, " + ", ".join(f"{k}={v}" for k, v in settings.items())
+    return [
+        (
+            str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})),
+            label + suffix,
+            options,
+        )
+        for stmt, label in statements
+    ]
+
+
+def timed_copy(conninfo: str, sql: str, options: str) -> tuple[int, float]:
+    """Rows and seconds of `COPY (sql) TO STDOUT WITH CSV HEADER`, read to the end."""
+    copy_lines = 0
+    began = time.perf_counter()
+    with (
+        psycopg.connect(conninfo, options=options) as conn,
+        conn.cursor() as cur,
+        cur.copy(f"COPY ({sql}) TO STDOUT WITH CSV HEADER") as copy,
+    ):
+        for data in copy:
+            copy_lines += bytes(data).count(b"\n")
+    return max(0, copy_lines - 1), time.perf_counter() - began
 
 
 def tree_cpu_seconds(proc: psutil.Process) -> float:
@@ -474,6 +513,8 @@ def bench_export(
         client.get("/timeline/count", timeout=600)
     wait_until_idle(server)
     waited = round(time.monotonic() - began, 1)
+    # Whether every event's CSV line was stored when the export started (the app fills them after start).
+    lines_state = str(client.get("/healthz").json().get("lines", "n/a"))
     rss_start = tree_rss(server)
     peak = [rss_start]
     stop = threading.Event()
@@ -496,17 +537,17 @@ def bench_export(
     stop.set()
     sampler.join()
     rows = max(0, lines - 1)  # the header row
-    sql, label, options = copy_sql(conninfo, params)
-    copy_lines = 0
-    began = time.perf_counter()
-    with (
-        psycopg.connect(conninfo, options=options) as conn,
-        conn.cursor() as cur,
-        cur.copy(f"COPY ({sql}) TO STDOUT WITH CSV HEADER") as copy,
-    ):
-        for data in copy:
-            copy_lines += bytes(data).count(b"\n")
-    copy_seconds = time.perf_counter() - began
+    (sql, label, options), *others = copy_sql(conninfo, params)
+    copy_rows, copy_seconds = timed_copy(conninfo, sql, options)
+    cells: dict[str, Any] = {}
+    for cells_sql, cells_label, cells_options in others:
+        cells_rows, cells_seconds = timed_copy(conninfo, cells_sql, cells_options)
+        cells = {
+            "cells_copy_rows": cells_rows,
+            "cells_copy_seconds": round(cells_seconds, 2),
+            "cells_ratio": round(seconds / cells_seconds, 2) if cells_seconds else 0,
+            "cells_copy_query": cells_label,
+        }
     return {
         "status": status,
         "rows": rows,
@@ -515,11 +556,13 @@ def bench_export(
         "rows_per_s": int(rows / seconds) if seconds else 0,
         "server_rss_start_mb": round(rss_start / 2**20, 1),
         "server_rss_peak_mb": round(peak[0] / 2**20, 1),
-        "copy_rows": max(0, copy_lines - 1),
+        "copy_rows": copy_rows,
         "copy_seconds": round(copy_seconds, 2),
-        "copy_rows_per_s": int(copy_lines / copy_seconds) if copy_seconds else 0,
+        "copy_rows_per_s": int(copy_rows / copy_seconds) if copy_seconds else 0,
         "ratio": round(seconds / copy_seconds, 2) if copy_seconds else 0,
         "copy_query": label,
+        **cells,
+        "lines": lines_state,
         "idle_wait_s": waited,
     }
 

@@ -263,6 +263,17 @@ def cells_of(row: tuple[Any, ...]) -> list[str | None]:
     return cells
 
 
+def line_select(f: EventFilter) -> Select[int, str]:
+    """(event id, stored line or NULL) for every event the filter matches, in timeline order."""
+    return (
+        select(Event.id, EventLine.line)
+        .select_from(Event)
+        .outerjoin(EventLine, valid_line())
+        .where(*conditions(f))
+        .order_by(Event.date_start.desc(), Event.id.desc())
+    )
+
+
 def export_batches(session: Session, f: EventFilter, batch: int = BATCH) -> Iterator[list[str]]:
     """The export's CSV lines in timeline order, `batch` at a time, from one snapshot.
 
@@ -275,14 +286,7 @@ def export_batches(session: Session, f: EventFilter, batch: int = BATCH) -> Iter
         session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     for name, value in PLAN_SETTINGS.items():
         session.execute(text(f"SET LOCAL {name} = {value}"))
-    stmt = (
-        select(Event.id, EventLine.line)
-        .select_from(Event)
-        .outerjoin(EventLine, valid_line())
-        .where(*conditions(f))
-        .order_by(Event.date_start.desc(), Event.id.desc())
-    )
-    cursor = declare(session, stmt)
+    cursor = declare(session, line_select(f))
     formatter = LineFormatter()
     try:
         for rows in fetch_batches(cursor, batch):

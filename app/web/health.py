@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.db import SessionDep, get_replica_engine
-from app.queries import facts
+from app.queries import export_lines, facts
 
 router = APIRouter(tags=["health"])
 
@@ -23,7 +23,14 @@ def healthz(db: SessionDep) -> JSONResponse:
     # "facts": whether the in-memory copy is read yet ("building" right after start); "terms": whether its
     # prepared search terms are (read in the background after it). No counts leak here.
     # The copy lives with the read engine (the replica's, when DATABASE_REPLICA_URL is set).
+    # "lines": whether every event's CSV line is stored (export_lines), "off" where no filler runs.
     engine = get_replica_engine()
     return JSONResponse(
-        {"status": "ok", "database": "up", "facts": facts.state(engine), "terms": facts.terms_state(engine)}
+        {
+            "status": "ok",
+            "database": "up",
+            "facts": facts.state(engine),
+            "terms": facts.terms_state(engine),
+            "lines": export_lines.state(),
+        }
     )
