@@ -468,17 +468,22 @@ def copy_sql(conninfo: str, params: dict[str, str]) -> list[tuple[str, str, str]
 
 
 def timed_copy(conninfo: str, sql: str, options: str) -> tuple[int, float]:
-    """Rows and seconds of `COPY (sql) TO STDOUT WITH CSV HEADER`, read to the end."""
-    copy_lines = 0
+    """Rows and seconds of `COPY (sql) TO STDOUT WITH CSV HEADER`, read to the end.
+
+    The rows are counted by a second, untimed query: a stored line holds its own CRLF, so counting line
+    breaks in the COPY output would not count records.
+    """
     began = time.perf_counter()
     with (
         psycopg.connect(conninfo, options=options) as conn,
         conn.cursor() as cur,
-        cur.copy(f"COPY ({sql}) TO STDOUT WITH CSV HEADER") as copy,
     ):
-        for data in copy:
-            copy_lines += bytes(data).count(b"\n")
-    return max(0, copy_lines - 1), time.perf_counter() - began
+        with cur.copy(f"COPY ({sql}) TO STDOUT WITH CSV HEADER") as copy:
+            for _ in copy:
+                pass
+        seconds = time.perf_counter() - began
+        row = cur.execute(f"SELECT count(*) FROM ({sql}) AS counted").fetchone()
+    return int(row[0]) if row else 0, seconds
 
 
 def tree_cpu_seconds(proc: psutil.Process) -> float:
