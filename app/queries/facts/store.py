@@ -191,6 +191,7 @@ def prepare_terms(engine: Engine, lexemes: Sequence[str] | None = None) -> bool:
         if patched is not None:
             with holder.mask_lock:  # masks of older versions are dead weight
                 holder.masks.clear()
+    _trim()  # the scan's records (16 bytes per event) are scratch
     log.info(
         "facts copy: %d search terms prepared in %.3f s (%d bytes)",
         len(prepared.lexemes),
