@@ -287,7 +287,12 @@ def build(engine: Engine, old: Facts | None = None) -> Facts:
         with conn.begin():
             # Serial plans: the aggregates of one scan must see rows in the same order.
             conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
-            return refresh_on(conn, old)
+            facts = refresh_on(conn, old)
+        if old is None or facts.full_read_at != old.full_read_at:
+            # A full read: close the connection rather than pool it, as libpq keeps its input buffer as
+            # large as the largest row received (the events' columns, hex-encoded: ~50 MB at a million).
+            conn.invalidate()
+        return facts
 
 
 def refresh_on(conn: Connection, old: Facts | None) -> Facts:

@@ -170,6 +170,9 @@ def prepare_terms(engine: Engine, lexemes: Sequence[str] | None = None) -> bool:
             conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
             chosen = terms.frequent_lexemes(conn) if lexemes is None else tuple(lexemes)
             snap = terms.read_snapshot(conn, chosen)
+        # Close this connection rather than pool it: libpq keeps its input buffer as large as the
+        # largest row it received (the scan's one bytea, hex-encoded: ~50 MB at a million events).
+        conn.invalidate()
     with holder.lock:
         facts = holder.facts
         if facts is None:
