@@ -185,6 +185,13 @@ def test_a_deleted_event_takes_its_line_along(filled: Engine) -> None:
     assert exported(filled) == reference(filled)
 
 
+def test_emptying_a_link_table_drops_every_line(filled: Engine) -> None:
+    with filled.begin() as conn:
+        conn.execute(text("TRUNCATE event_actors"))
+    assert stale(filled) == 2 * len(AWKWARD)
+    assert exported(filled) == reference(filled)
+
+
 def test_an_unrelated_rename_leaves_the_lines_alone(filled: Engine) -> None:
     with Session(filled) as s:
         # Only what a line shows counts: an actor's title is not in the CSV.

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Engine,
     Select,
     String,
     Text,
@@ -281,8 +282,9 @@ def export_batches(session: Session, f: EventFilter, batch: int = BATCH) -> Iter
     or not filled yet) has its line made here from its cells, with the same formatter, so the bytes
     are the same either way. One query streams; one more per batch that lacks lines.
     """
-    if not session.in_transaction():
+    if isinstance(session.get_bind(), Engine) and not session.in_transaction():
         # The stream and the per-batch lookups must see the same data, however long the export runs.
+        # (A session bound to a connection, in tests, shares that connection's transaction as it is.)
         session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     for name, value in PLAN_SETTINGS.items():
         session.execute(text(f"SET LOCAL {name} = {value}"))

@@ -126,8 +126,10 @@ def fill_on(conn: Connection) -> int:
 class Filler:
     """A background thread that keeps the stored lines made, after start and after every data change."""
 
-    # How often the data version is compared (one indexed max(); the fill itself runs only on change).
-    POLL_SECONDS = 2.0
+    # How often the data version is compared (one indexed max()). A fill after a change starts with an
+    # anti-join of events and lines (about a second at a million events), so changes are taken in
+    # groups; meanwhile an export makes the few missing lines itself.
+    POLL_SECONDS = 15.0
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

@@ -50,6 +50,18 @@ _FUNCTIONS = {
 }
 
 
+# TRUNCATE fires no row or statement triggers of the DML kind: emptying a link or name table by hand
+# drops every stored line instead (they are made again in the background).
+_FORGET = """
+CREATE FUNCTION forget_event_lines() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM event_lines;
+    RETURN NULL;
+END
+$$
+"""
+
+
 def upgrade() -> None:
     op.create_table(
         "event_lines",
@@ -78,6 +90,12 @@ def upgrade() -> None:
             " REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows"
             " FOR EACH STATEMENT EXECUTE FUNCTION touch_events_of_moved_links()"
         )
+    op.execute(_FORGET)
+    for table in (*LINK_TABLES, "actors", "systems"):
+        op.execute(
+            f"CREATE TRIGGER {table}_forget_lines AFTER TRUNCATE ON {table}"
+            " FOR EACH STATEMENT EXECUTE FUNCTION forget_event_lines()"
+        )
     for table in ("actors", "systems"):
         op.execute(
             f"CREATE TRIGGER {table}_touch_rename AFTER UPDATE ON {table}"
@@ -87,6 +105,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    for table in (*LINK_TABLES, "actors", "systems"):
+        op.execute(f"DROP TRIGGER {table}_forget_lines ON {table}")
+    op.execute("DROP FUNCTION forget_event_lines()")
     for table in ("actors", "systems"):
         op.execute(f"DROP TRIGGER {table}_touch_rename ON {table}")
     for table in LINK_TABLES:
