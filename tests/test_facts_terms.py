@@ -220,7 +220,7 @@ def test_the_background_preparation_follows_the_statistics(own_database: Engine)
             make_event(s, title=title, date=f"2024-{i % 12 + 1:02d}")
         s.commit()
         assert facts.current(s) is not None
-        assert store.terms_state(engine) == "building"
+        assert store.terms_state(engine) == "off"  # tests prepare them where they need them
         assert store.prepare_terms(engine)
         copy = facts.current(s)
         assert copy is not None and copy.terms is not None and copy.terms.lexemes == ()
@@ -246,6 +246,35 @@ def test_the_background_preparation_follows_the_statistics(own_database: Engine)
         patched = facts.current(s)
         assert patched is not None and patched.tail == 1 and patched.terms is not None
         assert check(s, patched, ["drones", "drones shipment"]) == 2
+
+
+def test_the_app_prepares_terms_in_the_background(
+    own_database: Engine,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Outside tests a copy without terms starts their reading; an attempt that gives up says 'waiting'."""
+    engine = own_database
+    monkeypatch.setattr(store, "_auto_prepare", lambda: True)
+    monkeypatch.setattr(store, "PREPARE_PAUSE_SECONDS", 0.0)
+    with Session(engine) as s:
+        make_event(s, title="Drones over the border", date="2024-01")
+        s.commit()
+        calls: list[object] = []
+        monkeypatch.setattr(store, "prepare_terms", lambda e: calls.append(e) or False)
+        assert facts.current(s) is not None
+        holder = store._holder(engine)
+        assert holder.preparer is not None
+        holder.preparer.join(30)
+        assert len(calls) == store.PREPARE_ATTEMPTS and store.terms_state(engine) == "waiting"
+        facts.current(s)  # too soon to try again
+        assert not holder.preparer.is_alive() and len(calls) == store.PREPARE_ATTEMPTS
+        monkeypatch.undo()
+        monkeypatch.setattr(store, "_auto_prepare", lambda: True)
+        holder.prepare_after = 0.0
+        facts.current(s)
+        holder.preparer.join(30)
+        copy = facts.current(s)
+        assert copy is not None and copy.terms is not None and store.terms_state(engine) == "ready"
 
 
 def test_the_parse_decides_what_the_bits_may_answer(db: Session) -> None:

@@ -49,7 +49,10 @@ MAX_MASKS = 32
 # Prepare search terms in the background after each full read (off in tests, which prepare them where they
 # need them: a thread per copy would race their truncations and their checks of which copy is current).
 AUTO_PREPARE = True
-# After a failed or abandoned preparation, wait this long before the next try.
+# Attempts per background preparation, the pause between them, and how long after the last one failed a
+# request may start another.
+PREPARE_ATTEMPTS = 3
+PREPARE_PAUSE_SECONDS = 5.0
 PREPARE_RETRY_SECONDS = 30.0
 
 
@@ -130,11 +133,15 @@ def _refresh_in_background(engine: Engine, holder: _Holder) -> None:
         holder.refresher.start()
 
 
-def _prepare_in_background(engine: Engine, holder: _Holder) -> None:
-    """Start one read of the prepared search terms in a thread (none when one runs or failed lately)."""
+def _auto_prepare() -> bool:
     from app.config import get_settings
 
-    if not AUTO_PREPARE or get_settings().environment == "test":
+    return AUTO_PREPARE and get_settings().environment != "test"
+
+
+def _prepare_in_background(engine: Engine, holder: _Holder) -> None:
+    """Start one read of the prepared search terms in a thread (none when one runs or failed lately)."""
+    if not _auto_prepare():
         return
     with _holders_lock:
         if holder.preparer is not None and holder.preparer.is_alive():
@@ -143,13 +150,17 @@ def _prepare_in_background(engine: Engine, holder: _Holder) -> None:
             return
 
         def run() -> None:
-            try:
-                ok = prepare_terms(engine)
-            except Exception:  # full text goes to SQL meanwhile; try again later
-                log.exception("facts copy: preparing search terms failed")
-                ok = False
-            if not ok:
-                holder.prepare_after = time.monotonic() + PREPARE_RETRY_SECONDS
+            # A write racing the catch-up makes an attempt give up (never guess): try again a little later,
+            # then leave it to the requests (each asks again once PREPARE_RETRY_SECONDS have passed).
+            for attempt in range(PREPARE_ATTEMPTS):
+                if attempt:
+                    time.sleep(PREPARE_PAUSE_SECONDS)
+                try:
+                    if prepare_terms(engine):
+                        return
+                except Exception:  # full text goes to SQL meanwhile
+                    log.exception("facts copy: preparing search terms failed")
+            holder.prepare_after = time.monotonic() + PREPARE_RETRY_SECONDS
 
         holder.prepare_after = 0.0
         holder.preparer = threading.Thread(target=run, name="facts-terms", daemon=True)
@@ -242,13 +253,22 @@ def state(engine: Engine) -> str:
 
 
 def terms_state(engine: Engine) -> str:
-    """'off', 'building' (not read for the current copy yet) or 'ready' (possibly with nothing prepared)."""
+    """'off', 'building', 'ready' (possibly with nothing prepared) or 'waiting' (the last attempt gave up)."""
+    # While 'building' or 'waiting', SQL answers full text; after 'waiting' the next request tries again.
     from app.config import get_settings
 
     if not get_settings().facts_copy:
         return "off"
-    facts = _holder(engine).facts
-    return "ready" if facts is not None and facts.terms is not None else "building"
+    holder = _holder(engine)
+    facts = holder.facts
+    if facts is None:
+        return "building"
+    if facts.terms is not None:
+        return "ready"
+    if not _auto_prepare():
+        return "off"
+    failed = holder.prepare_after > 0.0 and not (holder.preparer is not None and holder.preparer.is_alive())
+    return "waiting" if failed else "building"
 
 
 def forget() -> None:
