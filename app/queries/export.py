@@ -1,4 +1,4 @@
-"""The CSV export query: one row per event, every cell already formatted by PostgreSQL, streamed."""
+"""The CSV export: stored lines read in timeline order, and the query that makes a line from the tables."""
 
 from __future__ import annotations
 
