@@ -174,8 +174,6 @@ class EventCountry(Base):
     __table_args__ = (
         CheckConstraint(f"role IN ({sql_in(COUNTRY_ROLES)})", name="role_known"),
         Index("ix_event_countries_lookup", "country_code", "role", "event_id"),
-        # Country facets group one role's links by country: an index-only scan in that order (migration 0002).
-        Index("ix_event_countries_role", "role", "country_code", "event_id"),
     )
 
 
