@@ -419,8 +419,8 @@ def copy_sql(conninfo: str, params: dict[str, str]) -> list[tuple[str, str, str]
 
     First the very statement the export streams (its stored lines, app.queries.export.line_select),
     then the statement that computes every cell from the tables (what the export runs for events whose
-    line is not stored yet, and all it ran before lines were stored), each under the export's SET LOCAL
-    settings.
+    line is not stored yet, and all it ran before lines were stored), each under the settings the app
+    applies to it with SET LOCAL.
     """
     from sqlalchemy import create_engine
     from sqlalchemy.dialects import postgresql
@@ -430,41 +430,37 @@ def copy_sql(conninfo: str, params: dict[str, str]) -> list[tuple[str, str, str]
     from app.filters import EventFilter
 
     f = EventFilter.from_pairs(list(params.items()))
-    statements: list[tuple[Any, str]] = []
+    statements: list[tuple[Any, str, dict[str, str]]] = []
     try:
         from app.queries import export as export_queries
 
-        if hasattr(export_queries, "line_select"):
-            statements.append((export_queries.line_select(f), "app.queries.export.line_select"))
-        grouped = False
-        if hasattr(export_queries, "use_grouped_plan"):
-            engine = create_engine(to_psycopg_url(conninfo))
-            with Session(engine) as s:
-                grouped = bool(export_queries.use_grouped_plan(s, f))
-            engine.dispose()
+        engine = create_engine(to_psycopg_url(conninfo))
+        with Session(engine) as s:
+            grouped = bool(getattr(export_queries, "use_grouped_plan", lambda *_: False)(s, f))
+            if hasattr(export_queries, "line_select"):
+                line_settings = dict(export_queries.line_settings(s, f))
+                statements.append((export_queries.line_select(f), "line_select", line_settings))
+        engine.dispose()
+        try:
             stmt = export_queries.export_select(f, grouped=grouped)
-        else:
+        except TypeError:
             stmt = export_queries.export_select(f)
-        statements.append((stmt, f"app.queries.export.export_select(grouped={grouped})"))
-        settings = getattr(export_queries, "PLAN_SETTINGS", {})
+        settings = dict(getattr(export_queries, "PLAN_SETTINGS", {}))
+        statements.append((stmt, f"export_select(grouped={grouped})", settings))
     except ImportError:
         from app.queries.events import event_select
 
-        statements = [(event_select(f), "app.queries.events.event_select (no export query found)")]
-        settings = {}
-    # The app reads through a cursor, and PostgreSQL never runs a cursor's plan in parallel: hold the
-    # COPY to the same serial plan so both sides run one identical plan.
-    settings = {**settings, "max_parallel_workers_per_gather": "0"}
-    options = " ".join(f"-c {k}={v}" for k, v in settings.items())
-    suffix = ", literal binds, " + ", ".join(f"{k}={v}" for k, v in settings.items())
-    return [
-        (
-            str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})),
-            label + suffix,
-            options,
-        )
-        for stmt, label in statements
-    ]
+        statements = [(event_select(f), "events.event_select (no export query found)", {})]
+    out = []
+    for stmt, label, settings in statements:
+        # The app reads through a cursor, and PostgreSQL never runs a cursor's plan in parallel: hold the
+        # COPY to the same serial plan so both sides run one identical plan.
+        settings = {**settings, "max_parallel_workers_per_gather": "0"}
+        options = " ".join(f"-c {k}={v.strip(chr(39))}" for k, v in settings.items())
+        sql = str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+        described = ", ".join(f"{k}={v.strip(chr(39))}" for k, v in settings.items())
+        out.append((sql, f"app.queries.{label}, literal binds, {described}", options))
+    return out
 
 
 def timed_copy(conninfo: str, sql: str, options: str) -> tuple[int, float]:
