@@ -32,16 +32,17 @@ BASE: dict[str, Any] = {
     "sources-0-credibility": "2",
     "sources-0-quote": "Instructors arrived in March",
 }
-TOMORROW = date.today() + timedelta(days=1)
+# Well past tomorrow: the cases are built when the module is imported, and a run may cross midnight.
+SOON = date.today() + timedelta(days=7)
 
 CASES = [
     ("empty title", {"title": "   "}, "title", "Give the event a title."),
     (
         "future date",
         {
-            "date_year": str(TOMORROW.year),
-            "date_month": f"{TOMORROW.month:02d}",
-            "date_day": str(TOMORROW.day),
+            "date_year": str(SOON.year),
+            "date_month": f"{SOON.month:02d}",
+            "date_day": str(SOON.day),
         },
         "date",
         "This date is in the future",
@@ -83,7 +84,7 @@ CASES = [
         "sources-0-publisher",
         "Enter who published this source.",
     ),
-    ("future source date", {"sources-0-published": str(TOMORROW.year + 1)}, "sources-0-published", "future"),
+    ("future source date", {"sources-0-published": str(SOON.year + 1)}, "sources-0-published", "future"),
     ("bad stage", {"stage_override": "9"}, "stage_override", "Choose a stage from the list."),
 ]
 

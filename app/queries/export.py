@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 import zlib
@@ -24,6 +25,7 @@ from sqlalchemy import (
     text,
     true,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -195,10 +197,26 @@ def export_select(f: EventFilter, *, grouped: bool = False) -> Select[Any]:
 TAGS = HEADER.index("tags")
 # An event row's xmin as a number: the version of the row a stored line was made from.
 XMIN: ColumnElement[int] = literal_column("events.xmin::text::bigint")
-# What a stored line was formatted with: the columns and this number, raised whenever the cells or
-# their formatting change (csvio.LineFormatter, export_select), so older lines stop matching.
+# What a stored line was formatted with; older lines stop matching when it changes. Raise LINE_FORMAT
+# for a change that the fingerprint below cannot see (a PostgreSQL setting, a library's behaviour).
 LINE_FORMAT = 1
-FORMAT = zlib.crc32("\x1f".join((*HEADER, str(LINE_FORMAT))).encode()) & 0x7FFFFFFF
+
+
+def format_fingerprint() -> int:
+    """A number that changes with the columns, the cells' SQL and the Python that formats a line."""
+    from app import csvio
+
+    parts = [
+        str(LINE_FORMAT),
+        *HEADER,
+        str(export_select(EventFilter()).compile(dialect=postgresql.dialect())),
+        str(export_select(EventFilter(), grouped=True).compile(dialect=postgresql.dialect())),
+        *(
+            inspect.getsource(code)
+            for code in (cells_of, csvio.LineFormatter, csvio.neutralise, csvio.join_items, csvio.csv_writer)
+        ),
+    ]
+    return zlib.crc32("\x1f".join(parts).encode()) & 0x7FFFFFFF
 
 
 def valid_line() -> ColumnElement[bool]:
@@ -218,10 +236,20 @@ def _count(session: Session, f: EventFilter, cap: int | None = None) -> int:
     return int(session.scalar(select(func.count()).select_from(matched)) or 0)
 
 
+def _share_floor(session: Session) -> int:
+    """How many events make a large share (GROUPED_SHARE of all, at least GROUPED_MIN_ROWS)."""
+    return max(GROUPED_MIN_ROWS, math.ceil(GROUPED_SHARE * _count(session, EventFilter())))
+
+
 def use_grouped_plan(session: Session, f: EventFilter) -> bool:
     """True when the filter matches a large share of the events (two counts decide)."""
-    need = max(GROUPED_MIN_ROWS, math.ceil(GROUPED_SHARE * _count(session, EventFilter())))
+    need = _share_floor(session)
     return _count(session, f, need) >= need
+
+
+def use_grouped_plan_for(session: Session, rows: int) -> bool:
+    """True when `rows` events are a large share of all of them."""
+    return rows >= _share_floor(session)
 
 
 def declare(session: Session | Connection, stmt: Select[Any] | Any) -> Any:
@@ -305,6 +333,10 @@ def export_batches(session: Session, f: EventFilter, batch: int = BATCH) -> Iter
     for name, value in line_settings(session, f).items():
         session.execute(text(f"SET LOCAL {name} = {value}"))
     cursor = declare(session, line_select(f))
+    # The cursor's plan is fixed now; the per-batch lookups of missing lines want the per-event plan's
+    # settings (a hash per event under enable_nestloop=off would rebuild it for every event).
+    for name in WIDE_LINE_SETTINGS:
+        session.execute(text(f"SET LOCAL {name} = {PLAN_SETTINGS.get(name, 'DEFAULT')}"))
     formatter = LineFormatter()
     try:
         for rows in fetch_batches(cursor, batch):
@@ -319,3 +351,6 @@ def export_batches(session: Session, f: EventFilter, batch: int = BATCH) -> Iter
             yield [line if line is not None else made.get(event_id, "") for event_id, line in rows]
     finally:
         cursor.close()
+
+
+FORMAT = format_fingerprint()

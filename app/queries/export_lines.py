@@ -13,7 +13,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection, Engine, exists, func, select, text
+from sqlalchemy import Connection, Engine, Integer, any_, bindparam, exists, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from app.csvio import LineFormatter
@@ -27,6 +28,7 @@ from app.queries.export import (
     declare,
     export_select,
     fetch_batches,
+    use_grouped_plan_for,
     valid_line,
 )
 
@@ -34,12 +36,14 @@ log = logging.getLogger(__name__)
 
 # Lines written per transaction: a few MB, so a long fill never holds one long write transaction.
 WRITE_BATCH = 20_000
-# Below this many lines to make, per-event lookups beat aggregating the whole link tables.
-GROUPED_FROM = 2_000
 # One filler at a time across processes (several app processes, the CLI): the key of an advisory lock.
 _LOCK_KEY = 0x5B_E7_11_E5
 
-_STAGE = text("CREATE TEMP TABLE IF NOT EXISTS _event_lines (event_id int, src_xmin bigint, line text)")
+# Emptied at each commit, so a pooled connection does not keep the last batch.
+_STAGE = text(
+    "CREATE TEMP TABLE IF NOT EXISTS _event_lines (event_id int, src_xmin bigint, line text)"
+    " ON COMMIT DELETE ROWS"
+)
 # Events deleted since the lines were made are left out (their lines would break the foreign key).
 _MERGE = text(
     "INSERT INTO event_lines (event_id, src_xmin, fmt, line)"
@@ -60,11 +64,23 @@ def stale_count(session: Session) -> int:
     return int(session.scalar(stmt) or 0)
 
 
-def _lines(conn: Connection, grouped: bool) -> Iterator[list[tuple[int, int, str]]]:
-    """(event id, xmin, line) for the stale events, a batch at a time, from one query."""
+def stale_ids(conn: Connection) -> list[int]:
+    """The live events that lack a valid stored line (one anti-join of events and lines)."""
+    return list(conn.scalars(select(Event.id).where(Event.deleted_at.is_(None), _stale())))
+
+
+def _lines(conn: Connection, ids: list[int] | None) -> Iterator[list[tuple[int, int, str]]]:
+    """(event id, xmin, line) for the stale events, a batch at a time, from one query.
+
+    With `ids` (a few), those events by key; without, every stale event by aggregating the link tables.
+    """
     for name, value in PLAN_SETTINGS.items():
         conn.execute(text(f"SET LOCAL {name} = {value}"))
-    stmt = export_select(EventFilter(), grouped=grouped).add_columns(XMIN).where(_stale()).order_by(None)
+    if ids is None:
+        stmt = export_select(EventFilter(), grouped=True).add_columns(XMIN).where(_stale()).order_by(None)
+    else:
+        picked = Event.id == any_(bindparam("stale_ids", ids, type_=ARRAY(Integer)))
+        stmt = export_select(EventFilter()).add_columns(XMIN).where(_stale(), picked).order_by(None)
     cursor = declare(conn, stmt)
     formatter = LineFormatter()
     try:
@@ -92,32 +108,45 @@ def fill(engine: Engine) -> int:
     Reads on one connection and writes on another, a batch per transaction. Returns 0 at once when
     another process is filling.
     """
-    with engine.connect() as lock_conn:
+    # A session lock outside any transaction: nothing idles in a transaction for the length of a fill.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as lock_conn:
         if not lock_conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": _LOCK_KEY}):
             return 0
         try:
-            with Session(bind=engine) as session:
-                todo = stale_count(session)
-            if not todo:
-                return 0
-            written = 0
-            started = time.monotonic()
-            with engine.connect() as reader, engine.connect() as writer, reader.begin():
-                for batch in _lines(reader, grouped=todo >= GROUPED_FROM):
-                    with writer.begin():
-                        _write(writer, batch)
-                    written += len(batch)
-            log.info("export lines: %d made in %.1f s", written, time.monotonic() - started)
-            return written
+            return _fill_locked(engine)
         finally:
-            lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
-            lock_conn.commit()
+            try:
+                lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
+            except Exception:
+                # Closing the connection for good releases the lock: a pooled one would keep it.
+                lock_conn.invalidate()
+                raise
+
+
+def _fill_locked(engine: Engine) -> int:
+    """The fill itself, under the advisory lock: stale ids once, then their lines batch by batch."""
+    started = time.monotonic()
+    with engine.connect() as reader, engine.connect() as writer, reader.begin():
+        ids: list[int] | None = stale_ids(reader)
+        if not ids:
+            return 0
+        with Session(bind=reader) as session:
+            # Few: look them up by key. Many: aggregate each link table once (the export's own rule).
+            if use_grouped_plan_for(session, len(ids)):
+                ids = None
+        written = 0
+        for batch in _lines(reader, ids):
+            with writer.begin():
+                _write(writer, batch)
+            written += len(batch)
+    log.info("export lines: %d made in %.1f s", written, time.monotonic() - started)
+    return written
 
 
 def fill_on(conn: Connection) -> int:
     """`fill` inside one connection's transaction (tests: the lines see and go with its uncommitted rows)."""
     written = 0
-    for batch in _lines(conn, grouped=False):
+    for batch in _lines(conn, stale_ids(conn)):
         _write(conn, batch)
         written += len(batch)
     return written

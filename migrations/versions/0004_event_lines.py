@@ -2,8 +2,8 @@
 
 Links (countries, actors, systems, sources) and the actor and system names that a line shows change
 without the event row; triggers touch the event row then, so its xmin moves and the stored line stops
-matching. Rows inserted in the same transaction as their event are skipped (the event is new: no line
-can exist for it), which keeps imports and seeding cheap.
+matching. Events whose row the writing transaction itself wrote (not a savepoint of it) are skipped:
+their xmin moves anyway, and for new ones no line can exist yet. That keeps imports and seeding cheap.
 
 Revision ID: 0004
 Revises: 0003
