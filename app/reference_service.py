@@ -14,7 +14,7 @@ from app.countries import resolve_country
 from app.events_service import event_options, snapshot
 from app.models import Actor, Event, EventActor, EventSystem, System
 from app.queries.editing import actors_owning_keys, systems_owning_keys
-from app.schemas import ActorType
+from app.schemas import ActorType, check_designation
 from app.textkeys import fold, match_keys
 
 
@@ -96,6 +96,11 @@ class SystemEdit(_Edit):
     @classmethod
     def _empty(cls, v: str | None) -> str | None:
         return v or None
+
+    @field_validator("designation")
+    @classmethod
+    def _listable(cls, v: str) -> str:
+        return check_designation(" ".join(v.split()))
 
     @model_validator(mode="after")
     def _clean(self) -> SystemEdit:

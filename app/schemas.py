@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -83,6 +84,21 @@ class ActorLink(_Strict):
         return _country(v) if v else None
 
 
+# A system is written "Designation ×4 [note]" in the CSV's systems cell: a designation that itself holds a
+# "[" after a space, or ends in a space, "×" (or x) and a number, would be read back split differently.
+_LIST_AMBIGUOUS = re.compile(r"\s\[|\s[×xX]\s*[0-9]+$")
+
+
+def check_designation(value: str) -> str:
+    """A designation that the CSV's systems cell can carry unchanged (see _LIST_AMBIGUOUS)."""
+    if _LIST_AMBIGUOUS.search(value):
+        raise ValueError(
+            "a designation cannot contain “ [” or end in “ ×” and a number: in lists they start the note"
+            " and the quantity; put those in their own fields"
+        )
+    return value
+
+
 class SystemLink(_Strict):
     """A system by designation, with an optional quantity or note; category/origin create a new one."""
 
@@ -96,6 +112,11 @@ class SystemLink(_Strict):
     @classmethod
     def _known(cls, v: str | None) -> str | None:
         return _country(v) if v else None
+
+    @field_validator("designation")
+    @classmethod
+    def _listable(cls, v: str) -> str:
+        return check_designation(v)
 
 
 class SourceInput(_Strict):

@@ -192,3 +192,28 @@ def test_cli_export_gives_the_same_bytes_as_the_web(committed: Engine, client: C
         assert capsysbinary.readouterr().out == web, query
     assert cli_main(["export", "--country", "Atlantis"]) == 2
     assert b"Atlantis" in capsysbinary.readouterr().err
+
+
+# ---- what the systems cell cannot carry is refused at the door ---------------------------------------------
+
+
+@pytest.mark.parametrize("designation", ["0\r[", "Buk [M2]", "Su-30 x2", "Su-30 ×  12", "T-72 X3"])
+def test_designations_a_list_would_split_are_refused(designation: str) -> None:
+    """`Designation ×4 [note]` is how a system is written in the CSV: these would come back split."""
+    from pydantic import ValidationError
+
+    from app.reference_service import SystemEdit
+    from app.schemas import SystemLink
+
+    for model in (SystemLink, SystemEdit):
+        with pytest.raises(ValidationError, match="cannot contain"):
+            model.model_validate({"designation": designation})
+
+
+@pytest.mark.parametrize(
+    "designation", ["Leopard 2A4", "F-16 Block 70", "Kh-101 x", "S-400 «Триумф»", "Igla;S"]
+)
+def test_ordinary_designations_pass(designation: str) -> None:
+    from app.schemas import SystemLink
+
+    assert SystemLink.model_validate({"designation": designation}).designation == designation
