@@ -6,6 +6,7 @@ import csv
 import io
 import itertools
 import secrets
+import socket
 import threading
 import time
 import tracemalloc
@@ -24,6 +25,7 @@ from app.csvio import FORMULA_TRIGGERS, HEADER, ParsedRow, neutralise, restore, 
 from app.events_service import delete_event
 from app.filters import from_mapping
 from app.models import ApiToken, Event
+from app.queries import export as export_query
 from app.queries import export_lines
 from app.queries.events import event_select
 from app.queries.export import export_rows
@@ -377,16 +379,28 @@ def test_memory_does_not_grow_with_rows(db: Session) -> None:
 
 
 @pytest.mark.slow
-def test_response_starts_before_the_query_ends(engine: Engine, live_server: str) -> None:
+def test_response_starts_before_the_query_ends(
+    engine: Engine, live_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Thirty batches: the stages between the cursor and the socket (the fetch thread, the middleware's
+    # hand-over) each hold one, so with two batches the server could finish before the client reads.
+    monkeypatch.setattr(export_query, "BATCH", 100)
     with Session(engine) as s:
         user = make_user(s, "viewer")
         token = secrets.token_urlsafe(24)
         s.add(ApiToken(user_id=user.id, name="export test", token_hash=sha256(token), prefix=token[:8]))
-        bulk_events(s, 3000)
+        # ~18 MB of CSV against a client receive buffer held at 64 KB (below): the server cannot have
+        # finished (and closed its cursor) before the client has read the first rows, however fast it is.
+        bulk_events(s, 3000, summary="Long summary. " * 430)
         s.commit()
     assert export_lines.fill(engine) == 3000  # as the app's filler would: the export then only FETCHes
     headers = {"Authorization": f"Bearer {token}"}
-    with httpx.stream("GET", f"{live_server}/export.csv", headers=headers, timeout=30) as r:
+    # A fixed receive buffer: loopback would otherwise grow it to 32 MB and take the whole file at once.
+    small_buffer = httpx.HTTPTransport(socket_options=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)])
+    with (
+        httpx.Client(transport=small_buffer, timeout=30) as web,
+        web.stream("GET", f"{live_server}/export.csv", headers=headers) as r,
+    ):
         assert r.status_code == 200
         chunks = r.iter_bytes()
         first = b""

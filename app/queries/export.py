@@ -319,7 +319,7 @@ def line_settings(session: Session, f: EventFilter) -> dict[str, str]:
     return WIDE_LINE_SETTINGS if use_grouped_plan(session, f) else PLAN_SETTINGS
 
 
-def export_batches(session: Session, f: EventFilter, batch: int = BATCH) -> Iterator[list[str]]:
+def export_batches(session: Session, f: EventFilter, batch: int | None = None) -> Iterator[list[str]]:
     """The export's CSV lines in timeline order, `batch` at a time, from one snapshot.
 
     Most lines are stored (export_lines keeps them); an event without a valid one (new, just edited,
@@ -332,6 +332,7 @@ def export_batches(session: Session, f: EventFilter, batch: int = BATCH) -> Iter
         session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     for name, value in line_settings(session, f).items():
         session.execute(text(f"SET LOCAL {name} = {value}"))
+    batch = batch or BATCH
     cursor = declare(session, line_select(f))
     # The cursor's plan is fixed now; the per-batch lookups of missing lines want the per-event plan's
     # settings (a hash per event under enable_nestloop=off would rebuild it for every event).
