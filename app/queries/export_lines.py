@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Integer, any_, bindparam, exists, func, select, text
+from sqlalchemy import Connection, Engine, Integer, any_, bindparam, exists, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -58,12 +58,6 @@ def _stale() -> Any:
     return ~exists().where(valid_line())
 
 
-def stale_count(session: Session) -> int:
-    """How many live events lack a valid stored line."""
-    stmt = select(func.count()).select_from(Event).where(Event.deleted_at.is_(None), _stale())
-    return int(session.scalar(stmt) or 0)
-
-
 def stale_ids(conn: Connection) -> list[int]:
     """The live events that lack a valid stored line (one anti-join of events and lines)."""
     return list(conn.scalars(select(Event.id).where(Event.deleted_at.is_(None), _stale())))
@@ -91,9 +85,8 @@ def _lines(conn: Connection, ids: list[int] | None) -> Iterator[list[tuple[int, 
 
 
 def _write(conn: Connection, batch: list[tuple[int, int, str]]) -> None:
-    """Upsert one batch of lines through COPY into a temporary table."""
+    """Upsert one batch of lines through COPY into a temporary table (emptied when its transaction ends)."""
     conn.execute(_STAGE)
-    conn.execute(text("TRUNCATE _event_lines"))
     raw = conn.connection.driver_connection
     assert raw is not None
     with raw.cursor().copy("COPY _event_lines (event_id, src_xmin, line) FROM STDIN") as copy:
@@ -140,15 +133,6 @@ def _fill_locked(engine: Engine) -> int:
                 _write(writer, batch)
             written += len(batch)
     log.info("export lines: %d made in %.1f s", written, time.monotonic() - started)
-    return written
-
-
-def fill_on(conn: Connection) -> int:
-    """`fill` inside one connection's transaction (tests: the lines see and go with its uncommitted rows)."""
-    written = 0
-    for batch in _lines(conn, stale_ids(conn)):
-        _write(conn, batch)
-        written += len(batch)
     return written
 
 
