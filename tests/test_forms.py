@@ -389,7 +389,7 @@ def test_duplicate_warning_saves_nothing_until_confirmed(analyst, db: Session) -
 
 
 def test_similar_title_alone_warns(analyst, db: Session) -> None:  # type: ignore[no-untyped-def]
-    make_event(db, title="Russia offers Kalibr missiles to Venezuela", date="2023-01-01")
+    make_event(db, title="Russia offers Kalibr missiles to Venezuela", date="2025-06-01")
     data = {"title": "Russia offers Kalibr missile to Venezuela", "kind": "statement", "date_year": "2025"}
     warned = post_new(analyst, data)
     assert warned.status_code == 200 and "similar title" in warned.text

@@ -140,9 +140,6 @@ class Event(Base):
         Index("ix_events_period", "period_end", "date_start", postgresql_where=text("deleted_at IS NULL")),
         Index("ix_events_tags", "tags", postgresql_using="gin"),
         Index("ix_events_search_vector", "search_vector", postgresql_using="gin"),
-        Index(
-            "ix_events_title_trgm", "title", postgresql_using="gin", postgresql_ops={"title": "gin_trgm_ops"}
-        ),
         Index("ix_events_deleted_at", "deleted_at", postgresql_where=text("deleted_at IS NOT NULL")),
         # Facet counts (migration 0002): kind/status/stage of live events, plus id for the link-table facets,
         # read by index-only scans instead of the ~2 GB heap (summaries, tsvector) at a million events.

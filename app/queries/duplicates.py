@@ -1,4 +1,4 @@
-"""Likely duplicates of an event about to be saved: same dyad and kind close in time, or a similar title."""
+"""Likely duplicates of a new event: near in time, with the same dyad and kind or a similar title."""
 
 from __future__ import annotations
 
@@ -37,8 +37,11 @@ def find_duplicates(
             EventCountry.event_id == Event.id, EventCountry.role == role, EventCountry.country_code.in_(codes)
         )
 
+    # Both tests only look near the event's own period (as the import's check does): a similar title
+    # years apart is another event, and the window keeps this one index range scan, not a scan of
+    # every title (13.6 s at a million events).
     near = and_(Event.period_end >= start.start - WINDOW, Event.date_start <= end.end + WINDOW)
-    same_dyad = and_(Event.kind == data.kind, near)
+    same_dyad = Event.kind == data.kind
     if suppliers:
         same_dyad = and_(same_dyad, has("supplier", suppliers))
     if recipients:
@@ -48,7 +51,7 @@ def find_duplicates(
     similarity = func.similarity(Event.title, data.title)
     stmt = (
         select(Event, similarity.label("sim"), same_dyad.label("dyad"))
-        .where(Event.deleted_at.is_(None), or_(same_dyad, similarity >= TITLE_SIMILARITY))
+        .where(Event.deleted_at.is_(None), near, or_(same_dyad, similarity >= TITLE_SIMILARITY))
         .order_by(similarity.desc(), Event.date_start.desc())
         .limit(limit)
     )
