@@ -56,6 +56,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from app.config import get_settings
     from app.csvio import ParsedFile, decode_upload, read_csv
     from app.db import session_factory
+    from app.queries.imports import ReferenceGone
 
     path = Path(args.file)
     try:
@@ -86,6 +87,10 @@ def cmd_import(args: argparse.Namespace) -> int:
                 session.rollback()
                 return _report_errors(parsed, args.file)
             session.commit()
+        except ReferenceGone as exc:
+            session.rollback()
+            print(f"error: {exc}; nothing was imported, run the import again", file=sys.stderr)
+            return 1
         except Exception:
             session.rollback()
             raise
@@ -127,17 +132,25 @@ def _load(
     more is written and queued work is cancelled; every row is still checked and reported.
     """
     from app.csvio import iter_csv
-    from app.queries.imports import ImportResult, build_batch, event_rows, merge_pending, prepare_batch
+    from app.queries.imports import (
+        ImportResult,
+        build_batch,
+        event_rows,
+        may_skip_triggers,
+        merge_pending,
+        prepare_batch,
+    )
 
     results: list[ImportResult] = []
     futures: list[Future[Any]] = []
+    skip_triggers = may_skip_triggers(session)
     with ThreadPoolExecutor(max_workers=1) as db, ThreadPoolExecutor(max_workers=1) as search:
 
         def hand_over(rows: list[ParsedRow], refs: Future[References]) -> None:
             payload = build_batch(rows, refs.result(), None, token, reason)
             results.append(ImportResult(payload.event_ids, payload.new_actors, payload.new_systems))
             events = search.submit(event_rows, helper, payload)
-            futures.extend((events, db.submit(_write, session, payload, events)))
+            futures.extend((events, db.submit(_write, session, payload, events, skip_triggers)))
             futures[:] = _running(futures)
 
         try:
@@ -178,11 +191,11 @@ def _running(futures: list[Future[Any]]) -> list[Future[Any]]:
     return running
 
 
-def _write(session: Session, payload: BatchPayload, events: Future[bytes]) -> None:
+def _write(session: Session, payload: BatchPayload, events: Future[bytes], skip_triggers: bool) -> None:
     """Load a batch once its event rows (with search documents) are ready."""
     from app.queries.imports import write_batch
 
-    write_batch(session, payload, merge=False, events=events.result())
+    write_batch(session, payload, merge=False, events=events.result(), skip_triggers=skip_triggers)
 
 
 def _note_ignored(parsed: ParsedFile) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import uuid
 import zlib
 from datetime import date
@@ -19,10 +20,12 @@ from app.csvio import COLUMNS, ParsedFile, decode_upload, read_csv, write_lines
 from app.db import ReadSessionDep, SessionDep
 from app.filters import EventFilter, InvalidFilter
 from app.queries.export import export_batches
-from app.queries.imports import already_imported, commit_import, plan_import
+from app.queries.imports import ReferenceGone, already_imported, commit_import, plan_import
 from app.templating import render
 
 router = APIRouter()
+
+log = logging.getLogger(__name__)
 
 
 def export_filename(f: EventFilter, today: date | None = None) -> str:
@@ -174,6 +177,14 @@ def import_commit(
             db, parsed.rows, principal.user, import_token, reason=f"CSV import {filename}".strip()
         )
         db.commit()
+    except ReferenceGone as exc:
+        db.rollback()
+        log.info("import refused: %s", exc)
+        problem = (
+            "An actor, system or country named in the file was deleted or merged while importing, so "
+            "nothing was added. Upload the file again to check it against the current names."
+        )
+        return _page(request, {"problem": problem}, 409)
     except Exception:
         db.rollback()
         raise

@@ -1,0 +1,175 @@
+"""The bulk import without per-row trigger checks: it stores the same rows and makes the same guarantees."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+import psycopg
+import pytest
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session
+
+import app.queries.imports as imports
+from app.cli import main as cli_main
+from app.csvio import read_csv
+from app.models import Actor, AuditEntry, Event, EventActor
+from app.queries.imports import ReferenceGone, build_batch, commit_import, prepare_batch, write_batch
+from app.textkeys import match_keys
+from tests.conftest import Client
+from tests.test_csv_import import BATCHED, FRIENDLY, _stored, commit_form, committed, upload
+
+__all__ = ["committed"]  # the fixture, imported to be used here
+
+ONE_ROW = "title,date,kind,suppliers,actors\r\nRussia offers Igla-S,2025-10-14,offer,RUS,Known Person\r\n"
+
+
+def _psycopg(engine: Engine) -> str:
+    """The engine's URL as libpq takes it."""
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _known_actor(engine: Engine) -> int:
+    """A committed actor the import will find by name."""
+    with Session(engine) as s:
+        actor = Actor(name="Known Person", aliases=[], match_keys=match_keys("Known Person"), type="person")
+        s.add(actor)
+        s.commit()
+        return actor.id
+
+
+def _count(engine: Engine, model: type) -> int:  # type: ignore[type-arg]
+    with Session(engine) as s:
+        return int(s.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_a_superuser_may_skip_triggers_a_plain_role_may_not(engine: Engine) -> None:
+    with Session(engine) as s:
+        assert imports.may_skip_triggers(s)  # the tests connect as a superuser
+    role = f"sb_plain_{secrets.token_hex(3)}"
+    admin = create_engine(engine.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
+    plain = create_engine(make_url(str(engine.url.render_as_string(hide_password=False))).set(username=role))
+    try:
+        with Session(plain) as s:
+            assert not imports.may_skip_triggers(s)
+    finally:
+        plain.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP ROLE "{role}"'))
+        admin.dispose()
+
+
+def test_both_ways_store_the_same_rows(committed: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed = read_csv(BATCHED)
+    assert parsed.ok, parsed.errors
+    stored = []
+    for allowed in (True, False):
+        monkeypatch.setattr(imports, "may_skip_triggers", lambda _s, allowed=allowed: allowed)
+        with Session(committed) as s:
+            commit_import(s, parsed.rows, None, uuid.uuid4())
+            s.commit()
+        stored.append(_stored(committed))
+        with Session(committed) as s:
+            s.execute(text("TRUNCATE events, audit_log, actors, systems CASCADE"))
+            s.commit()
+    assert stored[0] == stored[1] and len(stored[0]) == 5
+
+
+@pytest.mark.parametrize("skip_triggers", [True, False])
+def test_a_reference_deleted_before_loading_fails_the_batch(committed: Engine, skip_triggers: bool) -> None:
+    actor_id = _known_actor(committed)
+    rows = read_csv(ONE_ROW).rows
+    with Session(committed) as s:
+        payload = build_batch(rows, prepare_batch(s, rows), None, uuid.uuid4())
+        assert payload.referenced.actors == [actor_id] and payload.referenced.countries == ["RUS"]
+        with psycopg.connect(_psycopg(committed), autocommit=True) as other:
+            other.execute("DELETE FROM actors WHERE id = %s", (actor_id,))
+        with pytest.raises(ReferenceGone, match=f"actors {actor_id} no longer exist"):
+            write_batch(s, payload, skip_triggers=skip_triggers)
+        s.rollback()
+    assert _count(committed, Event) == 0
+
+
+def test_held_references_cannot_be_deleted_until_commit(committed: Engine) -> None:
+    actor_id = _known_actor(committed)
+    rows = read_csv(ONE_ROW).rows
+    with Session(committed) as s:
+        write_batch(s, build_batch(rows, prepare_batch(s, rows), None, uuid.uuid4()), skip_triggers=True)
+        # Triggers are back on for whatever else the transaction does.
+        assert s.scalar(text("SHOW session_replication_role")) == "origin"
+        with psycopg.connect(_psycopg(committed), autocommit=True) as other:
+            other.execute("SET lock_timeout = '300ms'")
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                other.execute("DELETE FROM actors WHERE id = %s", (actor_id,))
+        s.commit()
+    with Session(committed) as s:
+        assert s.scalar(select(EventActor.actor_id)) == actor_id
+
+
+def test_events_missing_from_the_load_fail_the_batch(committed: Engine) -> None:
+    rows = read_csv(BATCHED).rows
+    with Session(committed) as s, Session(committed) as helper:
+        payload = build_batch(rows, prepare_batch(s, rows), None, uuid.uuid4())
+        events = imports.event_rows(helper, payload)
+        short = b"".join(events.splitlines(keepends=True)[:-1])  # one event lost on the way
+        with pytest.raises(RuntimeError, match="4 of the batch's 5 events were loaded"):
+            write_batch(s, payload, events=short, skip_triggers=True)
+        s.rollback()
+    assert _count(committed, Event) == 0
+
+
+def test_cli_reports_a_reference_gone_and_writes_nothing(  # type: ignore[no-untyped-def]
+    committed: Engine, tmp_path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def gone(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise ReferenceGone("actors 7 no longer exist (deleted or merged while importing)")
+
+    monkeypatch.setattr(imports, "hold_references", gone)
+    path = tmp_path / "one.csv"
+    path.write_text(BATCHED, encoding="utf-8")
+    assert cli_main(["import", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "actors 7 no longer exist" in err and "nothing was imported" in err
+    assert "Traceback" not in err
+    assert (_count(committed, Event), _count(committed, Actor), _count(committed, AuditEntry)) == (0, 0, 0)
+
+
+def test_web_import_answers_409_when_a_reference_is_gone(
+    analyst: Client, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.web.transfer as transfer
+
+    form = commit_form(upload(analyst, FRIENDLY).text)
+    before = db.scalar(select(func.count()).select_from(Event))
+
+    def gone(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise ReferenceGone("systems 3 no longer exist (deleted or merged while importing)")
+
+    monkeypatch.setattr(transfer, "commit_import", gone)
+    r = analyst.post("/import/commit", data=form)
+    assert r.status_code == 409
+    assert "deleted or merged while importing" in r.text and "nothing was added" in r.text
+    assert db.scalar(select(func.count()).select_from(Event)) == before
+
+
+def test_web_import_records_the_user_under_both_ways(
+    analyst: Client, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The events' created_by/updated_by and the audit's user_id point to the importing user.
+    for allowed in (True, False):
+        monkeypatch.setattr(imports, "may_skip_triggers", lambda _s, allowed=allowed: allowed)
+        body = FRIENDLY.replace("Russia offers", f"Russia offers ({allowed})").replace(
+            "Iran ships", f"Iran ({allowed}) ships"
+        )
+        r = analyst.post("/import/commit", data=commit_form(upload(analyst, body).text))
+        assert r.status_code == 200, r.text
+    user_id = analyst.user.id  # type: ignore[union-attr]
+    events = db.scalars(
+        select(Event).where(Event.title.like("%(True)%") | Event.title.like("%(False)%"))
+    ).all()
+    assert len(events) == 4 and {(e.created_by, e.updated_by) for e in events} == {(user_id, user_id)}
+    audit = db.scalars(select(AuditEntry.user_id).where(AuditEntry.entity_id.in_([e.id for e in events])))
+    assert set(audit) == {user_id}
