@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import uuid
@@ -11,6 +10,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from sqlalchemy import Date, Integer, Text, column, func, insert, select, text, true, values
 from sqlalchemy.orm import Session
 
@@ -475,13 +475,9 @@ def _created(snapshot: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {key: {"before": None, "after": value} for key, value in snapshot.items() if value is not None}
 
 
-# Compact, non-ASCII kept as is (less to send and to parse); snapshots hold no cycles to look for.
-_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
-
-
 def _json(value: Any) -> str:
-    """JSON text for a jsonb column."""
-    return _JSON.encode(value)
+    """JSON text for a jsonb column: compact, non-ASCII kept as is (orjson: ~9x the json module's speed)."""
+    return orjson.dumps(value).decode()
 
 
 # Events go through an index-free staging table so the full-text document is computed on the way in:
