@@ -491,7 +491,7 @@ EVENT_COLUMNS = (
     "date_end_precision, location, tags, client_token, created_by, updated_by"
 )
 STAGING = (
-    "CREATE TEMP TABLE IF NOT EXISTS import_events (id bigint, title text, summary text, kind text, "
+    "CREATE TEMP TABLE IF NOT EXISTS import_events (id integer, title text, summary text, kind text, "
     "status text, stage_override smallint, date_start date, date_precision text, date_end date, "
     "date_end_precision text, location text, tags text[], client_token uuid, created_by integer, "
     "updated_by integer, quotes text) ON COMMIT DROP"
@@ -505,8 +505,13 @@ FROM_STAGING = (
     f"INSERT INTO events ({EVENT_COLUMNS}, search_vector) "
     f"SELECT {EVENT_COLUMNS}, {SEARCH_DOCUMENT} FROM import_events ORDER BY id"
 )
-STAGED_ROWS = f"COPY (SELECT {EVENT_COLUMNS}, {SEARCH_DOCUMENT} FROM import_events ORDER BY id) TO STDOUT"
-INTO_EVENTS = f"COPY events ({EVENT_COLUMNS}, search_vector) FROM STDIN"
+# In COPY's binary format, which the staging table's column types match: the search document goes over
+# as is, where text would be written out by the helper and parsed again by the import (~2 s at 100k).
+STAGED_ROWS = (
+    f"COPY (SELECT {EVENT_COLUMNS}, {SEARCH_DOCUMENT} FROM import_events ORDER BY id) "
+    "TO STDOUT (FORMAT binary)"
+)
+INTO_EVENTS = f"COPY events ({EVENT_COLUMNS}, search_vector) FROM STDIN (FORMAT binary)"
 
 GIN_INDEXES = ("ix_events_search_vector", "ix_events_tags")
 
