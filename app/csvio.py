@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import operator
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -166,6 +167,9 @@ def split_items(cell: str) -> list[str]:
 
     An empty cell has no items; empty items in between are kept (sources align by position).
     """
+    if ";" not in cell:  # most cells hold one item or none
+        item = cell.strip(WHITESPACE)
+        return [item] if item else []
     if not cell.strip(WHITESPACE):
         return []
     if ";;" not in cell:  # the common case, at C speed
@@ -423,14 +427,27 @@ def iter_csv(text: str, out: ParsedFile, batch_size: int = 5000) -> Iterator[lis
     batch: list[ParsedRow] = []
     # Only the columns an import reads are restored (id, stage, timestamps and version are ignored).
     wanted = [(c, i) for c, i in columns.items() if c in IMPORTED]
+    names = [c for c, _ in wanted]
+    # A full-width row's cells are taken at C speed; only a row with an escaped cell (one starting with an
+    # apostrophe, seen after a NUL separator; a false alarm just takes the slow way) is restored cell by cell.
+    pick = operator.itemgetter(*(i for _, i in wanted))
+    need = max(i for _, i in wanted) + 1
     try:
         for record in reader:
             start, line = line, reader.line_num + 1
-            if not any(cell.strip() for cell in record):
+            # The same test as "some cell is not blank", without a generator per row.
+            if not (record and record[0].strip()) and not "".join(record).strip():
                 continue
             out.total_rows += 1
             width = len(record)
-            cells = {c: restore(record[i]) if i < width else "" for c, i in wanted}
+            if width >= need:
+                values = pick(record)
+                joined = "\0".join(values)
+                if joined.startswith(APOSTROPHE) or "\0'" in joined:
+                    values = [restore(v) for v in values]
+                cells = dict(zip(names, values, strict=True))
+            else:
+                cells = {c: restore(record[i]) if i < width else "" for c, i in wanted}
             row, errors = _read_row(start, cells, shown)
             if errors:
                 out.errors.extend(errors)
@@ -457,15 +474,21 @@ def _read_row(
         errors.append(RowError(line, shown.get(column, column), message))
 
     get = cells.get
+    # An optional field left out validates exactly as one given as None (its validators map None to None),
+    # and costs pydantic nothing; so empty optional values are left out rather than sent as None.
     data: dict[str, Any] = {
         "title": get("title", ""),
         "summary": get("summary", "").strip(WHITESPACE),
         "kind": get("kind", "").strip(WHITESPACE).lower(),
         "date": get("date", "").strip(WHITESPACE),
-        "date_end": get("date_end", "").strip(WHITESPACE) or None,
-        "location": get("location", "").strip(WHITESPACE) or None,
         "tags": [t for t in split_items(get("tags", "")) if t],
     }
+    date_end = get("date_end", "").strip(WHITESPACE)
+    if date_end:
+        data["date_end"] = date_end
+    location = get("location", "").strip(WHITESPACE)
+    if location:
+        data["location"] = location
     status = get("status", "").strip(WHITESPACE)
     if status:
         data["status"] = status.lower()
@@ -479,7 +502,10 @@ def _read_row(
     country_columns: list[str] = []
     by_name: list[tuple[str, str]] = []
     for column, role in COUNTRY_COLUMNS.items():
-        for item in split_items(get(column, "")):
+        cell = get(column)
+        if not cell:
+            continue
+        for item in split_items(cell):
             if not item:
                 continue
             countries.append({"code": item, "role": role})
@@ -488,14 +514,10 @@ def _read_row(
             if code is not None and code != item:
                 by_name.append((item, code))
     data["countries"] = countries
-    data["actors"] = [
-        {"name": name, "role": role}
-        for name, role in (_parse_actor(i) for i in split_items(get("actors", "")) if i)
-    ]
-    data["systems"] = [
-        {"designation": d, "quantity": q, "quantity_note": n}
-        for d, q, n in (_parse_system(i) for i in split_items(get("systems", "")) if i)
-    ]
+    cell = get("actors")
+    data["actors"] = [{"name": name, "role": role} for name, role in _actor_items(cell)] if cell else []
+    cell = get("systems")
+    data["systems"] = [_system_input(*system) for system in _system_items(cell)] if cell else []
     data["sources"] = _read_sources(cells, err)
     if errors:
         return None, errors
@@ -510,21 +532,56 @@ def _read_row(
     return ParsedRow(line, parsed, by_name), []
 
 
-# The same codes, names, actors and systems recur on row after row of a bulk file: each distinct item is
-# looked up or parsed once (pure functions of the item's text).
+# The same codes, names, actors and systems recur on row after row of a bulk file: each distinct item (and
+# each distinct actors or systems cell) is looked up or parsed once (pure functions of the text).
 _resolve_country = lru_cache(maxsize=4096)(resolve_country)
 _parse_actor = lru_cache(maxsize=65536)(parse_actor)
 _parse_system = lru_cache(maxsize=65536)(parse_system)
 
 
+@lru_cache(maxsize=65536)
+def _actor_items(cell: str) -> tuple[tuple[str, str], ...]:
+    """The (name, role) of each non-empty item of an actors cell."""
+    return tuple(_parse_actor(i) for i in split_items(cell) if i)
+
+
+@lru_cache(maxsize=65536)
+def _system_items(cell: str) -> tuple[tuple[str, int | None, str | None], ...]:
+    """The (designation, quantity, note) of each non-empty item of a systems cell."""
+    return tuple(_parse_system(i) for i in split_items(cell) if i)
+
+
+def _system_input(designation: str, quantity: int | None, note: str | None) -> dict[str, Any]:
+    """A systems item as SystemLink input, leaving out the parts it does not have."""
+    system: dict[str, Any] = {"designation": designation}
+    if quantity is not None:
+        system["quantity"] = quantity
+    if note is not None:
+        system["quantity_note"] = note
+    return system
+
+
+@lru_cache(maxsize=1024)
+def _parse_grade(grade: str) -> tuple[str, int] | None:
+    """`b3` → ('B', 3); None when the text is not a grade."""
+    m = _GRADE.match(grade)
+    return (m[1].upper(), int(m[2])) if m else None
+
+
+# The source columns after source_publishers, in the order their errors are reported.
+_ALIGNED_SOURCE_COLUMNS: tuple[str, ...] = tuple(
+    name for name in SOURCE_COLUMNS if name != "source_publishers"
+)
+
+
 def _read_sources(cells: dict[str, str], err: Any) -> list[dict[str, Any]]:
     """Sources from the aligned source_* columns (item i of each column belongs to source i)."""
-    publishers = split_items(cells.get("source_publishers", ""))
-    columns = {
-        name: split_items(cells.get(name, "")) for name in SOURCE_COLUMNS if name != "source_publishers"
-    }
+    get = cells.get
+    publishers = split_items(get("source_publishers", ""))
     count = len(publishers)
-    for name, items in columns.items():
+    aligned: dict[str, list[str]] = {}
+    for name in _ALIGNED_SOURCE_COLUMNS:
+        items = split_items(get(name, ""))
         if items and len(items) != count:
             if count == 0:
                 err(
@@ -538,26 +595,39 @@ def _read_sources(cells: dict[str, str], err: Any) -> list[dict[str, Any]]:
                     f"{'is' if count == 1 else 'are'} {count} source{'s' if count != 1 else ''}; "
                     "separate items with “; ” (leave an item empty, not out)",
                 )
+        # One item per source: a missing one is empty (the row is refused above if any is missing).
+        aligned[name] = items if len(items) == count else (items + [""] * count)[:count]
+    if not count:
+        return []
     sources: list[dict[str, Any]] = []
-    for i, publisher in enumerate(publishers):
-
-        def item(name: str, i: int = i) -> str | None:
-            items = columns[name]
-            return (items[i] or None) if i < len(items) else None
-
-        source: dict[str, Any] = {
-            "publisher": publisher,
-            "url": item("source_urls"),
-            "title": item("source_titles"),
-            "published": item("source_dates"),
-            "quote": item("source_quotes"),
-            "note": item("source_notes"),
-        }
-        grade = item("source_grades")
+    # An empty item is left out: the field's default None is what an empty item means.
+    for i, (publisher, url, title, published, grade, quote, note) in enumerate(
+        zip(
+            publishers,
+            aligned["source_urls"],
+            aligned["source_titles"],
+            aligned["source_dates"],
+            aligned["source_grades"],
+            aligned["source_quotes"],
+            aligned["source_notes"],
+            strict=True,
+        )
+    ):
+        source: dict[str, Any] = {"publisher": publisher}
+        if url:
+            source["url"] = url
+        if title:
+            source["title"] = title
+        if published:
+            source["published"] = published
+        if quote:
+            source["quote"] = quote
+        if note:
+            source["note"] = note
         if grade:
-            m = _GRADE.match(grade)
-            if m:
-                source["reliability"], source["credibility"] = m[1].upper(), int(m[2])
+            parsed = _parse_grade(grade)
+            if parsed is not None:
+                source["reliability"], source["credibility"] = parsed
             else:
                 err(
                     "source_grades",

@@ -6,6 +6,7 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 _PATTERN = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?$")
 
@@ -39,6 +40,9 @@ class PartialDate:
         return self.iso()
 
 
+# A bulk import parses the same few thousand dates again and again; PartialDate is immutable, so one
+# instance per distinct text can be shared (a refused text raises each time: errors are not cached).
+@lru_cache(maxsize=65536)
 def parse_partial(value: str) -> PartialDate:
     """Parse YYYY, YYYY-MM or YYYY-MM-DD into a PartialDate, or raise PartialDateError."""
     m = _PATTERN.match(value.strip())

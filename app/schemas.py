@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date
+from collections.abc import Callable
+from datetime import date, timedelta
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -39,11 +41,31 @@ def today() -> date:
     return date.today()
 
 
-def _partial(value: str, *, allow_future: bool = False) -> str:
+@lru_cache(maxsize=65536)
+def _parsed_iso(value: str) -> tuple[date, str]:
+    """The first day and the ISO text of a partial date (cached: a bulk import repeats its dates)."""
     parsed = parse_partial(value)
-    if not allow_future and parsed.start > today():
-        raise ValueError("this date is in the future")
-    return parsed.iso()
+    return parsed.start, parsed.iso()
+
+
+# A day that `today()` (the very function, which a test may replace) has shown to be today or earlier: a date
+# up to it cannot be in the future, so only a later one asks `today()` again. One day back, so a clock or
+# time zone moved back by less than a day is still answered right.
+_not_future: tuple[Callable[[], date], date] | None = None
+
+
+def _partial(value: str, *, allow_future: bool = False) -> str:
+    global _not_future
+    start, iso = _parsed_iso(value)
+    if allow_future:
+        return iso
+    known = _not_future
+    if known is None or known[0] is not today or start > known[1]:
+        now = today()
+        if start > now:
+            raise ValueError("this date is in the future")
+        _not_future = (today, now - timedelta(days=1))
+    return iso
 
 
 def _country(value: str) -> str:
