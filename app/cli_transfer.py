@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 import uuid
 from collections.abc import Iterator
@@ -44,10 +45,15 @@ def cmd_export(args: argparse.Namespace) -> int:
             print(f"error: {e.param}: {e.message}", file=sys.stderr)
         return 2
     out = sys.stdout.buffer
-    with replica_session_factory()() as session:
-        for chunk in write_lines(export_batches(session, f), bom=bom):
-            out.write(chunk)
-    out.flush()
+    try:
+        with replica_session_factory()() as session:
+            for chunk in write_lines(export_batches(session, f), bom=bom):
+                out.write(chunk)
+        out.flush()
+    except BrokenPipeError:
+        # The reader stopped early (`signalboard export | head`): its choice, not a failure. Standard output
+        # goes to /dev/null so the interpreter's own flush at exit does not complain again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

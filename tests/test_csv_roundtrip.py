@@ -5,7 +5,10 @@ from __future__ import annotations
 import csv
 import html
 import io
+import os
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -192,6 +195,21 @@ def test_cli_export_gives_the_same_bytes_as_the_web(committed: Engine, client: C
         assert capsysbinary.readouterr().out == web, query
     assert cli_main(["export", "--country", "Atlantis"]) == 2
     assert b"Atlantis" in capsysbinary.readouterr().err
+
+
+def test_cli_export_into_a_reader_that_stops_early(committed: Engine) -> None:
+    # `signalboard export | head`: more than a pipe's buffer of CSV, read 100 bytes of it, then close.
+    assert cli_main(["seed-synthetic", "--events", "300", "--seed", "5", "--quiet"]) == 0
+    env = {**os.environ, "SEED_DEMO_ON_FIRST_RUN": "false"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "export"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(100) == ",".join(HEADER).encode()[:100]
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err
 
 
 # ---- what the systems cell cannot carry is refused at the door ---------------------------------------------
