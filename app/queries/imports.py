@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import hashlib
 import time
 import uuid
 from collections.abc import Iterable
@@ -114,6 +114,21 @@ def existing_system_ids(session: Session, keys: list[str]) -> dict[str, int]:
 def row_tokens(import_token: uuid.UUID, rows: list[ParsedRow]) -> list[uuid.UUID]:
     """A client token per row derived from the import's token: committing twice adds nothing twice."""
     return [uuid.uuid5(import_token, str(r.line)) for r in rows]
+
+
+def row_token_texts(import_token: uuid.UUID, rows: list[ParsedRow]) -> list[str]:
+    """row_tokens as text: what uuid.uuid5 computes (SHA-1 of namespace and name) in a third of the time."""
+    namespace = import_token.bytes
+    out = []
+    for r in rows:
+        digest = bytearray(
+            hashlib.sha1(namespace + str(r.line).encode(), usedforsecurity=False).digest()[:16]
+        )
+        digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+        digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+        h = digest.hex()
+        out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return out
 
 
 def already_imported(session: Session, import_token: uuid.UUID, rows: list[ParsedRow]) -> bool:
@@ -289,7 +304,6 @@ LINK_TABLES = ("event_countries", "event_actors", "event_systems", "sources", "a
 
 # COPY's text format: backslash, newline, carriage return and tab are escaped; \N is NULL.
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
-_COPY_SPECIAL = re.compile(r"[\\\n\r\t]")
 NULL = "\\N"
 
 
@@ -297,7 +311,8 @@ def copy_field(value: str | None) -> str:
     """A text value as one field of COPY's text format."""
     if value is None:
         return NULL
-    if _COPY_SPECIAL.search(value) is None:  # the common case: nothing to escape
+    # The common case, nothing to escape; four substring tests are ~8x faster than a regex search.
+    if not ("\\" in value or "\n" in value or "\r" in value or "\t" in value):
         return value
     return value.translate(_COPY_ESCAPES)
 
@@ -358,8 +373,8 @@ def build_batch(
     Pure Python (no database): `signalboard import` builds one batch while the previous one loads.
     """
     text = _BatchText(refs, who, reason)
-    for row, event_id, token in zip(rows, refs.event_ids, row_tokens(import_token, rows), strict=True):
-        text.add(row.data, str(event_id), str(token))
+    for row, event_id, token in zip(rows, refs.event_ids, row_token_texts(import_token, rows), strict=True):
+        text.add(row.data, str(event_id), token)
     referenced = Referenced(
         sorted(text.country_codes),
         sorted(set(refs.actor_ids.values())),
