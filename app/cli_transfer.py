@@ -150,6 +150,12 @@ def _load(
     results: list[ImportResult] = []
     futures: list[Future[Any]] = []
     skip_triggers = may_skip_triggers(session)
+    if not skip_triggers:
+        print(
+            "note: this database role may not set session_replication_role, so every row's foreign keys are "
+            "checked one by one (slower; README, “How a bulk import stays fast”)",
+            file=sys.stderr,
+        )
     with ThreadPoolExecutor(max_workers=1) as db, ThreadPoolExecutor(max_workers=1) as search:
 
         def hand_over(rows: list[ParsedRow], refs: Future[References]) -> None:

@@ -183,3 +183,21 @@ def test_row_token_texts_are_uuid5_of_the_line() -> None:
     rows = [ParsedRow(line, read_csv(ONE_ROW).rows[0].data, []) for line in (2, 3, 99, 100_001)]
     for token in (uuid.uuid4(), uuid.UUID(int=0), uuid.UUID(int=2**128 - 1)):
         assert imports.row_token_texts(token, rows) == [str(t) for t in imports.row_tokens(token, rows)]
+
+
+def test_cli_says_when_it_checks_row_by_row(  # type: ignore[no-untyped-def]
+    committed: Engine, tmp_path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "batched.csv"
+    path.write_text(BATCHED, encoding="utf-8")
+    assert cli_main(["import", str(path)]) == 0
+    assert "session_replication_role" not in capsys.readouterr().err
+    fast = _stored(committed)
+    with Session(committed) as s:
+        s.execute(text("TRUNCATE events, audit_log, actors, systems CASCADE"))
+        s.commit()
+    monkeypatch.setattr(imports, "may_skip_triggers", lambda _s: False)
+    assert cli_main(["import", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert "may not set session_replication_role" in err and "imported 5 event(s)" in err
+    assert _stored(committed) == fast
