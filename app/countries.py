@@ -48,6 +48,9 @@ def country_name(code: str) -> str:
     return names_by_code().get(code, code)
 
 
+# Forms, the API and every row of an import resolve the same few codes over and over; the answer depends
+# only on the text (the ISO data does not change while the process runs).
+@lru_cache(maxsize=4096)
 def resolve_country(value: str) -> str | None:
     """Turn a code (alpha-3 or alpha-2) or a name into an alpha-3 code, or None if unknown."""
     v = value.strip()
