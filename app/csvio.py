@@ -171,9 +171,7 @@ def split_items(cell: str) -> list[str]:
     if ";" not in cell:  # most cells hold one item or none
         item = cell.strip(WHITESPACE)
         return [item] if item else []
-    if not cell.strip(WHITESPACE):
-        return []
-    if ";;" not in cell:  # the common case, at C speed
+    if ";;" not in cell:  # the common case, at C speed (a cell with a `;` is never blank)
         return [item.strip(WHITESPACE) for item in cell.split(";")]
     items: list[str] = []
     buf: list[str] = []
@@ -593,7 +591,7 @@ def _parse_grade(grade: str) -> tuple[str, int] | None:
     return (m[1].upper(), int(m[2])) if m else None
 
 
-# The source columns after source_publishers, in the order their errors are reported.
+# The source columns after source_publishers, in the order their errors are reported (and unpacked).
 _ALIGNED_SOURCE_COLUMNS: tuple[str, ...] = tuple(
     name for name in SOURCE_COLUMNS if name != "source_publishers"
 )
@@ -602,54 +600,51 @@ _ALIGNED_SOURCE_COLUMNS: tuple[str, ...] = tuple(
 def _read_sources(cells: dict[str, str], err: Any) -> list[dict[str, Any]]:
     """Sources from the aligned source_* columns (item i of each column belongs to source i)."""
     get = cells.get
-    publishers = split_items(get("source_publishers", ""))
+    cell = get("source_publishers")
+    publishers = split_items(cell) if cell else []
     count = len(publishers)
-    aligned: dict[str, list[str]] = {}
+    blank = [""] * count  # only read: a column without items has an empty item for every source
+    aligned: list[list[str]] = []
     for name in _ALIGNED_SOURCE_COLUMNS:
         cell = get(name)
-        items = split_items(cell) if cell else []
-        if items and len(items) != count:
-            if count == 0:
+        if not cell:
+            aligned.append(blank)
+            continue
+        items = split_items(cell)
+        if len(items) != count:
+            if items and count == 0:
                 err(
                     name,
                     f"{name} is filled in but source_publishers is empty; every source needs a publisher",
                 )
-            else:
+            elif items:
                 err(
                     name,
                     f"{name} has {len(items)} item{'s' if len(items) != 1 else ''} but there "
                     f"{'is' if count == 1 else 'are'} {count} source{'s' if count != 1 else ''}; "
                     "separate items with “; ” (leave an item empty, not out)",
                 )
-        # One item per source: a missing one is empty (the row is refused above if any is missing).
-        aligned[name] = items if len(items) == count else (items + [""] * count)[:count]
+            # A missing item is empty (and a row with a miscounted column is refused anyway).
+            items = (items + blank)[:count]
+        aligned.append(items)
     if not count:
         return []
+    urls, titles, dates, grades, quotes, notes = aligned
     sources: list[dict[str, Any]] = []
     # An empty item is left out: the field's default None is what an empty item means.
-    for i, (publisher, url, title, published, grade, quote, note) in enumerate(
-        zip(
-            publishers,
-            aligned["source_urls"],
-            aligned["source_titles"],
-            aligned["source_dates"],
-            aligned["source_grades"],
-            aligned["source_quotes"],
-            aligned["source_notes"],
-            strict=True,
-        )
-    ):
+    for i, publisher in enumerate(publishers):
         source: dict[str, Any] = {"publisher": publisher}
-        if url:
-            source["url"] = url
-        if title:
-            source["title"] = title
-        if published:
-            source["published"] = published
-        if quote:
-            source["quote"] = quote
-        if note:
-            source["note"] = note
+        if urls[i]:
+            source["url"] = urls[i]
+        if titles[i]:
+            source["title"] = titles[i]
+        if dates[i]:
+            source["published"] = dates[i]
+        if quotes[i]:
+            source["quote"] = quotes[i]
+        if notes[i]:
+            source["note"] = notes[i]
+        grade = grades[i]
         if grade:
             parsed = _parse_grade(grade)
             if parsed is not None:
