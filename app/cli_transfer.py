@@ -133,8 +133,8 @@ def _load(
     """Validate, build and write the rows batch by batch in the session's transaction (not committed).
 
     Three threads overlap: this one validates batch k+1 and builds batch k into COPY text; a helper
-    connection computes batch k's search documents (`event_rows`); the import's connection resolves
-    names and loads batch k-1 (waiting on PostgreSQL releases the GIL). After the first bad row nothing
+    connection computes batch k-1's search documents (`event_rows`); the import's connection resolves
+    names and loads batch k-2 (waiting on PostgreSQL releases the GIL). After the first bad row nothing
     more is written and queued work is cancelled; every row is still checked and reported.
     """
     from app.csvio import iter_csv
@@ -157,12 +157,23 @@ def _load(
             file=sys.stderr,
         )
     with ThreadPoolExecutor(max_workers=1) as db, ThreadPoolExecutor(max_workers=1) as search:
+        # A built batch is queued for loading one round later, when its search documents are nearly
+        # always ready. Queued at once, its load would hold the import's connection waiting for them, and
+        # the next name lookup (which this thread waits for before building) would wait behind it: the
+        # three threads then took turns instead of overlapping.
+        unwritten: list[tuple[BatchPayload, Future[bytes]]] = []
+
+        def write_unwritten() -> None:
+            for payload, events in unwritten:
+                futures.append(db.submit(_write, session, payload, events, skip_triggers))
+            unwritten.clear()
 
         def hand_over(rows: list[ParsedRow], refs: Future[References]) -> None:
             payload = build_batch(rows, refs.result(), None, token, reason)
             results.append(ImportResult(payload.event_ids, payload.new_actors, payload.new_systems))
             events = search.submit(event_rows, helper, payload)
-            futures.extend((events, db.submit(_write, session, payload, events, skip_triggers)))
+            futures.append(events)
+            unwritten.append((payload, events))
             futures[:] = _running(futures)
 
         try:
@@ -174,6 +185,7 @@ def _load(
                     continue
                 refs = db.submit(prepare_batch, session, rows)
                 futures.append(refs)
+                write_unwritten()
                 if ready is not None:
                     hand_over(*ready)
                 ready = (rows, refs)
@@ -182,6 +194,7 @@ def _load(
                 return []
             if ready is not None:
                 hand_over(*ready)
+                write_unwritten()
                 futures.append(db.submit(merge_pending, session))
             for f in futures:
                 f.result()  # the first failure of a worker is raised here
