@@ -555,20 +555,21 @@ def _read_row(
     return ParsedRow(line, parsed, by_name), []
 
 
-# The same codes, names, actors and systems recur on row after row of a bulk file: each distinct item (and
-# each distinct actors or systems cell) is looked up or parsed once (pure functions of the text).
+# The same codes, names, actors and systems recur on row after row of a bulk file: each distinct item is
+# looked up or parsed once (pure functions of the text), and so is each of the most recent actors and
+# systems cells (those recur too, but a big file has many distinct ones: their caches are kept small).
 _resolve_country = lru_cache(maxsize=4096)(resolve_country)
 _parse_actor = lru_cache(maxsize=65536)(parse_actor)
 _parse_system = lru_cache(maxsize=65536)(parse_system)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)
 def _actor_items(cell: str) -> tuple[tuple[str, str], ...]:
     """The (name, role) of each non-empty item of an actors cell."""
     return tuple(_parse_actor(i) for i in split_items(cell) if i)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)
 def _system_items(cell: str) -> tuple[tuple[str, int | None, str | None], ...]:
     """The (designation, quantity, note) of each non-empty item of a systems cell."""
     return tuple(_parse_system(i) for i in split_items(cell) if i)
