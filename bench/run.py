@@ -152,6 +152,7 @@ class Report:
                 "",
                 f"- {i['rows']:,} rows via {i['via']}: **{i['seconds']} s** "
                 f"({i['rows_per_s']:,} rows/s), exit {i['status']}; {i.get('note', '')}",
+                f"- cpu gauge right before: {i.get('cpu_gauge_s')} s for 5,000,000 Python additions",
             ]
         if self.load:
             ld = self.load
@@ -597,6 +598,7 @@ def bench_import(
                     break
     rows = kept - 1
     note = ""
+    gauge = cpu_gauge()
     # Start from written-out buffers: a checkpoint due after the steps before (or a first fill of the
     # export's stored lines) would otherwise land inside the timed import.
     with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -637,6 +639,7 @@ def bench_import(
         "status": status,
         "seconds": round(seconds, 2),
         "rows_per_s": int(rows / seconds) if seconds else 0,
+        "cpu_gauge_s": gauge,
         "note": f"{n_added:,} events added then removed. {note}".strip(),
     }
 
@@ -709,6 +712,19 @@ def bench_load(
 
 
 # ---- main ---------------------------------------------------------------------------------------
+def cpu_gauge() -> float:
+    """Seconds a fixed pure-Python loop of 5,000,000 additions takes.
+
+    The benchmark VM's speed moved by 2x between hours (same code, same data), so each run carries this
+    reading, taken at its start and again right before the import, to compare runs by.
+    """
+    began = time.perf_counter()
+    total = 0
+    for i in range(5_000_000):
+        total += i
+    return round(time.perf_counter() - began, 3)
+
+
 def machine(conninfo: str) -> dict[str, Any]:
     """Where the figures come from."""
     with psycopg.connect(conninfo) as conn:
@@ -727,6 +743,7 @@ def machine(conninfo: str) -> dict[str, Any]:
         "postgresql": version[0] if version else "?",
         "pg settings": ", ".join(f"{k}={v}" for k, v in sorted(settings.items())),
         "python": platform.python_version(),
+        "cpu gauge": f"{cpu_gauge()} s for 5,000,000 Python additions at the start (lower is faster)",
     }
 
 
