@@ -630,7 +630,9 @@ def _read_sources(cells: dict[str, str], err: Any) -> list[dict[str, Any]]:
         aligned.append(items)
     if not count:
         return []
-    urls, titles, dates, grades, quotes, notes = aligned
+    column = dict(zip(_ALIGNED_SOURCE_COLUMNS, aligned, strict=True))  # by name: immune to reordering
+    urls, titles, dates = column["source_urls"], column["source_titles"], column["source_dates"]
+    grades, quotes, notes = column["source_grades"], column["source_quotes"], column["source_notes"]
     sources: list[dict[str, Any]] = []
     # An empty item is left out: the field's default None is what an empty item means.
     for i, publisher in enumerate(publishers):
