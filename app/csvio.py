@@ -533,7 +533,7 @@ def _read_row(
                 continue
             countries.append({"code": item, "role": role})
             country_columns.append(column)
-            code = _resolve_country(item)
+            code = resolve_country(item)
             if code is not None and code != item:
                 by_name.append((item, code))
     data["countries"] = countries
@@ -555,10 +555,10 @@ def _read_row(
     return ParsedRow(line, parsed, by_name), []
 
 
-# The same codes, names, actors and systems recur on row after row of a bulk file: each distinct item is
-# looked up or parsed once (pure functions of the text), and so is each of the most recent actors and
-# systems cells (those recur too, but a big file has many distinct ones: their caches are kept small).
-_resolve_country = lru_cache(maxsize=4096)(resolve_country)
+# The same names, actors and systems recur on row after row of a bulk file: each distinct item is parsed
+# once (pure functions of the text; resolve_country caches its own answers), and so is each of the most
+# recent actors and systems cells (those recur too, but a big file has many distinct ones: their caches
+# are kept small).
 _parse_actor = lru_cache(maxsize=65536)(parse_actor)
 _parse_system = lru_cache(maxsize=65536)(parse_system)
 

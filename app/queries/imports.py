@@ -113,11 +113,11 @@ def existing_system_ids(session: Session, keys: list[str]) -> dict[str, int]:
 
 def row_tokens(import_token: uuid.UUID, rows: list[ParsedRow]) -> list[uuid.UUID]:
     """A client token per row derived from the import's token: committing twice adds nothing twice."""
-    return [uuid.uuid5(import_token, str(r.line)) for r in rows]
+    return [uuid.UUID(t) for t in row_token_texts(import_token, rows)]
 
 
 def row_token_texts(import_token: uuid.UUID, rows: list[ParsedRow]) -> list[str]:
-    """row_tokens as text: what uuid.uuid5 computes (SHA-1 of namespace and name) in a third of the time."""
+    """Each row's token as text: uuid.uuid5(import_token, line), computed in a third of its time."""
     namespace = import_token.bytes
     out = []
     for r in rows:
