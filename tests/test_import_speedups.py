@@ -256,10 +256,12 @@ def test_reader_matches_the_plain_reference(text: str) -> None:
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     header = next(reader)
     line = reader.line_num + 1
+    events = 0
     for record in reader:
         start, line = line, reader.line_num + 1
         if not any(cell.strip() for cell in record):
             continue
+        events += 1
         cells = {name: restore(record[i]) if i < len(record) else "" for i, name in enumerate(header)}
         dump, errors = reference_row(cells)
         if dump is not None:
@@ -270,5 +272,7 @@ def test_reader_matches_the_plain_reference(text: str) -> None:
             assert [m for (_, m), (_, want) in zip(got, errors, strict=True) if want is not None] == [
                 want for _, want in errors if want is not None
             ]
+    if not events:  # every row blank (rows cut to no cells): the file as a whole is refused
+        assert got_errors.pop(0) == [("", "The file has a header row but no events.")]
     assert not got_rows
     assert not got_errors
