@@ -104,6 +104,7 @@ def test_import_a_file_through_the_page(page, live_user, engine: Engine, tmp_pat
     page.get_by_role("button", name="Import 1 event").click()
     page.wait_for_load_state()
     assert page.get_by_text("Imported 1 event").is_visible()
+    assert page.get_by_role("heading", level=1).inner_text() == "Import done"
     page.get_by_role("link", name="Open the timeline").click()
     page.wait_for_load_state()
     assert page.get_by_text("Imported in the browser").is_visible()

@@ -102,6 +102,7 @@ def test_friendly_headers_preview_then_commit(analyst: Client, db: Session) -> N
     done = analyst.post("/import/commit", data=commit_form(page))
     assert done.status_code == 200, done.text
     assert "Imported 2 events" in done.text
+    assert done.text.count("<h1") == 1 and "<h1>Import done</h1>" in done.text  # one heading names the page
     assert count(db, Event) == before + 2
     drones = db.scalars(select(Event).where(Event.title == "Iran ships drones, reportedly")).one()
     full = load_event(db, drones.id)
