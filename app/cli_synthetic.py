@@ -40,7 +40,10 @@ def cmd_seed_synthetic(args: argparse.Namespace) -> int:
     if not args.no_lines:
         began = time.monotonic()
         made = fill(get_engine())
-        print(f"made {made:,} export lines in {time.monotonic() - began:.1f} s", file=sys.stderr)
+        if made is None:
+            print("another process is making the export lines (/healthz says when)", file=sys.stderr)
+        else:
+            print(f"made {made:,} export lines in {time.monotonic() - began:.1f} s", file=sys.stderr)
     return 0
 
 

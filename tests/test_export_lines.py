@@ -309,10 +309,33 @@ def test_one_filler_at_a_time(filled: Engine) -> None:
         conn.execute(text("DELETE FROM event_lines"))
     with filled.connect() as holder:
         assert holder.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": export_lines._LOCK_KEY})
-        assert export_lines.fill(filled) == 0  # another process is at it
+        assert export_lines.fill(filled) is None  # another process is at it
         holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": export_lines._LOCK_KEY})
         holder.commit()
     assert export_lines.fill(filled) == 2 * len(AWKWARD)
+
+
+def test_the_filler_is_not_ready_while_another_process_fills(filled: Engine) -> None:
+    with filled.begin() as conn:
+        conn.execute(text("DELETE FROM event_lines"))
+    filler = export_lines.Filler(filled)
+    filler.POLL_SECONDS = 0.05
+    with filled.connect() as holder:
+        assert holder.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": export_lines._LOCK_KEY})
+        filler.start()
+        try:
+            time.sleep(0.5)  # ten polls, each finding the lock taken
+            assert filler.state == "filling"
+            assert stale(filled) == 2 * len(AWKWARD)
+            holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": export_lines._LOCK_KEY})
+            holder.commit()
+            deadline = time.monotonic() + 30
+            while filler.state != "ready" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert filler.state == "ready"
+            assert stale(filled) == 0  # made by this filler once the other let go
+        finally:
+            filler.stop()
 
 
 def test_many_events_use_the_grouped_read(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:

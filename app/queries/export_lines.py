@@ -95,16 +95,16 @@ def _write(conn: Connection, batch: list[tuple[int, int, str]]) -> None:
     conn.execute(_MERGE, {"fmt": export_query.FORMAT})
 
 
-def fill(engine: Engine) -> int:
+def fill(engine: Engine) -> int | None:
     """Make and store the line of every live event that lacks a valid one; how many were written.
 
-    Reads on one connection and writes on another, a batch per transaction. Returns 0 at once when
-    another process is filling.
+    Reads on one connection and writes on another, a batch per transaction. Returns None at once when
+    another process is filling (its lines are not all made yet).
     """
     # A session lock outside any transaction: nothing idles in a transaction for the length of a fill.
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as lock_conn:
         if not lock_conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": _LOCK_KEY}):
-            return 0
+            return None
         try:
             return _fill_locked(engine)
         finally:
@@ -171,7 +171,10 @@ class Filler:
                     version = data_version(session)
                 if version != seen:
                     self.filling = True
-                    fill(self.engine)
+                    if fill(self.engine) is None:
+                        # Another process is filling: not ready until it is done; try again at the next poll.
+                        self._stop.wait(self.POLL_SECONDS)
+                        continue
                     seen = version
                 self.filling = False
             except Exception:  # a database restart or a lost connection: try again at the next poll
