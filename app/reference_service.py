@@ -154,6 +154,8 @@ def update_actor(session: Session, actor_id: int, data: ActorEdit, who: Who | No
     if owners:
         raise _owner_message("actor", keys, owners, "actors")
     before = actor_snapshot(actor)
+    if data.name != actor.name:
+        _lock_events_linking(session, EventActor, EventActor.actor_id, actor.id)
     actor.name, actor.aliases, actor.match_keys = data.name, list(data.aliases), keys
     actor.type, actor.country_code, actor.title = data.type, data.country, data.title
     changes = diff(before, actor_snapshot(actor))
@@ -173,6 +175,8 @@ def update_system(session: Session, system_id: int, data: SystemEdit, who: Who |
     if owners:
         raise _owner_message("system", keys, owners, "systems")
     before = system_snapshot(system)
+    if data.designation != system.designation:
+        _lock_events_linking(session, EventSystem, EventSystem.system_id, system.id)
     system.designation, system.aliases, system.match_keys = data.designation, list(data.aliases), keys
     system.category, system.origin_code = data.category, data.origin
     changes = diff(before, system_snapshot(system))
@@ -180,6 +184,33 @@ def update_system(session: Session, system_id: int, data: SystemEdit, who: Who |
         record(session, who, "update", "system", system.id, changes)
     session.flush()
     return system
+
+
+# Lock order, so that merges and renames running at once queue instead of deadlocking: the actors or
+# systems first (a merge's two in one statement, by id), then the events whose stored lines show them
+# (by id). Without it the touch triggers of migration 0004 rewrote those events in no set order, and two
+# merges of the same pair in opposite directions each held one entry and waited for the other.
+
+
+def _lock_pair(session: Session, model: Any, keep_id: int, drop_id: int) -> tuple[Any, Any]:
+    """Both entries locked FOR UPDATE by one statement in id order (fresh from the database); None if gone."""
+    rows = session.scalars(
+        select(model)
+        .where(model.id.in_((keep_id, drop_id)))
+        .order_by(model.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    found = {row.id: row for row in rows}
+    return found.get(keep_id), found.get(drop_id)
+
+
+def _lock_events_linking(session: Session, link: Any, column: Any, ref_id: int) -> None:
+    """Lock the events (deleted ones too) that link the entry, in id order, as the touch would lock them."""
+    ids = select(link.event_id).where(column == ref_id)
+    session.execute(
+        select(Event.id).where(Event.id.in_(ids)).order_by(Event.id).with_for_update(key_share=True)
+    )
 
 
 def _events_linking(session: Session, link: Any, column: Any, ref_id: int) -> list[Event]:
@@ -207,10 +238,10 @@ def merge_actors(session: Session, keep_id: int, drop_id: int, who: Who | None) 
     """Merge actor `drop` into `keep`: links move over (no duplicate rows), drop's names become aliases."""
     if keep_id == drop_id:
         raise MergeError("Choose two different actors.")
-    keep = session.get(Actor, keep_id, with_for_update=True)
-    drop = session.get(Actor, drop_id, with_for_update=True)
+    keep, drop = _lock_pair(session, Actor, keep_id, drop_id)
     if keep is None or drop is None:
         raise LookupError(keep_id if keep is None else drop_id)
+    _lock_events_linking(session, EventActor, EventActor.actor_id, drop.id)
     events = _events_linking(session, EventActor, EventActor.actor_id, drop.id)
     before = {e.id: snapshot(e) for e in events}
     keep_before, drop_before = actor_snapshot(keep), actor_snapshot(drop)
@@ -274,10 +305,10 @@ def merge_systems(session: Session, keep_id: int, drop_id: int, who: Who | None)
     """Merge system `drop` into `keep`: links move over (quantities kept), drop's names become aliases."""
     if keep_id == drop_id:
         raise MergeError("Choose two different systems.")
-    keep = session.get(System, keep_id, with_for_update=True)
-    drop = session.get(System, drop_id, with_for_update=True)
+    keep, drop = _lock_pair(session, System, keep_id, drop_id)
     if keep is None or drop is None:
         raise LookupError(keep_id if keep is None else drop_id)
+    _lock_events_linking(session, EventSystem, EventSystem.system_id, drop.id)
     events = _events_linking(session, EventSystem, EventSystem.system_id, drop.id)
     before = {e.id: snapshot(e) for e in events}
     keep_before, drop_before = system_snapshot(keep), system_snapshot(drop)

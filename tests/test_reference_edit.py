@@ -9,6 +9,7 @@ from app.events_service import find_actor, find_system, load_event
 from app.filters import EventFilter
 from app.models import Actor, AuditEntry, EventActor, EventSystem, System
 from app.queries.events import count_events
+from app.web import reference_edit
 from tests.factories import make_event
 
 
@@ -198,6 +199,23 @@ def test_merge_errors(client, db: Session) -> None:  # type: ignore[no-untyped-d
     assert 'value="Nobody Atall"' in unknown.text
     same = client.post("/actors/merge", data={"keep": "Sergei Ryabkov", "drop": "sergei ryabkov"})
     assert same.status_code == 422 and "same actor" in same.text
+
+
+def test_a_merge_whose_entry_went_meanwhile_says_so(client, db: Session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    client.login("admin")
+    make_event(db)
+    make_event(db, actors=[{"name": "Sergey Rybakov", "role": "speaker"}])
+
+    def taken_away(session: Session, keep_id: int, drop_id: int, who: object) -> None:
+        raise LookupError(
+            drop_id
+        )  # what merge_actors raises when another merge removed one (test_reference_locks)
+
+    monkeypatch.setitem(reference_edit.MERGE_KINDS["actor"], "merge", taken_away)
+    form = {"keep": "Sergei Ryabkov", "drop": "Sergey Rybakov", "confirm": "1"}
+    r = client.post("/actors/merge", data=form)
+    assert r.status_code == 409 and "was merged or deleted meanwhile" in r.text
+    assert 'value="Sergey Rybakov"' in r.text  # the input is kept
 
 
 def test_merge_pick_page_prefills_from_the_edit_page(client, db: Session) -> None:  # type: ignore[no-untyped-def]

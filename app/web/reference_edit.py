@@ -256,6 +256,10 @@ def _merge(request: Request, kind: str, values: dict[str, str], db: Session, pri
     except MergeError as exc:
         db.rollback()
         return _merge_page(request, kind, values, {"drop": str(exc)}, status=422)
+    except LookupError:  # a merge at the same time took one of the two away
+        db.rollback()
+        gone = f"One of these {spec['plural']} was merged or deleted meanwhile; enter the two names again."
+        return _merge_page(request, kind, values, {"drop": gone}, status=409)
     except Exception:
         db.rollback()
         raise

@@ -1,0 +1,180 @@
+"""Merges and renames take their row locks in one order: two at once queue instead of deadlocking."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from app.models import Actor
+from app.reference_service import ActorEdit, merge_actors, update_actor
+from tests.conftest import truncate_all
+from tests.factories import make_event
+
+
+@pytest.fixture
+def pair(engine: Engine) -> Iterator[tuple[int, int]]:
+    """Two committed actors, the first with the lower id, named by three events."""
+    truncate_all(engine)
+    with Session(engine) as s:
+        make_event(s, title="One", actors=[{"name": "Low Id", "role": "speaker"}])
+        make_event(s, title="Two", actors=[{"name": "High Id", "role": "speaker"}])
+        make_event(
+            s,
+            title="Three",
+            actors=[{"name": "Low Id", "role": "speaker"}, {"name": "High Id", "role": "financier"}],
+        )
+        s.commit()
+        low = s.scalars(select(Actor.id).where(Actor.name == "Low Id")).one()
+        high = s.scalars(select(Actor.id).where(Actor.name == "High Id")).one()
+    assert low < high
+    yield low, high
+    truncate_all(engine)
+
+
+def _in_thread(work: Any) -> tuple[threading.Thread, list[BaseException]]:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # handed to the test
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, errors
+
+
+def _wait_for_a_lock_wait(engine: Engine) -> None:
+    """Until some backend of this database waits for a row lock (10 s at most)."""
+    deadline = time.monotonic() + 10
+    with engine.connect() as c:
+        while time.monotonic() < deadline:
+            waiting = c.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            )
+            c.rollback()
+            if waiting:
+                return
+            time.sleep(0.02)
+    raise AssertionError("nothing waited for a lock")
+
+
+def _taken(engine: Engine, actor_id: int) -> bool:
+    """True when another transaction holds a lock on the actor that FOR UPDATE conflicts with."""
+    with engine.connect() as c:
+        try:
+            c.execute(text("SELECT id FROM actors WHERE id = :id FOR UPDATE NOWAIT"), {"id": actor_id})
+            return False
+        except OperationalError:  # lock_not_available
+            return True
+        finally:
+            c.rollback()
+
+
+def test_a_merge_locks_both_entries_in_id_order(engine: Engine, pair: tuple[int, int]) -> None:
+    low, high = pair
+    with engine.connect() as holder:
+        holder.execute(text("SELECT id FROM actors WHERE id = :id FOR UPDATE"), {"id": low})
+
+        def merge() -> None:
+            with Session(engine) as s:
+                merge_actors(s, keep_id=high, drop_id=low, who=None)
+                s.commit()
+
+        thread, errors = _in_thread(merge)
+        _wait_for_a_lock_wait(engine)
+        # Keep has the higher id: the merge waits for the lower one before it takes keep. Taking keep first
+        # (as it did) lets the opposite merge take the other and wait for it: a deadlock.
+        assert not _taken(engine, high)
+        holder.rollback()
+    thread.join(30)
+    assert not errors
+    with Session(engine) as s:
+        assert s.get(Actor, low) is None and s.get(Actor, high) is not None
+
+
+def test_opposite_merges_at_once_queue_and_the_second_finds_its_entry_gone(
+    engine: Engine, pair: tuple[int, int]
+) -> None:
+    low, high = pair
+    with Session(engine) as first:
+        merge_actors(first, keep_id=low, drop_id=high, who=None)
+
+        def opposite() -> None:
+            with Session(engine) as s:
+                merge_actors(s, keep_id=high, drop_id=low, who=None)
+                s.commit()
+
+        thread, errors = _in_thread(opposite)
+        _wait_for_a_lock_wait(engine)
+        first.commit()
+    thread.join(30)
+    assert len(errors) == 1 and isinstance(errors[0], LookupError)  # not a deadlock: high was merged away
+    with Session(engine) as s:
+        assert s.get(Actor, high) is None and s.get(Actor, low) is not None
+
+
+def _statements(engine: Engine, work: Any) -> list[str]:
+    seen: list[str] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        work()
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    return seen
+
+
+def _first(statements: list[str], *parts: str) -> int:
+    return next(i for i, s in enumerate(statements) if all(p in s for p in parts))
+
+
+def test_renames_and_merges_lock_the_events_in_id_order_before_rewriting_them(
+    engine: Engine, pair: tuple[int, int]
+) -> None:
+    low, high = pair
+
+    def rename() -> None:
+        with Session(engine) as s:
+            update_actor(s, low, ActorEdit(name="Renamed", type="person"), None)
+            s.commit()
+
+    statements = _statements(engine, rename)
+    lock = _first(statements, "FROM events", "ORDER BY events.id FOR NO KEY UPDATE")
+    assert lock < _first(statements, "UPDATE actors SET name")  # the name's update touches those events
+
+    def merge() -> None:
+        with Session(engine) as s:
+            merge_actors(s, keep_id=high, drop_id=low, who=None)
+            s.commit()
+
+    statements = _statements(engine, merge)
+    both = _first(statements, "FROM actors", "ORDER BY actors.id FOR UPDATE")
+    lock = _first(statements, "FROM events", "ORDER BY events.id FOR NO KEY UPDATE")
+    assert both < lock < _first(statements, "UPDATE event_actors")
+
+
+def test_an_edit_that_keeps_the_name_locks_no_events(engine: Engine, pair: tuple[int, int]) -> None:
+    low, _ = pair
+
+    def retitle() -> None:
+        with Session(engine) as s:
+            update_actor(s, low, ActorEdit(name="Low Id", type="person", title="Deputy minister"), None)
+            s.commit()
+
+    assert not any("FOR NO KEY UPDATE" in s for s in _statements(engine, retitle))
