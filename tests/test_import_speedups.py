@@ -232,6 +232,22 @@ POOLS: dict[str, list[str]] = {
 }
 
 
+def test_rows_share_each_validated_link_and_a_bad_one_still_reports_its_field() -> None:
+    text = (
+        "title,date,kind,suppliers,recipients,actors,systems\r\n"
+        "One,2025,offer,Russia,VEN,Sergei Ryabkov (speaker),Kalibr ×4\r\n"
+        "Two,2025,offer,Russia,VEN,Sergei Ryabkov (speaker),Kalibr ×4\r\n"
+        "Three,2025,offer,RUS,Atlantis,Sergei Ryabkov (speaker),Kalibr ×4\r\n"
+    )
+    parsed = read_csv(text)
+    one, two = (r.data for r in parsed.rows)
+    assert one.countries[0] is two.countries[0] and one.countries[0].code == "RUS"  # resolved once
+    assert one.actors[0] is two.actors[0] and one.systems[0] is two.systems[0]
+    assert one.systems[0].quantity == 4 and one.systems[0].model_fields_set == {"designation", "quantity"}
+    assert [(e.line, e.column) for e in parsed.errors] == [(4, "recipients")]
+    assert "unknown country “Atlantis”" in parsed.errors[0].message
+
+
 @st.composite
 def csv_text(draw: st.DrawFn) -> str:
     buffer = io.StringIO()
