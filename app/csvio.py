@@ -7,7 +7,7 @@ import io
 import itertools
 import operator
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -621,7 +621,9 @@ def _system_link(designation: str, quantity: int | None, note: str | None) -> Sy
     return _validated(SystemLink, _system_input(designation, quantity, note))
 
 
-def _links(items: Iterable[tuple[Any, ...]], cached: Any, fields: Any) -> list[Any]:
+def _links(
+    items: Iterable[tuple[Any, ...]], cached: Callable[..., Any], fields: Callable[..., dict[str, Any]]
+) -> list[Any]:
     """Each item as its shared, validated model; all as plain input when one is invalid (for its errors)."""
     items = list(items)
     links = [cached(*item) for item in items]
@@ -637,7 +639,7 @@ def _parse_grade(grade: str) -> tuple[str, int] | None:
     return (m[1].upper(), int(m[2])) if m else None
 
 
-# The source columns after source_publishers, in the order their errors are reported (and unpacked).
+# The source columns after source_publishers, in the order their errors are reported.
 _ALIGNED_SOURCE_COLUMNS: tuple[str, ...] = tuple(
     name for name in SOURCE_COLUMNS if name != "source_publishers"
 )

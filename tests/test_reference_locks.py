@@ -53,6 +53,13 @@ def _in_thread(work: Any) -> tuple[threading.Thread, list[BaseException]]:
     return thread, errors
 
 
+def _merge_and_commit(engine: Engine, keep_id: int, drop_id: int) -> None:
+    """Merge actor `drop_id` into `keep_id` in a session of its own, committed."""
+    with Session(engine) as s:
+        merge_actors(s, keep_id=keep_id, drop_id=drop_id, who=None)
+        s.commit()
+
+
 def _wait_for_a_lock_wait(engine: Engine) -> None:
     """Until some backend of this database waits for a row lock (10 s at most)."""
     deadline = time.monotonic() + 10
@@ -87,13 +94,7 @@ def test_a_merge_locks_both_entries_in_id_order(engine: Engine, pair: tuple[int,
     low, high = pair
     with engine.connect() as holder:
         holder.execute(text("SELECT id FROM actors WHERE id = :id FOR UPDATE"), {"id": low})
-
-        def merge() -> None:
-            with Session(engine) as s:
-                merge_actors(s, keep_id=high, drop_id=low, who=None)
-                s.commit()
-
-        thread, errors = _in_thread(merge)
+        thread, errors = _in_thread(lambda: _merge_and_commit(engine, high, low))
         _wait_for_a_lock_wait(engine)
         # Keep has the higher id: the merge waits for the lower one before it takes keep. Taking keep first
         # (as it did) lets the opposite merge take the other and wait for it: a deadlock.
@@ -111,13 +112,7 @@ def test_opposite_merges_at_once_queue_and_the_second_finds_its_entry_gone(
     low, high = pair
     with Session(engine) as first:
         merge_actors(first, keep_id=low, drop_id=high, who=None)
-
-        def opposite() -> None:
-            with Session(engine) as s:
-                merge_actors(s, keep_id=high, drop_id=low, who=None)
-                s.commit()
-
-        thread, errors = _in_thread(opposite)
+        thread, errors = _in_thread(lambda: _merge_and_commit(engine, high, low))
         _wait_for_a_lock_wait(engine)
         first.commit()
     thread.join(30)
@@ -158,12 +153,7 @@ def test_renames_and_merges_lock_the_events_in_id_order_before_rewriting_them(
     lock = _first(statements, "FROM events", "ORDER BY events.id FOR NO KEY UPDATE")
     assert lock < _first(statements, "UPDATE actors SET name")  # the name's update touches those events
 
-    def merge() -> None:
-        with Session(engine) as s:
-            merge_actors(s, keep_id=high, drop_id=low, who=None)
-            s.commit()
-
-    statements = _statements(engine, merge)
+    statements = _statements(engine, lambda: _merge_and_commit(engine, high, low))
     both = _first(statements, "FROM actors", "ORDER BY actors.id FOR UPDATE")
     lock = _first(statements, "FROM events", "ORDER BY events.id FOR NO KEY UPDATE")
     assert both < lock < _first(statements, "UPDATE event_actors")
