@@ -73,6 +73,49 @@ def find_system(session: Session, designation: str) -> System | None:
     ).first()
 
 
+# Lock order: an event's writer takes the actors and systems it will link (FOR KEY SHARE, each table in
+# one statement by id) before the event row, as merges and renames take those entries before the events
+# that show them (app/reference_service.py). Taking the event first let a merge that held the entry wait
+# for the event while the edit's foreign key check waited for the entry: a deadlock.
+_LOCK_TRIES = 5
+
+
+def _lock_named(session: Session, model: Any, names: list[str], find: Any) -> dict[str, Any]:
+    """Match key → the existing entry of that name, locked FOR KEY SHARE; names not found are left out.
+
+    A merge or rename that held an entry may have moved the name meanwhile (the entry deleted, or the
+    name now another's alias): then the names are looked up again under the new state.
+    """
+    keys = {fold(n): n for n in names}
+    found: dict[str, Any] = {}
+    for _ in range(_LOCK_TRIES):
+        found = {key: entry for key, name in keys.items() if (entry := find(session, name)) is not None}
+        if not found:
+            return {}
+        ids = sorted({entry.id for entry in found.values()})
+        locked = {
+            row.id: row
+            for row in session.scalars(
+                select(model)
+                .where(model.id.in_(ids))
+                .order_by(model.id)
+                .with_for_update(read=True, key_share=True)
+                .execution_options(populate_existing=True)
+            )
+        }
+        if all(e.id in locked and key in locked[e.id].match_keys for key, e in found.items()):
+            return found
+    # Names still moving after several waits: the links are written as last found, and a foreign key
+    # failure, should the entry go after all, rolls the whole save back.
+    return found
+
+
+def lock_entries(session: Session, data: EventInput) -> None:
+    """Lock the existing actors and systems `data` names, before the event row (lock order above)."""
+    _lock_named(session, Actor, [a.name for a in data.actors], find_actor)
+    _lock_named(session, System, [x.designation for x in data.systems], find_system)
+
+
 def get_or_create_actor(session: Session, link: ActorLink, created: list[str] | None = None) -> Actor:
     """Find an actor by name or alias, or create it with the link's type, country and title."""
     actor = find_actor(session, link.name)
@@ -275,6 +318,7 @@ def create_event(
         existing = session.scalars(select(Event).where(Event.client_token == data.client_token)).first()
         if existing is not None:
             return load_event(session, existing.id, include_deleted=True)
+    lock_entries(session, data)
     event = Event(
         client_token=data.client_token, created_by=who.id if who else None, updated_by=who.id if who else None
     )
@@ -305,6 +349,7 @@ def update_event(
     reason: str | None = None,
 ) -> Event:
     """Apply an edit if the event is still at `expected_version`, else raise VersionConflict."""
+    lock_entries(session, data)
     event = load_event(session, event_id, lock=True)
     if event.version != expected_version:
         raise VersionConflict(event)

@@ -13,10 +13,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from app.models import Actor
-from app.reference_service import ActorEdit, merge_actors, update_actor
+from app.events_service import VersionConflict, load_event, update_event
+from app.models import Actor, Event, System
+from app.reference_service import ActorEdit, merge_actors, merge_systems, update_actor
+from app.schemas import EventInput
 from tests.conftest import truncate_all
-from tests.factories import make_event
+from tests.factories import event_data, make_event
 
 
 @pytest.fixture
@@ -60,8 +62,8 @@ def _merge_and_commit(engine: Engine, keep_id: int, drop_id: int) -> None:
         s.commit()
 
 
-def _wait_for_a_lock_wait(engine: Engine) -> None:
-    """Until some backend of this database waits for a row lock (10 s at most)."""
+def _wait_for_a_lock_wait(engine: Engine, backends: int = 1) -> None:
+    """Until `backends` backends of this database wait for a row lock (10 s at most)."""
     deadline = time.monotonic() + 10
     with engine.connect() as c:
         while time.monotonic() < deadline:
@@ -72,7 +74,7 @@ def _wait_for_a_lock_wait(engine: Engine) -> None:
                 )
             )
             c.rollback()
-            if waiting:
+            if waiting >= backends:
                 return
             time.sleep(0.02)
     raise AssertionError("nothing waited for a lock")
@@ -168,3 +170,91 @@ def test_an_edit_that_keeps_the_name_locks_no_events(engine: Engine, pair: tuple
             s.commit()
 
     assert not any("FOR NO KEY UPDATE" in s for s in _statements(engine, retitle))
+
+
+def _event_id(engine: Engine, title: str) -> tuple[int, int]:
+    """Id and version of the event with this title."""
+    with Session(engine) as s:
+        row = s.execute(select(Event.id, Event.version).where(Event.title == title)).one()
+        return row.id, row.version
+
+
+def test_an_edit_during_a_merge_waits_for_it_instead_of_deadlocking(
+    engine: Engine, pair: tuple[int, int]
+) -> None:
+    low, high = pair
+    one, _ = _event_id(engine, "One")
+    three, version = _event_id(engine, "Three")
+    data = EventInput.model_validate(
+        event_data(title="Three, edited", actors=[{"name": "Low Id", "role": "negotiator"}])
+    )
+
+    def edit() -> None:
+        with Session(engine) as s:
+            update_event(s, three, data, None, version)
+            s.commit()
+
+    with engine.connect() as holder:
+        # The merge of Low Id takes both actors, then waits here for event One, before event Three.
+        holder.execute(text("SELECT id FROM events WHERE id = :id FOR UPDATE"), {"id": one})
+        merging, merge_errors = _in_thread(lambda: _merge_and_commit(engine, high, low))
+        _wait_for_a_lock_wait(engine)
+        # The edit of Three links Low Id. It used to lock Three first and then wait for Low Id, which the
+        # merge holds; the merge then waited for Three: a deadlock, shown to the analyst as a 503.
+        editing, edit_errors = _in_thread(edit)
+        _wait_for_a_lock_wait(engine, backends=2)
+        holder.rollback()
+    merging.join(30)
+    editing.join(30)
+    assert not merge_errors
+    # The merge moved Three's links and bumped its version: the edit is told so, its input intact.
+    assert len(edit_errors) == 1 and isinstance(edit_errors[0], VersionConflict), edit_errors
+
+
+@pytest.mark.parametrize("table", ["actors", "systems"])
+def test_a_new_event_naming_an_entry_being_merged_away_links_the_kept_one(
+    engine: Engine, pair: tuple[int, int], table: str
+) -> None:
+    low, high = pair
+    if table == "systems":
+        with Session(engine) as s:
+            make_event(s, title="Four", systems=[{"designation": "Low Sys"}])
+            make_event(s, title="Five", systems=[{"designation": "High Sys"}])
+            s.commit()
+            low = s.scalars(select(System.id).where(System.designation == "Low Sys")).one()
+            high = s.scalars(select(System.id).where(System.designation == "High Sys")).one()
+        holder_event, _ = _event_id(engine, "Four")
+        name, merge = "Low Sys", merge_systems
+        overrides: dict[str, Any] = {"systems": [{"designation": "Low Sys"}]}
+    else:
+        holder_event, _ = _event_id(engine, "One")
+        name, merge = "Low Id", merge_actors
+        overrides = {"actors": [{"name": "Low Id", "role": "speaker"}]}
+    created: list[int] = []
+
+    def merge_and_commit() -> None:
+        with Session(engine) as s:
+            merge(s, keep_id=high, drop_id=low, who=None)
+            s.commit()
+
+    def create() -> None:
+        with Session(engine) as s:
+            created.append(make_event(s, title="New", **overrides).id)
+            s.commit()
+
+    with engine.connect() as holder:
+        holder.execute(text("SELECT id FROM events WHERE id = :id FOR UPDATE"), {"id": holder_event})
+        merging, merge_errors = _in_thread(merge_and_commit)
+        _wait_for_a_lock_wait(engine)
+        # The new event found the entry by name before the merge deleted it; its link used to fail the
+        # foreign key once the merge committed (a 500). It now waits for the merge and looks again.
+        creating, create_errors = _in_thread(create)
+        _wait_for_a_lock_wait(engine, backends=2)
+        holder.rollback()
+    merging.join(30)
+    creating.join(30)
+    assert not merge_errors and not create_errors, (merge_errors, create_errors)
+    with Session(engine) as s:
+        new = load_event(s, created[0])
+        linked = [a.actor_id for a in new.actors] if table == "actors" else [x.system_id for x in new.systems]
+        assert linked == [high], name
