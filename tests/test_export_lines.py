@@ -6,11 +6,12 @@ versions apart across transactions), so each starts and ends with an empty datab
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -336,6 +337,28 @@ def test_the_filler_is_not_ready_while_another_process_fills(filled: Engine) -> 
             assert stale(filled) == 0  # made by this filler once the other let go
         finally:
             filler.stop()
+
+
+def test_the_filler_logs_one_line_per_retry_while_the_database_is_away(
+    filled: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Nothing listens on port 1: every poll fails to connect, as during a database restart.
+    away = create_engine(filled.url.set(host="127.0.0.1", port=1), connect_args={"connect_timeout": 2})
+    filler = export_lines.Filler(away)
+    filler.POLL_SECONDS = 0.05
+    with caplog.at_level(logging.WARNING, logger="app.queries.export_lines"):
+        filler.start()
+        try:
+            deadline = time.monotonic() + 10
+            while len(caplog.records) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            filler.stop()
+            away.dispose()
+    assert len(caplog.records) >= 2  # it keeps trying
+    assert all(r.levelno == logging.WARNING and r.exc_info is None for r in caplog.records)
+    assert "database unavailable" in caplog.records[0].getMessage()
+    assert filler.state == "filling"
 
 
 def test_many_events_use_the_grouped_read(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:

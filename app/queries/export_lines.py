@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Integer, any_, bindparam, exists, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app.csvio import LineFormatter
@@ -177,7 +178,9 @@ class Filler:
                         continue
                     seen = version
                 self.filling = False
-            except Exception:  # a database restart or a lost connection: try again at the next poll
+            except OperationalError as exc:  # a database restart or a lost connection: one line, not a trace
+                log.warning("export lines: database unavailable, retrying: %s", str(exc.orig).strip())
+            except Exception:  # anything else is a bug worth its traceback; still retry at the next poll
                 log.exception("export lines: fill failed; retrying")
             self._stop.wait(self.POLL_SECONDS)
 
