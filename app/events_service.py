@@ -116,6 +116,13 @@ def lock_entries(session: Session, data: EventInput) -> None:
     _lock_named(session, System, [x.designation for x in data.systems], find_system)
 
 
+def _insert_alone(session: Session, entry: Actor | System) -> None:
+    """Insert a new actor or system in a savepoint, so a name clash undoes this insert, not the save."""
+    with session.begin_nested():
+        session.add(entry)
+        session.flush()
+
+
 def get_or_create_actor(session: Session, link: ActorLink, created: list[str] | None = None) -> Actor:
     """Find an actor by name or alias, or create it with the link's type, country and title."""
     actor = find_actor(session, link.name)
@@ -128,8 +135,13 @@ def get_or_create_actor(session: Session, link: ActorLink, created: list[str] | 
             country_code=link.country,
             title=link.title,
         )
-        session.add(actor)
-        session.flush()
+        try:
+            _insert_alone(session, actor)
+        except IntegrityError:
+            # A concurrent save committed the same name first: its unique index made this insert wait.
+            if (winner := find_actor(session, link.name)) is None:
+                raise
+            return winner
         if created is not None:
             created.append(f"actor {link.name}")
     return actor
@@ -146,8 +158,13 @@ def get_or_create_system(session: Session, link: SystemLink, created: list[str] 
             category=link.category,
             origin_code=link.origin,
         )
-        session.add(system)
-        session.flush()
+        try:
+            _insert_alone(session, system)
+        except IntegrityError:
+            # A concurrent save committed the same designation first (see get_or_create_actor).
+            if (winner := find_system(session, link.designation)) is None:
+                raise
+            return winner
         if created is not None:
             created.append(f"system {link.designation}")
     return system

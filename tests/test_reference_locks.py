@@ -1,4 +1,4 @@
-"""Merges and renames take their row locks in one order: two at once queue instead of deadlocking."""
+"""Concurrent writers of reference data and events take locks in one order: they queue, never deadlock."""
 
 from __future__ import annotations
 
@@ -258,3 +258,38 @@ def test_a_new_event_naming_an_entry_being_merged_away_links_the_kept_one(
         new = load_event(s, created[0])
         linked = [a.actor_id for a in new.actors] if table == "actors" else [x.system_id for x in new.systems]
         assert linked == [high], name
+
+
+@pytest.mark.parametrize("table", ["actors", "systems"])
+def test_two_saves_creating_the_same_new_entry_at_once_share_it(
+    engine: Engine, pair: tuple[int, int], table: str
+) -> None:
+    overrides: dict[str, Any] = (
+        {"actors": [{"name": "Brand New", "role": "speaker"}]}
+        if table == "actors"
+        else {"systems": [{"designation": "Brand New"}]}
+    )
+    created: list[int] = []
+
+    def second() -> None:
+        with Session(engine) as s:
+            created.append(make_event(s, title="Second", **overrides).id)
+            s.commit()
+
+    with Session(engine) as first:
+        make_event(first, title="First", **overrides)  # creates the entry, not committed yet
+        # The second save does not see it, inserts the same name and waits on the unique index.
+        thread, errors = _in_thread(second)
+        _wait_for_a_lock_wait(engine)
+        first.commit()
+    thread.join(30)
+    assert not errors, errors  # it used to fail with a unique violation (a 500)
+    with Session(engine) as s:
+        model: Any = Actor if table == "actors" else System
+        column = model.name if table == "actors" else model.designation
+        assert len(s.scalars(select(model).where(column == "Brand New")).all()) == 1
+        event = load_event(s, created[0])
+        links = event.actors if table == "actors" else event.systems
+        assert [link.actor.name if table == "actors" else link.system.designation for link in links] == [
+            "Brand New"
+        ]
