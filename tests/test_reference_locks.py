@@ -293,3 +293,41 @@ def test_two_saves_creating_the_same_new_entry_at_once_share_it(
         assert [link.actor.name if table == "actors" else link.system.designation for link in links] == [
             "Brand New"
         ]
+
+
+def test_an_edit_during_a_rename_waits_for_it_instead_of_deadlocking(
+    engine: Engine, pair: tuple[int, int]
+) -> None:
+    low, _ = pair
+    one, _ = _event_id(engine, "One")
+    three, version = _event_id(engine, "Three")
+    data = EventInput.model_validate(
+        event_data(title="Three, edited", actors=[{"name": "Low Id", "role": "negotiator"}])
+    )
+
+    def rename() -> None:
+        with Session(engine) as s:
+            update_actor(s, low, ActorEdit(name="Renamed", type="person"), None)
+            s.commit()
+
+    def edit() -> None:
+        with Session(engine) as s:
+            update_event(s, three, data, None, version)
+            s.commit()
+
+    with engine.connect() as holder:
+        holder.execute(text("SELECT id FROM events WHERE id = :id FOR UPDATE"), {"id": one})
+        renaming, rename_errors = _in_thread(rename)  # holds Low Id, waits for One, then wants Three
+        _wait_for_a_lock_wait(engine)
+        # The edit links Low Id again: it used to lock Three and then wait for Low Id (a deadlock).
+        editing, edit_errors = _in_thread(edit)
+        _wait_for_a_lock_wait(engine, backends=2)
+        holder.rollback()
+    renaming.join(30)
+    editing.join(30)
+    assert not rename_errors and not edit_errors, (rename_errors, edit_errors)
+    with Session(engine) as s:
+        assert s.get_one(Actor, low).name == "Renamed"
+        # Names are resolved when the edit is saved, after the rename: "Low Id" is a new actor by then.
+        linked = load_event(s, three).actors
+        assert [a.actor.name for a in linked] == ["Low Id"] and linked[0].actor_id != low
