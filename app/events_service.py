@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
@@ -110,10 +110,19 @@ def _lock_named(session: Session, model: Any, names: list[str], find: Any) -> di
     return found
 
 
-def lock_entries(session: Session, data: EventInput) -> None:
+class Entries(NamedTuple):
+    """The existing actors and systems an input names, by match key, locked for the save."""
+
+    actors: dict[str, Actor]
+    systems: dict[str, System]
+
+
+def lock_entries(session: Session, data: EventInput) -> Entries:
     """Lock the existing actors and systems `data` names, before the event row (lock order above)."""
-    _lock_named(session, Actor, [a.name for a in data.actors], find_actor)
-    _lock_named(session, System, [x.designation for x in data.systems], find_system)
+    return Entries(
+        _lock_named(session, Actor, [a.name for a in data.actors], find_actor),
+        _lock_named(session, System, [x.designation for x in data.systems], find_system),
+    )
 
 
 def _insert_alone(session: Session, entry: Actor | System) -> None:
@@ -256,8 +265,10 @@ def snapshot(event: Event) -> dict[str, Any]:
     return input_snapshot(event_input(event))
 
 
-def _apply(session: Session, event: Event, data: EventInput, created: list[str] | None) -> None:
-    """Copy validated input onto an event, replacing its links."""
+def _apply(
+    session: Session, event: Event, data: EventInput, entries: Entries, created: list[str] | None
+) -> None:
+    """Copy validated input onto an event, replacing its links (names not in `entries` are created)."""
     start, end = data.start(), data.end()
     event.title = data.title
     event.summary = data.summary
@@ -275,12 +286,12 @@ def _apply(session: Session, event: Event, data: EventInput, created: list[str] 
     ]
     actor_links: dict[tuple[int, str], EventActor] = {}
     for i, link in enumerate(data.actors):
-        actor = get_or_create_actor(session, link, created)
+        actor = entries.actors.get(fold(link.name)) or get_or_create_actor(session, link, created)
         actor_links.setdefault((actor.id, link.role), EventActor(actor=actor, role=link.role, position=i))
     event.actors = list(actor_links.values())
     system_links: dict[int, EventSystem] = {}
     for i, slink in enumerate(data.systems):
-        system = get_or_create_system(session, slink, created)
+        system = entries.systems.get(fold(slink.designation)) or get_or_create_system(session, slink, created)
         system_links.setdefault(
             system.id,
             EventSystem(
@@ -335,14 +346,14 @@ def create_event(
         existing = session.scalars(select(Event).where(Event.client_token == data.client_token)).first()
         if existing is not None:
             return load_event(session, existing.id, include_deleted=True)
-    lock_entries(session, data)
+    entries = lock_entries(session, data)
     event = Event(
         client_token=data.client_token, created_by=who.id if who else None, updated_by=who.id if who else None
     )
     try:
         with session.begin_nested():
             session.add(event)
-            _apply(session, event, data, created)
+            _apply(session, event, data, entries, created)
             session.flush()
     except IntegrityError:
         # A concurrent create with the same client token won the race: hand back its event.
@@ -366,12 +377,12 @@ def update_event(
     reason: str | None = None,
 ) -> Event:
     """Apply an edit if the event is still at `expected_version`, else raise VersionConflict."""
-    lock_entries(session, data)
+    entries = lock_entries(session, data)
     event = load_event(session, event_id, lock=True)
     if event.version != expected_version:
         raise VersionConflict(event)
     before = snapshot(event)
-    _apply(session, event, data, None)
+    _apply(session, event, data, entries, None)
     session.flush()
     changes = diff(before, snapshot(event))
     if changes:
