@@ -179,11 +179,28 @@ def _event_id(engine: Engine, title: str) -> tuple[int, int]:
         return row.id, row.version
 
 
-def test_an_edit_during_a_merge_waits_for_it_instead_of_deadlocking(
-    engine: Engine, pair: tuple[int, int]
-) -> None:
-    low, high = pair
-    one, _ = _event_id(engine, "One")
+def _race(
+    engine: Engine, held_event: int, first: Any, second: Any
+) -> tuple[list[BaseException], list[BaseException]]:
+    """Hold one event so `first` (a merge or rename) stops holding its entries, start `second`, let go.
+
+    `second` is started once `first` waits for the held event, and the event is let go once `second`
+    waits too; both are joined and their errors returned.
+    """
+    with engine.connect() as holder:
+        holder.execute(text("SELECT id FROM events WHERE id = :id FOR UPDATE"), {"id": held_event})
+        one, first_errors = _in_thread(first)
+        _wait_for_a_lock_wait(engine)
+        two, second_errors = _in_thread(second)
+        _wait_for_a_lock_wait(engine, backends=2)
+        holder.rollback()
+    one.join(30)
+    two.join(30)
+    return first_errors, second_errors
+
+
+def _edit_three(engine: Engine) -> Any:
+    """An edit of event Three (from its current version) that links Low Id as negotiator."""
     three, version = _event_id(engine, "Three")
     data = EventInput.model_validate(
         event_data(title="Three, edited", actors=[{"name": "Low Id", "role": "negotiator"}])
@@ -194,18 +211,20 @@ def test_an_edit_during_a_merge_waits_for_it_instead_of_deadlocking(
             update_event(s, three, data, None, version)
             s.commit()
 
-    with engine.connect() as holder:
-        # The merge of Low Id takes both actors, then waits here for event One, before event Three.
-        holder.execute(text("SELECT id FROM events WHERE id = :id FOR UPDATE"), {"id": one})
-        merging, merge_errors = _in_thread(lambda: _merge_and_commit(engine, high, low))
-        _wait_for_a_lock_wait(engine)
-        # The edit of Three links Low Id. It used to lock Three first and then wait for Low Id, which the
-        # merge holds; the merge then waited for Three: a deadlock, shown to the analyst as a 503.
-        editing, edit_errors = _in_thread(edit)
-        _wait_for_a_lock_wait(engine, backends=2)
-        holder.rollback()
-    merging.join(30)
-    editing.join(30)
+    return edit
+
+
+def test_an_edit_during_a_merge_waits_for_it_instead_of_deadlocking(
+    engine: Engine, pair: tuple[int, int]
+) -> None:
+    low, high = pair
+    one, _ = _event_id(engine, "One")
+    # The merge of Low Id takes both actors, then waits for event One, before event Three. The edit of
+    # Three links Low Id: it used to lock Three first and then wait for Low Id, which the merge holds;
+    # the merge then waited for Three: a deadlock, shown to the analyst as a 503.
+    merge_errors, edit_errors = _race(
+        engine, one, lambda: _merge_and_commit(engine, high, low), _edit_three(engine)
+    )
     assert not merge_errors
     # The merge moved Three's links and bumped its version: the edit is told so, its input intact.
     assert len(edit_errors) == 1 and isinstance(edit_errors[0], VersionConflict), edit_errors
@@ -242,17 +261,9 @@ def test_a_new_event_naming_an_entry_being_merged_away_links_the_kept_one(
             created.append(make_event(s, title="New", **overrides).id)
             s.commit()
 
-    with engine.connect() as holder:
-        holder.execute(text("SELECT id FROM events WHERE id = :id FOR UPDATE"), {"id": holder_event})
-        merging, merge_errors = _in_thread(merge_and_commit)
-        _wait_for_a_lock_wait(engine)
-        # The new event found the entry by name before the merge deleted it; its link used to fail the
-        # foreign key once the merge committed (a 500). It now waits for the merge and looks again.
-        creating, create_errors = _in_thread(create)
-        _wait_for_a_lock_wait(engine, backends=2)
-        holder.rollback()
-    merging.join(30)
-    creating.join(30)
+    # The new event found the entry by name before the merge deleted it; its link used to fail the
+    # foreign key once the merge committed (a 500). It now waits for the merge and looks again.
+    merge_errors, create_errors = _race(engine, holder_event, merge_and_commit, create)
     assert not merge_errors and not create_errors, (merge_errors, create_errors)
     with Session(engine) as s:
         new = load_event(s, created[0])
@@ -300,31 +311,16 @@ def test_an_edit_during_a_rename_waits_for_it_instead_of_deadlocking(
 ) -> None:
     low, _ = pair
     one, _ = _event_id(engine, "One")
-    three, version = _event_id(engine, "Three")
-    data = EventInput.model_validate(
-        event_data(title="Three, edited", actors=[{"name": "Low Id", "role": "negotiator"}])
-    )
+    three, _ = _event_id(engine, "Three")
 
     def rename() -> None:
         with Session(engine) as s:
             update_actor(s, low, ActorEdit(name="Renamed", type="person"), None)
             s.commit()
 
-    def edit() -> None:
-        with Session(engine) as s:
-            update_event(s, three, data, None, version)
-            s.commit()
-
-    with engine.connect() as holder:
-        holder.execute(text("SELECT id FROM events WHERE id = :id FOR UPDATE"), {"id": one})
-        renaming, rename_errors = _in_thread(rename)  # holds Low Id, waits for One, then wants Three
-        _wait_for_a_lock_wait(engine)
-        # The edit links Low Id again: it used to lock Three and then wait for Low Id (a deadlock).
-        editing, edit_errors = _in_thread(edit)
-        _wait_for_a_lock_wait(engine, backends=2)
-        holder.rollback()
-    renaming.join(30)
-    editing.join(30)
+    # The rename holds Low Id and waits for One, then wants Three. The edit links Low Id again: it used
+    # to lock Three and then wait for Low Id (a deadlock).
+    rename_errors, edit_errors = _race(engine, one, rename, _edit_three(engine))
     assert not rename_errors and not edit_errors, (rename_errors, edit_errors)
     with Session(engine) as s:
         assert s.get_one(Actor, low).name == "Renamed"
