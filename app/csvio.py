@@ -7,7 +7,7 @@ import io
 import itertools
 import operator
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -549,8 +549,7 @@ def _read_row(
     except ValidationError as exc:
         for e in exc.errors():
             column, prefix = _error_column(tuple(e.get("loc", ())), country_columns)
-            message = str(e.get("msg", "")).removeprefix("Value error, ")
-            err(column, prefix + message)
+            err(column, prefix + row_error_message(e))
         return None, errors
     return ParsedRow(line, parsed, by_name), []
 
@@ -718,6 +717,35 @@ _SOURCE_FIELD_COLUMN = {
     "reliability": "source_grades",
     "credibility": "source_grades",
 }
+
+
+def _shown(value: Any) -> str:
+    """A cell's value quoted for a message, cut short when long."""
+    text = str(value)
+    return f"“{text[:60]}…”" if len(text) > 60 else f"“{text}”"
+
+
+def row_error_message(e: Mapping[str, Any]) -> str:
+    """A validation error in words for whoever fixes the spreadsheet: the value at fault and the rule.
+
+    Pydantic's stock texts ("String should have at least 1 character", "Input should be 'statement',
+    'offer' or …") name neither; the project's own rules already speak plainly and pass through.
+    """
+    kind, ctx, value = e.get("type"), e.get("ctx") or {}, e.get("input")
+    if kind == "string_too_short":
+        return "empty, but a value is needed here"
+    if kind == "string_too_long":
+        return f"too long: at most {ctx.get('max_length')} characters, this has {len(str(value))}"
+    if kind == "literal_error":
+        allowed = str(ctx.get("expected", "")).replace("'", "")
+        return f"{_shown(value)} is not one of: {allowed}"
+    if kind in ("int_parsing", "int_from_float"):
+        return f"{_shown(value)} is not a whole number"
+    if kind == "greater_than_equal":
+        return f"{value} is below the lowest allowed value, {ctx.get('ge')}"
+    if kind == "less_than_equal":
+        return f"{value} is above the highest allowed value, {ctx.get('le')}"
+    return str(e.get("msg", "")).removeprefix("Value error, ")
 
 
 def _error_column(loc: tuple[Any, ...], country_columns: list[str]) -> tuple[str, str]:

@@ -184,3 +184,45 @@ def test_dyads_and_lists_pages(page, live_user, demo, tmp_path: Path) -> None:  
     page.wait_for_url(re.compile(r"/\?actor=Dmitry"))
     assert _rows(page) == 1
     assert errors == []
+
+
+@pytest.mark.browser
+def test_keyboard_removal_of_a_chip_keeps_focus_and_the_total_is_announced(page, live_user, demo) -> None:  # type: ignore[no-untyped-def]
+    browser_login(page, live_user("viewer"))
+    page.goto("/?supplier=RUS&kind=statement")
+    chips = page.locator("#results .chip-remove")
+    expect(chips).to_have_count(2)
+    chips.first.focus()
+    page.keyboard.press("Enter")
+    _until(page, "document.querySelectorAll('#results .chip-remove').length === 1")
+    # Focus moves to the chip left, not to the top of the page with the link that was removed.
+    assert page.evaluate("() => document.activeElement.classList.contains('chip-remove')")
+    _until(page, "document.getElementById('results-status').textContent.includes('match')")
+    page.keyboard.press("Enter")
+    _until(page, "document.querySelectorAll('#results .chip-remove').length === 0")
+    assert page.evaluate("() => document.activeElement.classList.contains('results-head')")
+    # The list itself is no live region (a screen reader would read every row); the status says the total.
+    assert page.locator("#results[aria-live]").count() == 0
+    _until(page, "document.getElementById('results-status').textContent.startsWith('11 events')")
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("path", ["/?country=VEN", "/dyads", "/actors", "/countries", "/admin/users"])
+def test_pages_fit_a_phone_and_the_filters_fold_away(browser, live_server, live_user, demo, path) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(base_url=live_server, viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        browser_login(page, live_user("admin"))
+        page.goto(path)
+        # Wide tables scroll inside their box; the page itself never scrolls sideways.
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+        panel = page.locator("aside.panel")
+        if panel.count():
+            assert panel.evaluate("el => getComputedStyle(el).position") == "static"
+            # Folded to the search box, so the results start near the top; one tap unfolds it.
+            assert not page.locator("#panel-more").is_visible()
+            page.get_by_role("button", name="More filters").click()
+            expect(page.locator("#panel-more")).to_be_visible()
+            assert page.get_by_role("button", name="Fewer filters").get_attribute("aria-expanded") == "true"
+    finally:
+        context.close()

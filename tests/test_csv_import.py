@@ -162,8 +162,8 @@ def test_row_errors_are_listed_with_line_numbers_and_reasons(analyst: Client, db
     )
     by_line = {int(line): (column, message) for line, column, message in rows}
     assert set(by_line) == {5, 6, 7, 8, 9, 10, 11, 12, 13}, rows  # the multi-line record is lines 3-4
-    assert by_line[5][0] == "kind" and "statement" in by_line[5][1]
-    assert by_line[6][0] == "title"
+    assert by_line[5][0] == "kind" and by_line[5][1].startswith("“wishful” is not one of: statement, offer")
+    assert by_line[6] == ("title", "empty, but a value is needed here")  # not pydantic's "String should…"
     assert by_line[7][0] == "date" and "not a real date" in by_line[7][1]
     assert by_line[8][0] == "suppliers" and "Atlantis" in by_line[8][1]
     assert by_line[9][0] == "source_grades" and "Z9" in by_line[9][1]

@@ -202,7 +202,7 @@ def reference_row(cells: dict[str, str]) -> tuple[dict[str, Any] | None, list[tu
         found: list[tuple[str, str | None]] = []
         for e in exc.errors():
             column, prefix = csvio._error_column(tuple(e["loc"]), country_columns)
-            found.append((column, prefix + e["msg"].removeprefix("Value error, ")))
+            found.append((column, prefix + csvio.row_error_message(e)))
         return None, found
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy.orm import Session
 
 from app.demo import seed_demo
@@ -59,6 +60,16 @@ def test_missing_event_is_a_friendly_404(client: Client) -> None:
     r = client.get("/events/999999")
     assert r.status_code == 404
     assert "Traceback" not in r.text and "Back to the timeline" in r.text
+
+
+@pytest.mark.parametrize(
+    "path", ["/events/abc", "/events/12x/edit", "/events/-1/delete", "/actors/x/edit", "/systems/1.5/edit"]
+)
+def test_an_address_with_a_non_numeric_id_is_a_404_page(client: Client, path: str) -> None:
+    client.login("admin")
+    r = client.get(path)
+    assert r.status_code == 404
+    assert "Back to the timeline" in r.text and "valid integer" not in r.text
 
 
 def test_autocomplete_finds_actor_by_alias_and_accentless_name(client: Client, db: Session) -> None:

@@ -170,7 +170,7 @@ def token_create(
     return _account_page(request, db, user, new_token=raw, new_token_name=name)
 
 
-@router.post("/account/tokens/{token_id}/revoke")
+@router.post("/account/tokens/{token_id:int}/revoke")
 def token_revoke(request: Request, token_id: int, db: SessionDep, principal: ViewerDep) -> Response:
     """Revoke one of your tokens; scripts using it get 401 from now on."""
     if principal.user is None:

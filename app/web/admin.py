@@ -34,7 +34,7 @@ def deleted_list(request: Request, db: SessionDep, principal: AdminDep) -> HTMLR
     )
 
 
-@router.post("/admin/events/{event_id}/restore")
+@router.post("/admin/events/{event_id:int}/restore")
 def restore(request: Request, event_id: int, db: SessionDep, principal: AdminDep) -> RedirectResponse:
     """Bring a deleted event back with all its links (audited), then show it."""
     try:

@@ -183,7 +183,7 @@ def _visible(db: Session, event_id: int) -> Any:
         raise HTTPException(404, "No event with this number. It may have been deleted.") from None
 
 
-@router.get("/events/{event_id}/edit", response_class=HTMLResponse)
+@router.get("/events/{event_id:int}/edit", response_class=HTMLResponse)
 def edit_event_form(request: Request, event_id: int, db: SessionDep, principal: AnalystDep) -> HTMLResponse:
     """The edit form prefilled with the stored event and carrying its version."""
     event = _visible(db, event_id)
@@ -273,7 +273,7 @@ def _apply_picks(db: Session, event_id: int, form: EventForm) -> None:
         copy_field(form, theirs, name)
 
 
-@router.post("/events/{event_id}/edit", response_class=HTMLResponse)
+@router.post("/events/{event_id:int}/edit", response_class=HTMLResponse)
 def update_event_submit(
     request: Request, event_id: int, form: PostedForm, db: SessionDep, principal: AnalystDep
 ) -> Response:
@@ -313,7 +313,7 @@ def form_row(request: Request, group: str, principal: AnalystDep, i: int = 0) ->
     return render(request, "events/_form_row_fragment.html", {**ctx, **_vocab()})
 
 
-@router.get("/events/{event_id}/delete", response_class=HTMLResponse)
+@router.get("/events/{event_id:int}/delete", response_class=HTMLResponse)
 def delete_event_form(
     request: Request, event_id: int, db: SessionDep, principal: AnalystDep, done: int = 0
 ) -> HTMLResponse:
@@ -330,7 +330,7 @@ def delete_event_form(
     return render(request, "events/delete.html", {"event": event, "done": False, "reason": ""})
 
 
-@router.post("/events/{event_id}/delete", response_class=HTMLResponse)
+@router.post("/events/{event_id:int}/delete", response_class=HTMLResponse)
 def delete_event_submit(
     request: Request, event_id: int, form: PostedForm, db: SessionDep, principal: AnalystDep
 ) -> Response:

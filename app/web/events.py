@@ -15,7 +15,7 @@ from app.templating import render
 router = APIRouter()
 
 
-@router.get("/events/{event_id}", response_class=HTMLResponse)
+@router.get("/events/{event_id:int}", response_class=HTMLResponse)
 def event_detail(request: Request, event_id: int, db: SessionDep, principal: ViewerDep) -> HTMLResponse:
     """Show one event."""
     event = event_or_none(db, event_id)

@@ -121,7 +121,7 @@ def _system_page(
     return render(request, "reference_edit/edit.html", ctx, status_code=status)
 
 
-@router.get("/actors/{actor_id}/edit", response_class=HTMLResponse)
+@router.get("/actors/{actor_id:int}/edit", response_class=HTMLResponse)
 def edit_actor(request: Request, actor_id: int, db: SessionDep, principal: AnalystDep) -> HTMLResponse:
     """The actor's edit form: name, aliases (one per line), type, country, title."""
     actor = _actor_or_404(db, actor_id)
@@ -135,7 +135,7 @@ def edit_actor(request: Request, actor_id: int, db: SessionDep, principal: Analy
     return _actor_page(request, db, actor, values, {})
 
 
-@router.post("/actors/{actor_id}/edit", response_class=HTMLResponse)
+@router.post("/actors/{actor_id:int}/edit", response_class=HTMLResponse)
 def save_actor(
     request: Request, actor_id: int, values: Posted, db: SessionDep, principal: AnalystDep
 ) -> Response:
@@ -163,7 +163,7 @@ def save_actor(
     return RedirectResponse(f"/actors/{actor_id}/edit?saved=1", status_code=303)
 
 
-@router.get("/systems/{system_id}/edit", response_class=HTMLResponse)
+@router.get("/systems/{system_id:int}/edit", response_class=HTMLResponse)
 def edit_system(request: Request, system_id: int, db: SessionDep, principal: AnalystDep) -> HTMLResponse:
     """The system's edit form: designation, aliases, category, origin."""
     system = _system_or_404(db, system_id)
@@ -176,7 +176,7 @@ def edit_system(request: Request, system_id: int, db: SessionDep, principal: Ana
     return _system_page(request, db, system, values, {})
 
 
-@router.post("/systems/{system_id}/edit", response_class=HTMLResponse)
+@router.post("/systems/{system_id:int}/edit", response_class=HTMLResponse)
 def save_system(
     request: Request, system_id: int, values: Posted, db: SessionDep, principal: AnalystDep
 ) -> Response:

@@ -90,7 +90,7 @@ def _change(request: Request, db: Session, principal_user: User, user: User, cha
     return None
 
 
-@router.post("/admin/users/{user_id}/role")
+@router.post("/admin/users/{user_id:int}/role")
 def user_role(
     request: Request,
     user_id: int,
@@ -104,7 +104,7 @@ def user_role(
     return refused or RedirectResponse("/admin/users?done=role", status_code=303)
 
 
-@router.post("/admin/users/{user_id}/disable")
+@router.post("/admin/users/{user_id:int}/disable")
 def user_disable(request: Request, user_id: int, db: SessionDep, principal: AdminDep) -> Response:
     """Disable an account and end its sessions at once."""
     assert principal.user is not None
@@ -112,7 +112,7 @@ def user_disable(request: Request, user_id: int, db: SessionDep, principal: Admi
     return refused or RedirectResponse("/admin/users?done=disabled", status_code=303)
 
 
-@router.post("/admin/users/{user_id}/enable")
+@router.post("/admin/users/{user_id:int}/enable")
 def user_enable(request: Request, user_id: int, db: SessionDep, principal: AdminDep) -> Response:
     """Let a disabled account log in again."""
     assert principal.user is not None
@@ -120,7 +120,7 @@ def user_enable(request: Request, user_id: int, db: SessionDep, principal: Admin
     return refused or RedirectResponse("/admin/users?done=enabled", status_code=303)
 
 
-@router.post("/admin/users/{user_id}/reset-password", response_class=HTMLResponse)
+@router.post("/admin/users/{user_id:int}/reset-password", response_class=HTMLResponse)
 def user_reset_password(request: Request, user_id: int, db: SessionDep, principal: AdminDep) -> Response:
     """Replace someone's password with a one-time one (shown once) and end their sessions."""
     assert principal.user is not None

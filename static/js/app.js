@@ -1,12 +1,45 @@
 // Signalboard's small progressive enhancements; every page works without this file.
 (function () {
   "use strict";
-  // Move focus to the results after an HTMX swap triggered from the pager, for keyboard users.
+  document.documentElement.classList.add("js");
+
+  // Phones: "More filters" unfolds the filter panel below the search box (CSS folds it only with script).
+  document.addEventListener("click", function (evt) {
+    var button = evt.target.closest && evt.target.closest(".panel-toggle");
+    if (!button) { return; }
+    var open = button.closest(".panel").classList.toggle("open");
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    button.textContent = open ? "Fewer filters" : "More filters";
+  });
+
+  // Keyboard users keep their place after an HTMX swap of the results: the pager moves focus to the
+  // results' head; removing a filter chip moves it to the next chip (or the head when none is left),
+  // instead of dropping it to the top of the page with the link that was removed.
   document.addEventListener("htmx:afterSwap", function (evt) {
-    if (evt.detail && evt.detail.target && evt.detail.target.id === "results" && evt.detail.requestConfig
-        && evt.detail.requestConfig.elt && evt.detail.requestConfig.elt.closest(".pager")) {
-      var head = document.querySelector("#results .results-head");
-      if (head) { head.setAttribute("tabindex", "-1"); head.focus(); }
+    var d = evt.detail || {};
+    var id = d.target && d.target.id;
+    var elt = d.requestConfig && d.requestConfig.elt;
+    if ((id !== "results" && id !== "dyad-results") || !elt || !elt.closest) { return; }
+    var results = document.getElementById(id);
+    if (!results) { return; }
+    var spot = null;
+    if (elt.closest(".pager")) {
+      spot = results.querySelector(".results-head");
+    } else if (elt.closest(".chips")) {
+      spot = results.querySelector(".chip-remove") || results.querySelector(".results-head") || results;
     }
+    if (!spot) { return; }
+    if (!spot.matches("a[href], button, input")) { spot.setAttribute("tabindex", "-1"); }
+    spot.focus();
+  });
+
+  // Announce the new total (a short polite status) rather than making the whole list a live region.
+  document.addEventListener("htmx:afterSettle", function (evt) {
+    var id = evt.detail && evt.detail.target && evt.detail.target.id;
+    var status = document.getElementById("results-status");
+    if (!status || (id !== "results" && id !== "results-total" && id !== "dyad-results")) { return; }
+    var total = document.querySelector("#results-total .total:not(.loading)")
+      || document.querySelector("#dyad-results h2");
+    if (total) { status.textContent = total.textContent.replace(/\s+/g, " ").trim(); }
   });
 })();
