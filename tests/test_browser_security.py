@@ -101,6 +101,7 @@ def test_first_login_forces_a_new_password(page, live_server: str, engine: Engin
     page.fill("#confirm", "lantern-quarry-olive-58")
     page.click("form[action='/account/password'] button[type=submit]")
     page.wait_for_url("**/?password=changed")
+    assert "Your password was changed" in page.locator("main .alert.ok").inner_text()
     # Log out, then the browser's history cannot bring the session back.
     page.click("text=Log out")
     page.wait_for_url("**/login")

@@ -118,3 +118,13 @@ def test_dyads_partial_and_empty_states(client: Client, db: Session) -> None:
     assert "No events for this pair" in part.text and 'hx-swap-oob="true"' in part.text
     bad = client.get("/dyads?supplier=Atlantis")
     assert bad.status_code == 200 and "unknown country “Atlantis”" in bad.text
+
+
+def test_one_event_reads_in_the_singular_and_a_day_takes_on(client: Client, db: Session) -> None:
+    make_event(db)  # RUS → VEN, an offer on 2025-10-14
+    db.commit()
+    client.login("viewer")
+    matrix = client.get("/dyads").text
+    assert 'aria-label="1 event Russia to Venezuela: open the ladder"' in matrix
+    ladder = client.get("/dyads?supplier=RUS&recipient=VEN").text
+    assert "</strong> on 14 Oct 2025 and stayed there." in ladder

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -166,6 +168,18 @@ def test_merge_actors_moves_links_without_duplicates_and_records_history(client,
     assert "Merged reference data" in page and "speaker:Sergey Rybakov" in page
     actor_rows = db.scalars(select(AuditEntry.action).where(AuditEntry.entity_type == "actor")).all()
     assert sorted(actor_rows) == ["merge", "merge"]
+
+
+def test_a_designation_breaking_the_list_rule_says_why(analyst, db: Session) -> None:  # type: ignore[no-untyped-def]
+    system = make_event(db).systems[0].system
+    db.commit()
+    page = analyst.post(f"/systems/{system.id}/edit", data={"designation": "Kalibr ×3"})
+    assert page.status_code == 422
+    text = html.unescape(page.text)
+    assert "cannot contain" in text and "Enter the system's designation" not in text  # one was entered
+    assert 'value="Kalibr ×3"' in text  # the input is kept
+    empty = html.unescape(analyst.post(f"/systems/{system.id}/edit", data={"designation": ""}).text)
+    assert "Enter the system's designation." in empty
 
 
 def test_merge_systems_keeps_quantities(client, db: Session) -> None:  # type: ignore[no-untyped-def]

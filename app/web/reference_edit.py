@@ -53,8 +53,9 @@ def _errors(exc: ValidationError) -> dict[str, str]:
     for err in exc.errors():
         field = str(err["loc"][0]) if err["loc"] else "name"
         msg = str(err["msg"]).removeprefix("Value error, ")
-        if field in ("country", "origin"):
-            out.setdefault(field, msg[:1].upper() + msg[1:] + ".")
+        if field in ("country", "origin") or (field == "designation" and err["type"] == "value_error"):
+            # The project's own rules (an unknown country, "×N" in a designation) say what is wrong.
+            out.setdefault(field, msg[:1].upper() + msg[1:] + ("" if msg.endswith(".") else "."))
         else:
             out.setdefault(field, MESSAGES.get(field, msg))
     return out
