@@ -198,6 +198,8 @@ def test_keyboard_removal_of_a_chip_keeps_focus_and_the_total_is_announced(page,
     # Focus moves to the chip left, not to the top of the page with the link that was removed.
     assert page.evaluate("() => document.activeElement.classList.contains('chip-remove')")
     _until(page, "document.getElementById('results-status').textContent.includes('match')")
+    # Let htmx finish settling the new rows (it wires the new chip's link then) before the next key.
+    _until(page, "!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
     page.keyboard.press("Enter")
     _until(page, "document.querySelectorAll('#results .chip-remove').length === 0")
     assert page.evaluate("() => document.activeElement.classList.contains('results-head')")

@@ -85,3 +85,13 @@ def test_autocomplete_finds_actor_by_alias_and_accentless_name(client: Client, d
     assert 'value="VEN"' in r.text
     r = client.get("/suggest/systems", params={"q": "ores"})
     assert 'value="Oreshnik"' in r.text
+
+
+def test_a_refused_date_stays_in_its_box_to_be_fixed(client: Client, db: Session) -> None:
+    seed_demo(db)
+    client.login("viewer")
+    r = client.get("/?from=2025-13&to=2025-11")
+    assert r.status_code == 200
+    assert 'id="f-from" name="from" value="2025-13"' in r.text  # not an empty box showing the placeholder
+    assert 'aria-describedby="filter-errors date-help" aria-invalid="true"' in r.text
+    assert 'id="f-to" name="to" value="2025-11"' in r.text

@@ -55,7 +55,7 @@ def dyads(request: Request, db: ReadSessionDep, principal: ViewerDep) -> HTMLRes
     context: dict[str, Any] = {
         "filter": f,
         "errors": errors,
-        "state": filter_state(f, errors),
+        "state": filter_state(f, errors, request.query_params),
         "facets": cached(("facets", f.query_string(), version), lambda: facet_counts(db, f)),
         "total": count_events(db, f),
         "oob": is_htmx(request),

@@ -7,6 +7,7 @@ The aggregates over all matching rows (total, facet counts, chart) come from the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from itertools import groupby
 from typing import Any
 
@@ -52,12 +53,20 @@ def parse_view(request: Request, db: Session) -> tuple[EventFilter, list[FilterE
     return f, [*errors, *unknown]
 
 
-def filter_state(f: EventFilter, errors: list[FilterError]) -> dict[str, Any]:
+def shown_date(f: EventFilter, errors: list[FilterError], given: Mapping[str, str], param: str) -> str:
+    """The From/To box's text: the date in use, or the value as typed when it was refused (to fix it)."""
+    if any(e.param == param for e in errors):
+        return given.get(param, "")
+    value = f.date_from if param == "from" else f.date_to
+    return value.iso() if value else ""
+
+
+def filter_state(f: EventFilter, errors: list[FilterError], given: Mapping[str, str]) -> dict[str, Any]:
     """What static/js/timeline.js needs to bring the panel's free-text inputs in line after a swap."""
     return {
         "q": f.q or "",
-        "from": f.date_from.iso() if f.date_from else "",
-        "to": f.date_to.iso() if f.date_to else "",
+        "from": shown_date(f, errors, given, "from"),
+        "to": shown_date(f, errors, given, "to"),
         "reliability_max": f.reliability_max or "",
         "errors": sorted({e.param for e in errors}),
     }
@@ -113,7 +122,7 @@ def timeline(request: Request, db: SessionDep, read: ReadSessionDep, principal: 
         "groups": month_groups(page),
         "total": None,
         "cursor": raw_cursor,
-        "state": filter_state(f, errors),
+        "state": filter_state(f, errors, request.query_params),
         "with_aggregates": with_aggregates,
         "oob": partial,
         "query": f.query_string(),

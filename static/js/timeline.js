@@ -99,6 +99,14 @@
       var el = document.getElementById(pair[0]);
       if (el && el !== active && el.value !== state[pair[1]]) { el.value = state[pair[1]]; }
     });
+    // The date boxes keep a refused value as typed (the server sends it back) and say it is wrong.
+    [["f-from", "from"], ["f-to", "to"]].forEach(function (pair) {
+      var el = document.getElementById(pair[0]);
+      if (!el) { return; }
+      var bad = state.errors.indexOf(pair[1]) !== -1;
+      el.setAttribute("aria-invalid", bad ? "true" : "false");
+      el.setAttribute("aria-describedby", bad ? "filter-errors date-help" : "date-help");
+    });
     form.querySelectorAll("input.add-value").forEach(function (input) {
       var bad = state.errors.indexOf(input.name) !== -1;
       input.setAttribute("aria-invalid", bad ? "true" : "false");
