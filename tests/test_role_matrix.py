@@ -137,7 +137,8 @@ def _fill(path: str, params: tuple[tuple[str, Any], ...], ids: dict[str, Any]) -
             value = ids["event_id"]
         else:
             value = ids.get("_str", "RUS")
-        path = path.replace("{" + name + "}", str(value)).replace("{" + name + ":path}", str(value))
+        for convertor in ("", ":path", ":int"):  # "{event_id:int}": pages 404 on a non-numeric id
+            path = path.replace("{" + name + convertor + "}", str(value))
     return path
 
 
