@@ -130,16 +130,19 @@ def system_snapshot(system: System) -> dict[str, Any]:
     }
 
 
-def _owner_message(kind: str, keys: list[str], owners: list[Any], label: str) -> ReferenceConflict:
+def _owner_message(
+    kind: str, keys: list[str], owners: list[Any], label: str, typed: list[str]
+) -> ReferenceConflict:
     owner = owners[0]
     owner_name = owner.name if isinstance(owner, Actor) else owner.designation
     clash = next((k for k in keys if k in owner.match_keys), keys[0])
     field = (
         "name" if kind == "actor" and clash == keys[0] else ("designation" if clash == keys[0] else "aliases")
     )
+    shown = next((t for t in typed if fold(t) == clash), clash)  # as typed, not the folded match key
     return ReferenceConflict(
         field,
-        f"“{clash}” already names the {kind} “{owner_name}” (#{owner.id}); "
+        f"“{shown}” already names the {kind} “{owner_name}” (#{owner.id}); "
         f"merge the two {label} instead of giving them the same name.",
     )
 
@@ -152,7 +155,7 @@ def update_actor(session: Session, actor_id: int, data: ActorEdit, who: Who | No
     keys = match_keys(data.name, data.aliases)
     owners = actors_owning_keys(session, keys, actor.id)
     if owners:
-        raise _owner_message("actor", keys, owners, "actors")
+        raise _owner_message("actor", keys, owners, "actors", [data.name, *data.aliases])
     before = actor_snapshot(actor)
     if data.name != actor.name:
         _lock_events_linking(session, EventActor, EventActor.actor_id, actor.id)
@@ -173,7 +176,7 @@ def update_system(session: Session, system_id: int, data: SystemEdit, who: Who |
     keys = match_keys(data.designation, data.aliases)
     owners = systems_owning_keys(session, keys, system.id)
     if owners:
-        raise _owner_message("system", keys, owners, "systems")
+        raise _owner_message("system", keys, owners, "systems", [data.designation, *data.aliases])
     before = system_snapshot(system)
     if data.designation != system.designation:
         _lock_events_linking(session, EventSystem, EventSystem.system_id, system.id)

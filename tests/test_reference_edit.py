@@ -67,6 +67,7 @@ def test_edit_actor_errors_keep_values(analyst, db: Session) -> None:  # type: i
         f"/actors/{actor.id}/edit", data={"name": "Sergei Ryabkov", "aliases": "Nicolas Maduro"}
     )
     assert stolen.status_code == 422 and "merge the two actors" in stolen.text
+    assert "“Nicolas Maduro” already names" in html.unescape(stolen.text)  # as typed, not folded
     db.expire_all()
     assert db.get(Actor, actor.id).aliases == []  # type: ignore[union-attr]
 
