@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.dates import PartialDateError, parse_partial
-from app.schemas import EventInput
+from app.schemas import EventInput, end_before_start
 
 # Which fields each repeated row carries, and which of them make a row "filled in".
 ROW_FIELDS: dict[str, tuple[str, ...]] = {
@@ -372,6 +372,20 @@ def map_errors(form: EventForm, exc: ValidationError, index_maps: dict[str, list
             form.errors.setdefault(head, _message(head, err))
 
 
+def _check_date_order(form: EventForm, payload: dict[str, Any]) -> None:
+    """Flag an end before the start now, with the other errors, not on the next submit (the model's own
+    check runs only once every field is valid)."""
+    date, date_end = payload.get("date"), payload.get("date_end")
+    if not date or not date_end or "date" in form.errors or "date_end" in form.errors:
+        return
+    try:
+        wrong = end_before_start(str(date), str(date_end))
+    except PartialDateError:
+        return
+    if wrong:
+        form.errors["date_end"] = "The end date is before the start date."
+
+
 def validate(form: EventForm) -> EventInput | None:
     """EventInput from the form, or None with form.errors filled in."""
     payload, index_maps = to_payload(form)
@@ -379,6 +393,7 @@ def validate(form: EventForm) -> EventInput | None:
         data = EventInput.model_validate(payload)
     except ValidationError as exc:
         map_errors(form, exc, index_maps)
+        _check_date_order(form, payload)
         return None
     if form.errors:  # a bad date combination the model never saw
         return None

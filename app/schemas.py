@@ -177,6 +177,12 @@ class SourceInput(_Strict):
         return parse_partial(self.published) if self.published else None
 
 
+def end_before_start(date: str, date_end: str) -> bool:
+    """True when two valid dates (any precision) put the end before the start."""
+    start, end = parse_partial(date), parse_partial(date_end)
+    return end.end < start.start or end.start < start.start
+
+
 class EventInput(_Strict):
     """Everything an analyst sets on an event."""
 
@@ -231,10 +237,8 @@ class EventInput(_Strict):
 
     @model_validator(mode="after")
     def _coherent(self) -> EventInput:
-        if self.date_end:
-            start, end = parse_partial(self.date), parse_partial(self.date_end)
-            if end.end < start.start or (end.start < start.start):
-                raise ValueError("the end date is before the start date")
+        if self.date_end and end_before_start(self.date, self.date_end):
+            raise ValueError("the end date is before the start date")
         unique: dict[tuple[str, str], CountryLink] = {}
         for link in self.countries:
             unique.setdefault((link.code, link.role), link)

@@ -143,6 +143,21 @@ def test_several_errors_at_once_are_all_listed(analyst, db: Session) -> None:  #
     assert 'value="javascript:alert(1)"' in response.text  # kept for correction, escaped, never a link
 
 
+def test_an_end_before_the_start_is_listed_with_the_other_errors(analyst, db: Session) -> None:  # type: ignore[no-untyped-def]
+    data = {
+        **BASE,
+        "client_token": str(uuid.uuid4()),
+        "title": "",
+        "date_end_year": "2023",
+        "date_end_month": "12",
+    }
+    response = analyst.post("/events/new", data=data)
+    assert response.status_code == 422
+    summary = response.text.split('id="error-summary"')[1].split("</div>")[0]
+    assert "2 things need fixing" in summary  # not one now and the date on the next submit
+    assert 'href="#title"' in summary and "The end date is before the start date." in response.text
+
+
 def test_edit_form_errors_keep_version_and_values(analyst, db: Session) -> None:  # type: ignore[no-untyped-def]
     event = make_event(db)
     data = {**BASE, "version": str(event.version), "title": "", "reason": "typo"}
