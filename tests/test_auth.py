@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 import logging
 import re
@@ -462,6 +463,19 @@ def test_token_name_is_required(client: Client) -> None:
     client.login("viewer")
     r = client.post("/account/tokens", data={"name": "  "})
     assert r.status_code == 422 and 'id="token-name-error"' in r.text
+
+
+def test_a_second_live_token_of_the_same_name_is_refused(client: Client, db: Session) -> None:
+    """A reload of the page that showed a new token re-posts its form: it must not make a second one."""
+    user = client.login("viewer")
+    assert client.post("/account/tokens", data={"name": "nightly"}).status_code == 200
+    again = client.post("/account/tokens", data={"name": "Nightly"})
+    assert again.status_code == 422 and "already have a token named" in html.unescape(again.text)
+    assert 'id="new-token"' not in again.text
+    stored = db.scalars(select(ApiToken).where(ApiToken.user_id == user.id)).all()
+    assert len(stored) == 1
+    assert client.post(f"/account/tokens/{stored[0].id}/revoke").status_code == 303
+    assert client.post("/account/tokens", data={"name": "nightly"}).status_code == 200  # once revoked
 
 
 def test_cannot_revoke_someone_elses_token(client: Client, db: Session) -> None:

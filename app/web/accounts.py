@@ -162,6 +162,13 @@ def token_create(
     if not name or len(name) > 100:
         errors = {"name": "Give the token a name of 1–100 characters, e.g. the script that will use it."}
         return _account_page(request, db, user, errors=errors, name=name)
+    if any(t.name.casefold() == name.casefold() for t in user_tokens(db, user.id)):
+        # Also what a reload of the page that showed a new token re-posts: no second token of that name.
+        errors = {
+            "name": f"You already have a token named “{name}”; its value was shown once, when it was made. "
+            "Revoke it below to make a new one, or choose another name."
+        }
+        return _account_page(request, db, user, errors=errors, name=name)
     token, raw = create_token(db, user, name)
     security_event(
         db, user, "token_created", {"token_id": token.id, "prefix": token.prefix}, client_ip(request)
