@@ -271,6 +271,7 @@ def test_duplicates_of_existing_events_are_flagged(analyst: Client, db: Session)
     assert "Likely duplicates (2)" in page
     assert f'href="/events/{existing.id}"' in page
     assert "line 3 of this file" in page
+    assert "Import 3 events, 2 likely duplicates included</button>" in page  # the button says so too
 
 
 def test_aliases_and_codes_find_existing_references(analyst: Client, db: Session) -> None:
