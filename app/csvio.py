@@ -731,8 +731,13 @@ def row_error_message(e: Mapping[str, Any]) -> str:
     Pydantic's stock texts ("String should have at least 1 character", "Input should be 'statement',
     'offer' or …") name neither; the project's own rules already speak plainly and pass through.
     """
-    kind, ctx, value = e.get("type"), e.get("ctx") or {}, e.get("input")
+    kind, ctx, value, loc = e.get("type"), e.get("ctx") or {}, e.get("input"), tuple(e.get("loc", ()))
+    if loc[:1] == ("countries",) and loc[-1:] == ("code",) and str(value or "").strip():
+        # A one-letter country fails the length rule before the lookup would say what is wrong.
+        return f"unknown country {_shown(value)}; use an ISO 3166-1 code such as RUS"
     if kind == "string_too_short":
+        if str(value or "").strip():
+            return f"{_shown(value)} is too short: at least {ctx.get('min_length')} characters"
         return "empty, but a value is needed here"
     if kind == "string_too_long":
         return f"too long: at most {ctx.get('max_length')} characters, this has {len(str(value))}"

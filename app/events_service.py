@@ -92,22 +92,28 @@ def _lock_named(session: Session, model: Any, names: list[str], find: Any) -> di
         found = {key: entry for key, name in keys.items() if (entry := find(session, name)) is not None}
         if not found:
             return {}
-        ids = sorted({entry.id for entry in found.values()})
-        locked = {
-            row.id: row
-            for row in session.scalars(
-                select(model)
-                .where(model.id.in_(ids))
-                .order_by(model.id)
-                .with_for_update(read=True, key_share=True)
-                .execution_options(populate_existing=True)
-            )
-        }
+        # Each try in a savepoint: a try that found the names moved gives its locks back, so the next
+        # one takes all of its locks in id order again rather than on top of the earlier ones.
+        attempt = session.begin_nested()
+        locked = {row.id: row for row in session.scalars(_key_share(model, {e.id for e in found.values()}))}
         if all(e.id in locked and key in locked[e.id].match_keys for key, e in found.items()):
+            attempt.commit()
             return found
+        attempt.rollback()
     # Names still moving after several waits: the links are written as last found, and a foreign key
     # failure, should the entry go after all, rolls the whole save back.
     return found
+
+
+def _key_share(model: Any, ids: set[int]) -> Any:
+    """SELECT the entries FOR KEY SHARE in id order (what a foreign key check takes), fresh from the table."""
+    return (
+        select(model)
+        .where(model.id.in_(sorted(ids)))
+        .order_by(model.id)
+        .with_for_update(read=True, key_share=True)
+        .execution_options(populate_existing=True)
+    )
 
 
 class Entries(NamedTuple):
@@ -117,12 +123,21 @@ class Entries(NamedTuple):
     systems: dict[str, System]
 
 
-def lock_entries(session: Session, data: EventInput) -> Entries:
-    """Lock the existing actors and systems `data` names, before the event row (lock order above)."""
-    return Entries(
-        _lock_named(session, Actor, [a.name for a in data.actors], find_actor),
-        _lock_named(session, System, [x.designation for x in data.systems], find_system),
-    )
+def lock_entries(session: Session, data: EventInput, created: list[str] | None = None) -> Entries:
+    """The actors and systems `data` names, locked (existing) or made (new), before the event row.
+
+    New ones are made in one order (actors, then systems, each by match key): two saves that make the
+    same two new names queue on the first one's unique index instead of each waiting for the other.
+    """
+    actors = _lock_named(session, Actor, [a.name for a in data.actors], find_actor)
+    for link in sorted(data.actors, key=lambda a: fold(a.name)):
+        if fold(link.name) not in actors:
+            actors[fold(link.name)] = get_or_create_actor(session, link, created)
+    systems = _lock_named(session, System, [x.designation for x in data.systems], find_system)
+    for slink in sorted(data.systems, key=lambda x: fold(x.designation)):
+        if fold(slink.designation) not in systems:
+            systems[fold(slink.designation)] = get_or_create_system(session, slink, created)
+    return Entries(actors, systems)
 
 
 def _insert_alone(session: Session, entry: Actor | System) -> None:
@@ -150,6 +165,7 @@ def get_or_create_actor(session: Session, link: ActorLink, created: list[str] | 
             # A concurrent save committed the same name first: its unique index made this insert wait.
             if (winner := find_actor(session, link.name)) is None:
                 raise
+            session.execute(_key_share(Actor, {winner.id}))  # as the entries found by name are
             return winner
         if created is not None:
             created.append(f"actor {link.name}")
@@ -173,6 +189,7 @@ def get_or_create_system(session: Session, link: SystemLink, created: list[str] 
             # A concurrent save committed the same designation first (see get_or_create_actor).
             if (winner := find_system(session, link.designation)) is None:
                 raise
+            session.execute(_key_share(System, {winner.id}))
             return winner
         if created is not None:
             created.append(f"system {link.designation}")
@@ -265,10 +282,8 @@ def snapshot(event: Event) -> dict[str, Any]:
     return input_snapshot(event_input(event))
 
 
-def _apply(
-    session: Session, event: Event, data: EventInput, entries: Entries, created: list[str] | None
-) -> None:
-    """Copy validated input onto an event, replacing its links (names not in `entries` are created)."""
+def _apply(session: Session, event: Event, data: EventInput, entries: Entries) -> None:
+    """Copy validated input onto an event, replacing its links to the `entries` lock_entries gave."""
     start, end = data.start(), data.end()
     event.title = data.title
     event.summary = data.summary
@@ -286,12 +301,12 @@ def _apply(
     ]
     actor_links: dict[tuple[int, str], EventActor] = {}
     for i, link in enumerate(data.actors):
-        actor = entries.actors.get(fold(link.name)) or get_or_create_actor(session, link, created)
+        actor = entries.actors[fold(link.name)]
         actor_links.setdefault((actor.id, link.role), EventActor(actor=actor, role=link.role, position=i))
     event.actors = list(actor_links.values())
     system_links: dict[int, EventSystem] = {}
     for i, slink in enumerate(data.systems):
-        system = entries.systems.get(fold(slink.designation)) or get_or_create_system(session, slink, created)
+        system = entries.systems[fold(slink.designation)]
         system_links.setdefault(
             system.id,
             EventSystem(
@@ -346,14 +361,14 @@ def create_event(
         existing = session.scalars(select(Event).where(Event.client_token == data.client_token)).first()
         if existing is not None:
             return load_event(session, existing.id, include_deleted=True)
-    entries = lock_entries(session, data)
+    entries = lock_entries(session, data, created)
     event = Event(
         client_token=data.client_token, created_by=who.id if who else None, updated_by=who.id if who else None
     )
     try:
         with session.begin_nested():
             session.add(event)
-            _apply(session, event, data, entries, created)
+            _apply(session, event, data, entries)
             session.flush()
     except IntegrityError:
         # A concurrent create with the same client token won the race: hand back its event.
@@ -382,7 +397,7 @@ def update_event(
     if event.version != expected_version:
         raise VersionConflict(event)
     before = snapshot(event)
-    _apply(session, event, data, entries, None)
+    _apply(session, event, data, entries)
     session.flush()
     changes = diff(before, snapshot(event))
     if changes:

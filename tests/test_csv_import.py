@@ -527,3 +527,16 @@ def test_cli_import_failing_while_loading_rolls_everything_back(  # type: ignore
         cli_main(["import", str(path)])
     with Session(committed) as s:
         assert (count(s, Event), count(s, Actor), count(s, AuditEntry)) == (0, 0, 0)
+
+
+def test_row_messages_name_the_value_at_fault() -> None:
+    parsed = read_csv(
+        "title,date,kind,suppliers,stage_override\r\n"
+        "One-letter country,2025-10-01,offer,X,\r\n"
+        "Bad kind,2025-10-01,wishful,RUS,\r\n"
+        "Stage too high,2025-10-01,offer,RUS,9\r\n"
+    )
+    messages = {e.line: (e.column, e.message) for e in parsed.errors}
+    assert messages[2] == ("suppliers", "unknown country “X”; use an ISO 3166-1 code such as RUS")
+    assert messages[3][1].startswith("“wishful” is not one of: statement, offer")
+    assert messages[4][0] == "stage_override" and "9" in messages[4][1]

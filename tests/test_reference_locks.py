@@ -126,8 +126,9 @@ def test_opposite_merges_at_once_queue_and_the_second_finds_its_entry_gone(
 def _statements(engine: Engine, work: Any) -> list[str]:
     seen: list[str] = []
 
-    def capture(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(" ".join(statement.split()))
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        # The bound values follow the text, so a test can tell which name an INSERT was for.
+        seen.append(" ".join(statement.split()) + " -- " + repr(parameters))
 
     event.listen(engine, "before_cursor_execute", capture)
     try:
@@ -196,6 +197,7 @@ def _race(
         holder.rollback()
     one.join(30)
     two.join(30)
+    assert not one.is_alive() and not two.is_alive(), "a writer is still waiting after 30 s"
     return first_errors, second_errors
 
 
@@ -327,3 +329,33 @@ def test_an_edit_during_a_rename_waits_for_it_instead_of_deadlocking(
         # Names are resolved when the edit is saved, after the rename: "Low Id" is a new actor by then.
         linked = load_event(s, three).actors
         assert [a.actor.name for a in linked] == ["Low Id"] and linked[0].actor_id != low
+
+
+def test_new_entries_are_made_in_one_order_before_the_event_row(
+    engine: Engine, pair: tuple[int, int]
+) -> None:
+    three, version = _event_id(engine, "Three")
+    # Two saves making the same two new names in opposite form order would each hold one name's unique
+    # slot and wait for the other's: a deadlock. Both now make them sorted, so they queue on the first.
+    data = EventInput.model_validate(
+        event_data(
+            title="Three, edited",
+            actors=[{"name": "Zed New", "role": "speaker"}, {"name": "Alpha New", "role": "speaker"}],
+            systems=[{"designation": "Zulu Sys"}, {"designation": "Alpha Sys"}],
+        )
+    )
+
+    def edit() -> None:
+        with Session(engine) as s:
+            update_event(s, three, data, None, version)
+            s.commit()
+
+    statements = _statements(engine, edit)
+    order = [
+        _first(statements, "INSERT INTO actors", "Alpha New"),
+        _first(statements, "INSERT INTO actors", "Zed New"),
+        _first(statements, "INSERT INTO systems", "Alpha Sys"),
+        _first(statements, "INSERT INTO systems", "Zulu Sys"),
+        _first(statements, "FROM events", "FOR UPDATE"),
+    ]
+    assert order == sorted(order), statements

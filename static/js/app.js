@@ -15,6 +15,13 @@
   // Keyboard users keep their place after an HTMX swap of the results: the pager moves focus to the
   // results' head; removing a filter chip moves it to the next chip (or the head when none is left),
   // instead of dropping it to the top of the page with the link that was removed.
+  // Which chip (by position) a removal was asked from, so focus can go to the one now in its place.
+  var removedChip = -1;
+  document.addEventListener("htmx:beforeRequest", function (evt) {
+    var elt = evt.detail && evt.detail.elt;
+    if (!elt || !elt.classList || !elt.classList.contains("chip-remove")) { removedChip = -1; return; }
+    removedChip = Array.prototype.indexOf.call(document.querySelectorAll(".chip-remove"), elt);
+  });
   document.addEventListener("htmx:afterSwap", function (evt) {
     var d = evt.detail || {};
     var id = d.target && d.target.id;
@@ -26,7 +33,9 @@
     if (elt.closest(".pager")) {
       spot = results.querySelector(".results-head");
     } else if (elt.closest(".chips")) {
-      spot = results.querySelector(".chip-remove") || results.querySelector(".results-head") || results;
+      var chips = results.querySelectorAll(".chip-remove");
+      spot = chips.length ? chips[Math.min(Math.max(removedChip, 0), chips.length - 1)]
+        : (results.querySelector(".results-head") || results);
     }
     if (!spot) { return; }
     if (!spot.matches("a[href], button, input")) { spot.setAttribute("tabindex", "-1"); }
@@ -38,8 +47,9 @@
     var id = evt.detail && evt.detail.target && evt.detail.target.id;
     var status = document.getElementById("results-status");
     if (!status || (id !== "results" && id !== "results-total" && id !== "dyad-results")) { return; }
-    var total = document.querySelector("#results-total .total:not(.loading)")
-      || document.querySelector("#dyad-results h2");
-    if (total) { status.textContent = total.textContent.replace(/\s+/g, " ").trim(); }
+    var total = document.querySelector("#results-total .total:not(.loading)");
+    var dyads = document.getElementById("dyad-results");
+    var text = total ? total.textContent : (dyads && dyads.getAttribute("data-status"));
+    if (text) { status.textContent = text.replace(/\s+/g, " ").trim(); }
   });
 })();
