@@ -13,10 +13,9 @@
   });
 
   // Keyboard users keep their place after an HTMX swap of the results: the pager moves focus to the
-  // results' head; removing a filter chip moves it to the next chip (or the head when none is left),
-  // instead of dropping it to the top of the page with the link that was removed.
-  // Which chip (by position) a removal was asked from, so focus can go to the one now in its place.
-  var removedChip = -1;
+  // results' head; removing a filter chip moves it to the chip now in its place (or the head when none
+  // is left), instead of dropping it to the top of the page with the link that was removed.
+  var removedChip = -1;  // the position of the chip whose removal was asked for
   document.addEventListener("htmx:beforeRequest", function (evt) {
     var elt = evt.detail && evt.detail.elt;
     if (!elt || !elt.classList || !elt.classList.contains("chip-remove")) { removedChip = -1; return; }
