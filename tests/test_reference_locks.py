@@ -77,7 +77,7 @@ def _wait_for_a_lock_wait(engine: Engine, backends: int = 1) -> None:
             if waiting >= backends:
                 return
             time.sleep(0.02)
-    raise AssertionError("nothing waited for a lock")
+    raise AssertionError(f"fewer than {backends} backend(s) waited for a lock")
 
 
 def _taken(engine: Engine, actor_id: int) -> bool:
