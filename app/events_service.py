@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -80,7 +81,9 @@ def find_system(session: Session, designation: str) -> System | None:
 _LOCK_TRIES = 5
 
 
-def _lock_named(session: Session, model: Any, names: list[str], find: Any) -> dict[str, Any]:
+def _lock_named(
+    session: Session, model: Any, names: list[str], find: Callable[[Session, str], Any]
+) -> dict[str, Any]:
     """Match key → the existing entry of that name, locked FOR KEY SHARE; names not found are left out.
 
     A merge or rename that held an entry may have moved the name meanwhile (the entry deleted, or the

@@ -125,37 +125,27 @@ def test_each_message_beside_its_field(analyst, db: Session, label, changes, fie
     assert count(db) == before
 
 
-def test_several_errors_at_once_are_all_listed(analyst, db: Session) -> None:  # type: ignore[no-untyped-def]
-    data = {
-        **BASE,
-        "client_token": str(uuid.uuid4()),
-        "title": "",
-        "kind": "",
-        "sources-0-url": "javascript:alert(1)",
-        "systems-0-quantity": "-1",
-    }
-    response = analyst.post("/events/new", data=data)
+def _refused(analyst, **changes: str) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """Post a new event with these changes to BASE; the 422 page and its error summary."""
+    response = analyst.post("/events/new", data={**BASE, "client_token": str(uuid.uuid4()), **changes})
     assert response.status_code == 422
-    summary = response.text.split('id="error-summary"')[1].split("</div>")[0]
+    return response.text, response.text.split('id="error-summary"')[1].split("</div>")[0]
+
+
+def test_several_errors_at_once_are_all_listed(analyst, db: Session) -> None:  # type: ignore[no-untyped-def]
+    page, summary = _refused(
+        analyst, title="", kind="", **{"sources-0-url": "javascript:alert(1)", "systems-0-quantity": "-1"}
+    )
     assert "4 things need fixing" in summary
     for field in ("title", "kind", "sources-0-url", "systems-0-quantity"):
         assert f'href="#{field}"' in summary
-    assert 'value="javascript:alert(1)"' in response.text  # kept for correction, escaped, never a link
+    assert 'value="javascript:alert(1)"' in page  # kept for correction, escaped, never a link
 
 
 def test_an_end_before_the_start_is_listed_with_the_other_errors(analyst, db: Session) -> None:  # type: ignore[no-untyped-def]
-    data = {
-        **BASE,
-        "client_token": str(uuid.uuid4()),
-        "title": "",
-        "date_end_year": "2023",
-        "date_end_month": "12",
-    }
-    response = analyst.post("/events/new", data=data)
-    assert response.status_code == 422
-    summary = response.text.split('id="error-summary"')[1].split("</div>")[0]
+    page, summary = _refused(analyst, title="", date_end_year="2023", date_end_month="12")
     assert "2 things need fixing" in summary  # not one now and the date on the next submit
-    assert 'href="#title"' in summary and "The end date is before the start date." in response.text
+    assert 'href="#title"' in summary and "The end date is before the start date." in page
 
 
 def test_edit_form_errors_keep_version_and_values(analyst, db: Session) -> None:  # type: ignore[no-untyped-def]
