@@ -45,7 +45,8 @@
   function timeScale(min, max, centred, minStep) {
     var stepMonths = minStep;
     return {
-      type: "linear", min: min, max: max, grid: { display: !centred },
+      // offset: false, min and max already hold the first and last buckets whole (bars would add a margin).
+      type: "linear", min: min, max: max, offset: false, grid: { display: !centred },
       ticks: {
         autoSkip: false, maxRotation: 0,
         callback: function (value) {
