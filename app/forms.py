@@ -95,12 +95,16 @@ class EventForm:
         """(field id, field label, message) for the error summary, in page order."""
         order = ["title", "kind", "status", "stage_override", "date", "date_end", "location", "tags"]
 
-        def rank(key: str) -> tuple[int, str]:
-            head = key.split("-", 1)[0]
+        def rank(key: str) -> tuple[int, int, int, str]:
             if key in order:
-                return (order.index(key), "")
-            groups = list(ROW_FIELDS)
-            return (len(order) + (groups.index(head) if head in groups else 9), key)
+                return (order.index(key), 0, 0, "")
+            m = _ROW_KEY.match(key)
+            if not m:
+                return (len(order) + 9, 0, 0, key)
+            # Rows in number order (row 10 after row 2), a row's fields in their order (reliability first).
+            fields = ROW_FIELDS[m[1]]
+            place = fields.index(m[3]) if m[3] in fields else len(fields)
+            return (len(order) + list(ROW_FIELDS).index(m[1]), int(m[2]), place, key)
 
         ordered = sorted(self.errors.items(), key=lambda kv: rank(kv[0]))
         return [(key, field_label(key), message) for key, message in ordered]

@@ -201,6 +201,8 @@ def test_a_new_source_starts_without_grades_and_f6_are_choices(analyst, db: Sess
     # Both grades left out: both asked for, nothing saved.
     _page, summary = _refused(analyst, **{"sources-0-reliability": "", "sources-0-credibility": ""})
     assert "2 things need fixing" in summary
+    # Listed in page order: reliability, then credibility.
+    assert summary.index('href="#sources-0-reliability"') < summary.index('href="#sources-0-credibility"')
     # F and 6 chosen on purpose are kept as chosen.
     data = {
         **BASE,
