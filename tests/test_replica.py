@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -199,24 +200,32 @@ def _forget_engines() -> None:
     facts.forget()
 
 
-@pytest.fixture
-def served(pair: Pair) -> Iterator[Pair]:
-    """The app configured as in production: DATABASE_URL the primary, DATABASE_REPLICA_URL the standby."""
+@contextmanager
+def app_on(database_url: str, replica_url: str | None = None) -> Iterator[None]:
+    """Point the app's engines at other databases (as DATABASE_URL and DATABASE_REPLICA_URL would)."""
     settings = get_settings()
     saved: dict[str, Any] = {
         "database_url": settings.database_url,
         "database_replica_url": settings.database_replica_url,
     }
     _forget_engines()
-    settings.database_url = pair.primary.url("signalboard")
-    settings.database_replica_url = pair.standby.url("signalboard")
+    settings.database_url, settings.database_replica_url = database_url, replica_url
     try:
-        yield pair
+        yield
     finally:
-        pair.replay(True)
         _forget_engines()
         for key, value in saved.items():
             setattr(settings, key, value)
+
+
+@pytest.fixture
+def served(pair: Pair) -> Iterator[Pair]:
+    """The app configured as in production: DATABASE_URL the primary, DATABASE_REPLICA_URL the standby."""
+    with app_on(pair.primary.url("signalboard"), pair.standby.url("signalboard")):
+        try:
+            yield pair
+        finally:
+            pair.replay(True)
 
 
 def test_the_standby_is_a_streaming_replica(pair: Pair) -> None:
