@@ -4,7 +4,8 @@
 cannot change a generated column's expression, so the column is dropped and added again (a rewrite of
 the events table) with its two indexes. Denials an analyst put on a stage by override keep it; the rest
 move to 0. The rewrite gives every event row a new xmin, so no stored export line (0004) matches any
-more and each is written again with the new stage; a data change marker tells running caches to reload.
+more and each is written again with the new stage. The in-memory counts are read afresh by each process
+that starts after the migration.
 
 Revision ID: 0007
 Revises: 0006
@@ -81,10 +82,6 @@ def _set_stage(kind_stage: dict[str, int]) -> None:
         unique=False,
         postgresql_where=live,
         postgresql_include=["id"],
-    )
-    op.execute(
-        "DO $$ BEGIN IF to_regclass('data_changes') IS NOT NULL THEN "
-        "INSERT INTO data_changes DEFAULT VALUES; END IF; END $$"
     )
 
 
