@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-from sqlalchemy import Date, DateTime, and_, cast, distinct, func, select
+from sqlalchemy import Date, DateTime, and_, case, cast, distinct, func, select
 from sqlalchemy.orm import Session, aliased
 
 from app.dates import format_human
@@ -18,6 +18,9 @@ from app.queries.events import conditions, matching_ids
 MATRIX_SIZE = 15
 # Statuses that do not move a dyad up the ladder unless the filter asks for them by name.
 NOT_REACHED = ("denied", "retracted")
+# DESIGN.md: a denial never raises a ladder, even one an analyst moved off stage 0 by override; the
+# ladder reads this instead of Event.stage (denials still count as events of their month).
+LADDER_STAGE = case((Event.kind == "denial", 0), else_=Event.stage)
 
 
 @dataclass
@@ -128,7 +131,7 @@ def support_ladder(session: Session, f: EventFilter) -> Ladder:
     g, excluded = ladder_filter(f)
     ladder = Ladder(f.supplier[0], f.recipient[0], excluded_statuses=excluded)
     before = (
-        func.max(Event.stage).over(order_by=(Event.date_start, Event.id), rows=(None, -1)).label("before")
+        func.max(LADDER_STAGE).over(order_by=(Event.date_start, Event.id), rows=(None, -1)).label("before")
     )
     ordered = (
         select(
@@ -138,7 +141,7 @@ def support_ladder(session: Session, f: EventFilter) -> Ladder:
             Event.date_precision,
             Event.kind,
             Event.status,
-            Event.stage,
+            LADDER_STAGE.label("stage"),
             before,
         )
         .where(*conditions(g))
@@ -155,7 +158,7 @@ def support_ladder(session: Session, f: EventFilter) -> Ladder:
     ]
     month = cast(func.date_trunc("month", cast(Event.date_start, DateTime)), Date).label("month")
     monthly = (
-        select(month, func.count(), func.max(Event.stage), func.bool_and(Event.date_precision == "year"))
+        select(month, func.count(), func.max(LADDER_STAGE), func.bool_and(Event.date_precision == "year"))
         .where(*conditions(g))
         .group_by(month)
         .order_by(month)
