@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import html
+import threading
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from app.auth.tokens import sha256
 from app.models import Event, StagedImport
 from app.queries import staging
 from app.queries.imports import commit_import
-from tests.conftest import Client
+from tests.conftest import Client, make_user
 from tests.factories import make_event
-from tests.test_csv_import import FRIENDLY, commit_form, count, upload
+from tests.test_csv_import import FRIENDLY, commit_form, committed, count, upload
+
+__all__ = ["committed"]  # the fixture, imported to be used here
 
 KINDS = ("statement", "offer", "transfer", "deployment")
 
@@ -169,3 +173,33 @@ def test_a_file_of_only_duplicates_cannot_be_skipped_to_nothing(analyst: Client,
     assert r.status_code == 422 and "nothing to import" in r.text
     assert staged_rows(db) == 1
     assert db.scalar(select(func.count()).select_from(Event).where(Event.title == "Same")) == 0
+
+
+def test_two_submits_at_once_import_once(committed: Engine) -> None:
+    """The second submit waits on the first one's row lock, then finds the file used up."""
+    with Session(committed) as s:
+        user = make_user(s, "analyst")
+        token = staging.stage(s, user.id, FRIENDLY, {"filename": "x"})
+        s.commit()
+        user_id = user.id
+    first, second = Session(committed), Session(committed)
+    try:
+        assert staging.take(first, token, user_id).text == FRIENDLY  # locked and deleted, not committed
+        outcome: list[object] = []
+        waiter = threading.Thread(target=lambda: outcome.append(_take_or_refusal(second, token, user_id)))
+        waiter.start()
+        waiter.join(1.0)
+        assert waiter.is_alive()  # waiting on the first transaction's lock
+        first.commit()
+        waiter.join(10)
+        assert outcome == [409]
+    finally:
+        first.close()
+        second.close()
+
+
+def _take_or_refusal(session: Session, token: str, user_id: int) -> object:
+    try:
+        return staging.take(session, token, user_id)
+    except staging.StagingRefused as exc:
+        return exc.status

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.auth.tokens import new_token, sha256
@@ -42,18 +42,21 @@ class Staged:
 
 
 def purge(session: Session, user_id: int | None = None) -> None:
-    """Delete expired uploads (everyone's) and, for `user_id`, all but its newest PER_USER - 1."""
-    session.execute(delete(StagedImport).where(StagedImport.created_at < func.now() - LIFETIME))
+    """Delete expired uploads (everyone's) and, for `user_id`, all but its newest PER_USER - 1.
+
+    A row an import is committing right now is locked: it is skipped rather than waited for.
+    """
+    stale = StagedImport.created_at < func.now() - LIFETIME
     if user_id is not None:
-        keep = (
+        newest = (
             select(StagedImport.id)
             .where(StagedImport.user_id == user_id)
             .order_by(StagedImport.created_at.desc())
             .limit(PER_USER - 1)
         )
-        session.execute(
-            delete(StagedImport).where(StagedImport.user_id == user_id, StagedImport.id.not_in(keep))
-        )
+        stale = or_(stale, and_(StagedImport.user_id == user_id, StagedImport.id.not_in(newest)))
+    doomed = select(StagedImport.id).where(stale).with_for_update(skip_locked=True)
+    session.execute(delete(StagedImport).where(StagedImport.id.in_(doomed.scalar_subquery())))
 
 
 def stage(session: Session, user_id: int, text: str, options: dict[str, Any]) -> str:
