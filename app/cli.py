@@ -79,9 +79,29 @@ def cmd_db(args: argparse.Namespace) -> int:
     if args.action == "upgrade":
         migrate.upgrade(revision=args.revision or "head")
     else:
-        migrate.downgrade(revision=args.revision or "-1")
+        revision = args.revision or "-1"
+        if not args.yes:
+            refused = _ask_before_downgrade(revision)
+            if refused is not None:
+                return refused
+        migrate.downgrade(revision=revision)
     print(f"database {args.action} done", file=sys.stderr)
     return 0
+
+
+def _ask_before_downgrade(revision: str) -> int | None:
+    """A downgrade drops the tables and columns its steps added: ask first when the database holds events."""
+    from app.cli_backup import ask_first, event_count
+    from app.db import database_url, safe_url
+
+    events = event_count()
+    if not events:
+        return None
+    reach = "EVERY table and all of its data" if revision == "base" else "tables or columns and their data"
+    return ask_first(
+        f"{safe_url(database_url())} holds {events} event(s); downgrading to {revision} drops {reach}.",
+        "downgrade cancelled; nothing changed",
+    )
 
 
 def cmd_seed_demo(args: argparse.Namespace) -> int:
@@ -154,9 +174,18 @@ def _core(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1)
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("db", help="schema migrations")
+    p = sub.add_parser(
+        "db",
+        help="schema migrations",
+        description="Upgrade the schema (to head by default) or downgrade it (one step by default; `base` "
+        "drops every table). A downgrade of a database holding events asks first, or needs --yes; "
+        "without a terminal and without --yes it refuses (exit 2).",
+    )
     p.add_argument("action", choices=["upgrade", "downgrade"])
-    p.add_argument("revision", nargs="?")
+    p.add_argument("revision", nargs="?", help="target revision (upgrade: head; downgrade: -1)")
+    p.add_argument(
+        "--yes", action="store_true", help="downgrade without asking, even if that drops tables holding data"
+    )
     p.set_defaults(func=cmd_db)
 
     p = sub.add_parser("seed-demo", help="load the demo events (twice loads once)")
