@@ -1,15 +1,22 @@
-"""Lookups over reference data: autocomplete suggestions for actors, systems and countries."""
+"""Lookups over reference data: autocomplete suggestions and "did you mean" for actors, systems, countries."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cache
 
 from sqlalchemy import TextClause, func, select, text
 from sqlalchemy.orm import Session
 
 from app.countries import names_by_code
+from app.filters import COUNTRY_PARAMS, FilterError
 from app.models import Actor, System
+from app.names import NameIndex
 from app.textkeys import fold
+from app.vocab import KINDS, STATUSES
+
+# How many "did you mean" values a refused filter value offers.
+DID_YOU_MEAN = 3
 
 
 @dataclass(frozen=True)
@@ -82,3 +89,41 @@ def suggest_countries(query: str, limit: int = 10) -> list[Suggestion]:
         elif needle in folded:
             contains.append(Suggestion(code, name))
     return (exact + sorted(starts, key=lambda s: s.hint) + sorted(contains, key=lambda s: s.hint))[:limit]
+
+
+@cache
+def _country_index() -> NameIndex:
+    """Country codes with their names (a fixed list: folded once per process)."""
+    return NameIndex((code, [name]) for code, name in names_by_code().items())
+
+
+def catalogue_index(session: Session, param: str) -> NameIndex:
+    """Every name and alias of the actors or systems (`param`), or the countries, kinds or statuses."""
+    if param == "actor":
+        return NameIndex(
+            (name, aliases) for name, aliases in session.execute(select(Actor.name, Actor.aliases))
+        )
+    if param == "system":
+        return NameIndex(
+            (name, aliases) for name, aliases in session.execute(select(System.designation, System.aliases))
+        )
+    if param in COUNTRY_PARAMS:
+        return _country_index()
+    return NameIndex({"kind": KINDS, "status": STATUSES}.get(param, ()))
+
+
+def with_suggestions(session: Session, errors: list[FilterError]) -> list[FilterError]:
+    """The errors, each refused name given the close known values ("Peskov": "Dmitry Peskov").
+
+    The catalogue is read only when a value was refused, once per parameter.
+    """
+    indexes: dict[str, NameIndex] = {}
+    out = []
+    for e in errors:
+        if e.value is not None and e.param in ("actor", "system", "kind", "status", *COUNTRY_PARAMS):
+            if e.param not in indexes:
+                indexes[e.param] = catalogue_index(session, e.param)
+            close = indexes[e.param].close(e.value, DID_YOU_MEAN)
+            e = replace(e, suggestions=tuple(c.name for c in close))
+        out.append(e)
+    return out
