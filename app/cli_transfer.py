@@ -272,7 +272,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "export",
         help="write events as CSV to standard output",
         description="Filters as on the timeline: --country RUS --kind statement, or a query string "
-        "such as 'supplier=RUS&kind=offer'. Repeat an option for OR.",
+        "such as 'supplier=RUS&kind=offer'. Repeat an option for OR. A bad or unknown value (or parameter) "
+        "writes nothing: its reason goes to standard error and the exit status is 2.",
     )
     p.add_argument("query", nargs="*", help="optional query string(s), e.g. 'supplier=RUS&from=2025-10'")
     p.add_argument("--bom", action="store_true", help="start with a UTF-8 BOM (Excel)")
