@@ -72,6 +72,15 @@ def _filter_errors(errors: list[FilterError]) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=422)
 
 
+def deleted_message(event_id: int) -> str:
+    """Why a retried create answers 409: its event was deleted, and where an admin restores it."""
+    return (
+        f"This client_token created event {event_id}, which has since been deleted. An admin can restore it "
+        f"on /admin/deleted (POST /admin/events/{event_id}/restore); to create a new event instead, send a "
+        "new client_token."
+    )
+
+
 def _load(db: SessionDep, event_id: int) -> Any:
     event = event_or_none(db, event_id)
     if event is None:
@@ -167,6 +176,7 @@ def get_event(event_id: int, db: SessionDep, principal: ViewerDep) -> Any:
     responses={
         200: {"model": EventOut, "description": "The `client_token` was used before: the event it created."},
         201: {"description": "Created; `Location` names the new event."},
+        409: {"model": Problem, "description": "The `client_token`'s event was deleted since."},
         **AUTH_ERRORS,
         **INVALID,
     },
@@ -180,12 +190,17 @@ def create(
 ) -> Any:
     """Validated exactly like the web form; unknown actors and systems are created.
 
-    Send a fresh `client_token` (UUID) to make retries safe: the same token gives back the same event.
+    Send a fresh `client_token` (UUID) to make retries safe: the same token gives back the same event
+    (409 if that event was deleted since).
     """
     if data.client_token is not None:
         existing = event_id_for_client_token(db, data.client_token)
         if existing is not None:
-            return JSONResponse(jsonable_encoder(EventOut.of(load_event(db, existing, include_deleted=True))))
+            event = load_event(db, existing, include_deleted=True)
+            if event.deleted_at is not None:
+                # Its id would only 404: say what happened and how to get it back instead.
+                return JSONResponse({"detail": deleted_message(existing)}, status_code=409)
+            return JSONResponse(jsonable_encoder(EventOut.of(event)))
     event = create_event(db, data, principal.user)
     db.commit()
     event = load_event(db, event.id)
