@@ -21,6 +21,7 @@ from app.db import ReadSessionDep, SessionDep
 from app.filters import EventFilter, InvalidFilter
 from app.queries.export import export_batches
 from app.queries.imports import ReferenceGone, already_imported, commit_import, plan_import
+from app.streaming import guarded
 from app.templating import render
 
 router = APIRouter()
@@ -58,7 +59,7 @@ def export_csv(request: Request, db: ReadSessionDep, principal: ViewerDep) -> St
             422, "The export was not made because of these filters: " + str(exc) + ". Fix them and retry."
         ) from None
     return StreamingResponse(
-        write_lines(export_batches(db, f), bom=wants_bom(request)),
+        guarded(write_lines(export_batches(db, f), bom=wants_bom(request)), "export"),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": content_disposition(export_filename(f)),
