@@ -366,7 +366,8 @@ def create_app() -> FastAPI:
         transfer,
         admin,
     ):
-        app.include_router(module.router)
+        # HTML pages and forms: the OpenAPI document describes the JSON API only.
+        app.include_router(module.router, include_in_schema=False)
     app.include_router(api_events.router, prefix="/api/v1")
     app.include_router(api_reference.router, prefix="/api/v1")
     app.include_router(api_docs.router)
