@@ -145,3 +145,15 @@ def test_a_failed_import_after_a_rollback_is_the_503_page(
     monkeypatch.setattr(transfer, "commit_import", _database_down)
     form = {"payload": transfer.pack(csv), "token": str(uuid.uuid4()), "filename": "x.csv"}
     _assert_page(closing_client.post("/import/commit", data=form), 503, user.username)
+
+
+def test_templates_read_the_principal_s_plain_values_not_its_orm_user() -> None:
+    """What a page shows of the requester survives a rollback (see Principal); the ORM user may not."""
+    from app.templating import ROOT
+
+    readers = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "templates").rglob("*.html")
+        if "principal.user." in path.read_text()
+    ]
+    assert not readers, f"read principal.username / .role / .user_id instead in {readers}"
