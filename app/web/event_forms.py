@@ -156,6 +156,12 @@ def create_event_submit(
         return _render_form(request, form)
     existing = event_id_for_token(db, form.get("client_token"))
     if existing is not None:  # the same form posted twice: show what the first post made
+        if load_event(db, existing, include_deleted=True).deleted_at is not None:
+            raise HTTPException(
+                409,
+                f"This form was already saved as event {existing}, which has since been deleted. An admin "
+                "can restore it from Admin → Deleted events (/admin/deleted).",
+            )
         return _saved(existing)
     data = validate(form)
     if data is None:

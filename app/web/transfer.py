@@ -19,6 +19,7 @@ from app.filters import EXPORT_EXTRA, EventFilter, InvalidFilter, strict_filter
 from app.queries import staging
 from app.queries.export import export_batches
 from app.queries.imports import ReferenceGone, already_imported, commit_import, plan_import
+from app.streaming import guarded
 from app.templating import render
 
 router = APIRouter()
@@ -55,7 +56,7 @@ def export_csv(request: Request, db: ReadSessionDep, principal: ViewerDep) -> Re
         # The API's refusal, word for word: a script gets the same answer from either address.
         return JSONResponse({"detail": exc.detail()}, status_code=422)
     return StreamingResponse(
-        write_lines(export_batches(db, f), bom=wants_bom(request)),
+        guarded(write_lines(export_batches(db, f), bom=wants_bom(request)), "export"),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": content_disposition(export_filename(f)),
