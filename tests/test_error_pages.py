@@ -22,6 +22,7 @@ from app.main import create_app
 from app.web import admin, event_forms, reference_edit, transfer
 from tests.conftest import Client
 from tests.factories import make_event
+from tests.test_csv_import import commit_form, upload
 from tests.test_forms import FULL_FORM as FORM
 
 
@@ -142,8 +143,8 @@ def test_a_failed_import_after_a_rollback_is_the_503_page(
 ) -> None:
     user = closing_client.login("analyst")
     csv = "date,title,kind,status,suppliers,recipients\n2025-01,Imported,offer,reported,RUS,VEN\n"
+    form = commit_form(upload(closing_client, csv).text)
     monkeypatch.setattr(transfer, "commit_import", _database_down)
-    form = {"payload": transfer.pack(csv), "token": str(uuid.uuid4()), "filename": "x.csv"}
     _assert_page(closing_client.post("/import/commit", data=form), 503, user.username)
 
 
