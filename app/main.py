@@ -290,6 +290,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     from app.db import get_engine, get_replica_engine
     from app.queries import export_lines
     from app.queries.facts import warm_up
+    from app.quickadd import warm_up as quickadd_warm_up
 
     # Tests build it where they need it; a thread per TestClient would race their truncations.
     if get_settings().environment != "test":
@@ -300,6 +301,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         warm.start()
         # Lines are written, so on the primary; a replica receives them by replication.
         export_lines.start(get_engine())
+        # dateparser loads its language data on first use: a second the first quick add would wait.
+        threading.Thread(target=quickadd_warm_up, name="quickadd-warm-up", daemon=True).start()
         # Everything loaded so far (modules, ORM mappers, compiled templates) lives as long as the process:
         # out of the collector's sight, a full collection no longer walks it (a ~70 ms pause in 1 of 20
         # timeline requests before).
@@ -322,6 +325,7 @@ def create_app() -> FastAPI:
         event_forms,
         events,
         health,
+        quick,
         reference,
         reference_edit,
         suggest,
@@ -357,6 +361,7 @@ def create_app() -> FastAPI:
         accounts,
         users,
         timeline,
+        quick,
         event_forms,
         events,
         dyads,

@@ -122,8 +122,10 @@ def _render_form(
     event_id: int | None = None,
     status_code: int = 200,
     duplicates: list[Any] | None = None,
+    quick: dict[str, Any] | None = None,
 ) -> HTMLResponse:
     ctx = {
+        "quick": quick,
         "form": form,
         "event_id": event_id,
         "mode": "edit" if event_id is not None else "new",
@@ -131,6 +133,24 @@ def _render_form(
         **_vocab(),
     }
     return render(request, "events/form.html", ctx, status_code=status_code)
+
+
+def render_event_form(request: Request, form: EventForm, quick: dict[str, Any]) -> HTMLResponse:
+    """The new-event form pre-filled by quick add (app.web.quick), the pasted report shown above it."""
+    return _render_form(request, form, quick=quick)
+
+
+QUICK_FIELDS = ("quick_text", "quick_url", "quick_publisher", "quick_published")
+
+
+def _saved_from_report(request: Request, form: EventForm, event_id: int) -> HTMLResponse:
+    """After saving a quick-add draft: the event's link, and the report kept for another draft from it."""
+    report = {k.removeprefix("quick_"): form.get(k) for k in QUICK_FIELDS}
+    return render(
+        request,
+        "events/quick_saved.html",
+        {"event_id": event_id, "report": report, "title": form.get("title")},
+    )
 
 
 def _saved(event_id: int) -> RedirectResponse:
@@ -178,6 +198,8 @@ def create_event_submit(
     except Exception:
         db.rollback()
         raise
+    if form.get("quick_text"):
+        return _saved_from_report(request, form, event_id)
     return _saved(event_id)
 
 
