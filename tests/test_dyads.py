@@ -207,3 +207,21 @@ def test_ladder_from_the_copy_equals_the_sql_ladder(synthetic: Engine) -> None:
         compare()
         top = support_ladder(s, from_mapping({"supplier": sup, "recipient": rec}))
         assert top.steps[0].title == "Early deployment" and top.top == 6
+
+
+def test_dyad_page_loads_facet_counts_by_their_own_request_and_its_ladder_follows_writes(
+    client: Client, db: Session
+) -> None:
+    _ladder_events(db)
+    client.login("viewer")
+    loader = 'hx-get="/timeline/facets?supplier=RUS&amp;recipient=VEN"'
+    page = client.get("/dyads?supplier=RUS&recipient=VEN").text
+    assert loader in page  # the panel shows the count-free lists until the counts arrive
+    part = client.get("/dyads?supplier=RUS&recipient=VEN", headers={"HX-Request": "true"}).text
+    assert loader in part and 'id="facets-status"' in part
+    # The ladder is cached by data version: a new first step shows at once.
+    rv = [{"code": "RUS", "role": "supplier"}, {"code": "VEN", "role": "recipient"}]
+    early = make_event(db, title="RV early troops", kind="deployment", date="2025-07-01", countries=rv)
+    db.commit()
+    again = client.get("/dyads?supplier=RUS&recipient=VEN").text
+    assert f'href="/events/{early.id}"' in again and "RV early troops" in again
