@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
 
 from app.auth.deps import ViewerDep
 from app.db import ReadSessionDep
@@ -41,6 +42,12 @@ def ladder_json(ladder: Ladder) -> dict[str, Any]:
     }
 
 
+def _ladder_and_json(db: Session, f: EventFilter) -> tuple[Ladder, dict[str, Any]]:
+    """The ladder and its step line's data, cached together (hundreds of month labels on a big dyad)."""
+    ladder = support_ladder(db, f)
+    return ladder, ladder_json(ladder)
+
+
 def heat(count: int, top: int) -> int:
     """Shade class 0-5 of a matrix cell, relative to the largest cell."""
     return 0 if not count or not top else max(1, min(5, -(-count * 5 // top)))
@@ -67,9 +74,9 @@ def dyads(request: Request, db: ReadSessionDep, principal: ViewerDep) -> HTMLRes
         "ladder": None,
     }
     if len(f.supplier) == 1 and len(f.recipient) == 1:
-        ladder = cached(("ladder", query, version), lambda: support_ladder(db, f))
+        ladder, drawn = cached(("ladder", query, version), lambda: _ladder_and_json(db, f))
         context["ladder"] = ladder
-        context["ladder_json"] = ladder_json(ladder)
+        context["ladder_json"] = drawn
         context["matrix_query"] = f.without("supplier").without("recipient").query_string()
     else:
         context["matrix"] = cached(("dyads", query, version), lambda: dyad_matrix(db, f))
