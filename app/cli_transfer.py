@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from app.filters import PARAMS, EventFilter
+from app.filters import EXPORT_EXTRA, PARAMS, InvalidFilter, pairs_of, strict_filter
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -35,18 +35,20 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     pairs: list[tuple[str, str]] = []
     for query in args.query:
-        pairs.extend(parse_qsl(query.lstrip("?"), keep_blank_values=False))
+        pairs.extend(parse_qsl(query.lstrip("?"), keep_blank_values=True))
     bom = args.bom or any(k == "bom" and v.lower() in ("1", "true", "yes", "on") for k, v in pairs)
     for param, attr in PARAMS.items():
         pairs.extend((param, v) for v in getattr(args, f"filter_{attr}") or [])
-    f = EventFilter.from_pairs(pairs)
-    if f.errors:
-        for e in f.errors:
-            print(f"error: {e.param}: {e.message}", file=sys.stderr)
-        return 2
     out = sys.stdout.buffer
     try:
         with replica_session_factory()() as session:
+            try:
+                f = strict_filter(session, pairs_of(pairs), EXPORT_EXTRA)
+            except InvalidFilter as exc:
+                # The same refusal as /export.csv and the API give, one line per bad value.
+                for e in exc.errors:
+                    print(f"error: {e.param}: {e.text()}", file=sys.stderr)
+                return 2
             for chunk in write_lines(export_batches(session, f), bom=bom):
                 out.write(chunk)
         out.flush()
@@ -270,7 +272,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "export",
         help="write events as CSV to standard output",
         description="Filters as on the timeline: --country RUS --kind statement, or a query string "
-        "such as 'supplier=RUS&kind=offer'. Repeat an option for OR.",
+        "such as 'supplier=RUS&kind=offer'. Repeat an option for OR. A bad or unknown value (or parameter) "
+        "writes nothing: its reason goes to standard error and the exit status is 2.",
     )
     p.add_argument("query", nargs="*", help="optional query string(s), e.g. 'supplier=RUS&from=2025-10'")
     p.add_argument("--bom", action="store_true", help="start with a UTF-8 BOM (Excel)")

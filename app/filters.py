@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
 from app.countries import country_name, resolve_country
 from app.dates import PartialDate, PartialDateError, parse_partial
 from app.vocab import KINDS, RELIABILITY, STAGES, STATUSES
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 # Query parameter -> EventFilter attribute (`from` is a Python keyword).
 PARAMS: dict[str, str] = {
@@ -29,6 +32,8 @@ PARAMS: dict[str, str] = {
     "reliability_max": "reliability_max",
     "tag": "tag",
 }
+# What /export.csv and `signalboard export` take besides the filter (`bom=1`: the Excel variant).
+EXPORT_EXTRA = ("bom",)
 COUNTRY_PARAMS = ("country", "supplier", "recipient", "target")
 # Codes and vocabulary words never hold commas, so "RUS, VEN" typed in one box means two values.
 SPLIT_ON_COMMA = frozenset({*COUNTRY_PARAMS, "kind", "status", "tag"})
@@ -42,20 +47,38 @@ class MultiMapping(Protocol):
     def getlist(self, key: str) -> list[str]: ...
 
 
+class QueryParams(MultiMapping, Protocol):
+    """A query string whose parameter names can be listed (to refuse the ones no filter knows)."""
+
+    def keys(self) -> Iterable[str]: ...
+
+
 @dataclass(frozen=True)
 class FilterError:
-    """A bad filter value: which parameter, and a sentence a person can act on."""
+    """A bad filter value: which parameter, a sentence naming the value, and close known values."""
 
     param: str
     message: str
+    value: str | None = None  # the value refused, when one value is to blame (to look for close ones)
+    suggestions: tuple[str, ...] = ()
+
+    def text(self) -> str:
+        """The message with its suggestions in words (for machines, which cannot follow a link)."""
+        if not self.suggestions:
+            return self.message
+        return f"{self.message}; did you mean {' or '.join(f'“{s}”' for s in self.suggestions)}?"
 
 
 class InvalidFilter(ValueError):
-    """Raised by EventFilter.parse_strict; carries every problem found."""
+    """Raised by EventFilter.parse_strict and `strict_filter`; carries every problem found."""
 
     def __init__(self, errors: list[FilterError]) -> None:
-        super().__init__("; ".join(f"{e.param}: {e.message}" for e in errors))
+        super().__init__("; ".join(f"{e.param}: {e.text()}" for e in errors))
         self.errors = errors
+
+    def detail(self) -> list[dict[str, Any]]:
+        """The 422 body's `detail` list, the same for the API and the CSV export."""
+        return [{"loc": ["query", e.param], "msg": e.text(), "type": "value_error"} for e in self.errors]
 
 
 @dataclass(frozen=True)
@@ -94,17 +117,22 @@ class EventFilter:
             out: list[str] = []
             for v in raw[:MAX_VALUES]:
                 if len(v) > MAX_LENGTH:
-                    errors.append(FilterError(name, f"a {name} value may be at most {MAX_LENGTH} characters"))
+                    errors.append(
+                        FilterError(
+                            name, f"a {name} value may be at most {MAX_LENGTH} characters (“{v[:20]}…”)"
+                        )
+                    )
                 elif v not in out:
                     out.append(v)
             if len(raw) > MAX_VALUES:
-                errors.append(FilterError(name, f"at most {MAX_VALUES} {name} values"))
+                errors.append(FilterError(name, f"at most {MAX_VALUES} {name} values (got {len(raw)})"))
             return out
 
         def one(name: str) -> str | None:
             got = many(name)
             if len(got) > 1:
-                errors.append(FilterError(name, f"give {name} once"))
+                shown = ", ".join(f"“{v}”" for v in got)
+                errors.append(FilterError(name, f"give {name} once (got {shown})"))
             return got[0] if got else None
 
         q = one("q")
@@ -114,7 +142,9 @@ class EventFilter:
             for v in many(name):
                 code = resolve_country(v)
                 if code is None:
-                    errors.append(FilterError(name, f"unknown country “{v}”; use an ISO code such as RUS"))
+                    errors.append(
+                        FilterError(name, f"unknown country “{v}”; use an ISO code such as RUS", value=v)
+                    )
                 elif code not in codes:
                     codes.append(code)
             values[name] = tuple(codes)
@@ -128,14 +158,20 @@ class EventFilter:
                 if v.lower() in vocab:
                     picked.append(v.lower())
                 else:
-                    errors.append(FilterError(name, f"unknown {name} “{v}”; one of {', '.join(vocab)}"))
+                    errors.append(
+                        FilterError(name, f"unknown {name} “{v}”; one of {', '.join(vocab)}", value=v)
+                    )
             values[name] = tuple(dict.fromkeys(picked))
         stage = one("stage_min")
         if stage is not None:
             if stage.isdecimal() and int(stage) in STAGES:
                 values["stage_min"] = int(stage)
             else:
-                errors.append(FilterError("stage_min", "stage_min is a stage number from 0 to 6"))
+                errors.append(
+                    FilterError(
+                        "stage_min", f"“{stage}” is not a stage: stage_min is a stage number from 0 to 6"
+                    )
+                )
         for param, attr in (("from", "date_from"), ("to", "date_to")):
             raw_date = one(param)
             if raw_date is not None:
@@ -148,10 +184,17 @@ class EventFilter:
             if rel.upper() in RELIABILITY:
                 values["reliability_max"] = rel.upper()
             else:
-                errors.append(FilterError("reliability_max", "reliability_max is a grade from A (best) to F"))
+                errors.append(
+                    FilterError(
+                        "reliability_max",
+                        f"“{rel}” is not a grade: reliability_max is a grade from A (best) to F",
+                    )
+                )
         d_from, d_to = values.get("date_from"), values.get("date_to")
         if d_from and d_to and d_to.end < d_from.start:
-            errors.append(FilterError("to", "the “to” date is before the “from” date"))
+            errors.append(
+                FilterError("to", f"the “to” date “{d_to.iso()}” is before the “from” date “{d_from.iso()}”")
+            )
         return cls(**values, errors=tuple(errors))
 
     @classmethod
@@ -258,6 +301,14 @@ class _Pairs:
     def getlist(self, key: str) -> list[str]:
         return [v for k, v in self._pairs if k == key]
 
+    def keys(self) -> list[str]:
+        return list(dict.fromkeys(k for k, _ in self._pairs))
+
+
+def pairs_of(pairs: Iterable[tuple[str, str]]) -> QueryParams:
+    """A query string given as (key, value) pairs, e.g. from the command line."""
+    return _Pairs(list(pairs))
+
 
 def from_mapping(mapping: Mapping[str, str | list[str]]) -> EventFilter:
     """Parse from a plain dict whose values may be lists (handy in tests)."""
@@ -265,3 +316,47 @@ def from_mapping(mapping: Mapping[str, str | list[str]]) -> EventFilter:
     for k, v in mapping.items():
         pairs.extend((k, x) for x in ([v] if isinstance(v, str) else v))
     return EventFilter.from_pairs(pairs)
+
+
+# ---- the one policy for bad values ---------------------------------------------------------------------
+# A problem with a single-valued parameter ("to" before "from", q given twice) leaves it out whole.
+SINGLE_VALUED = ("q", "stage_min", "from", "to", "reliability_max")
+
+
+def page_filter(session: Session, params: MultiMapping) -> tuple[EventFilter, list[FilterError]]:
+    """For people: the filter with every bad value left out, and one message per value left out.
+
+    A value is bad when it is malformed (a date that is no date, stage 9, too long, given twice) or
+    unknown: a country, kind or status outside its list, or an actor or system that no name or alias
+    names. Messages offer close known values ("did you mean"). The page, its partial and lazy parts,
+    and /dyads use the returned filter for their rows and for every link they build (export, chips,
+    pager), so the export link gives exactly the rows on screen.
+
+    Tags and publishers (`tag`, `source`) are never unknown: they are words written on events, not
+    entries of a catalogue, so one that no event carries is a valid question whose answer is "no
+    events" (a saved query keeps working before its first event); only a malformed one is refused.
+    """
+    from app.queries.events import drop_unknown_names
+    from app.queries.reference import with_suggestions
+
+    f = EventFilter.parse(params)
+    errors = list(f.errors)
+    for e in errors:
+        if e.param in SINGLE_VALUED and getattr(f, PARAMS[e.param]) is not None:
+            f = f.without(e.param)
+    f, unknown = drop_unknown_names(session, f)
+    return f, with_suggestions(session, [*errors, *unknown])
+
+
+def strict_filter(session: Session, params: QueryParams, allowed: Collection[str] = ()) -> EventFilter:
+    """For machines (the API, /export.csv, the CLI): the filter, or InvalidFilter naming each bad value.
+
+    The same values are bad as for `page_filter`; a parameter name that is neither a filter nor in
+    `allowed` is refused too, since a misspelt name would otherwise widen the answer without a word.
+    """
+    f, errors = page_filter(session, params)
+    strange = sorted(set(params.keys()) - set(PARAMS) - set(allowed))
+    errors += [FilterError(name, f"unknown parameter “{name}”", value=name) for name in strange]
+    if errors:
+        raise InvalidFilter(errors)
+    return f

@@ -36,7 +36,13 @@ ROW_DEFAULTS: dict[str, dict[str, str]] = {
     "countries": {"role": "supplier"},
     "actors": {"role": "speaker"},
     "systems": {},
-    "sources": {"reliability": "F", "credibility": "6"},
+    # No grade is assumed: a new source's grades start unchosen and the form asks for them (_check_grades).
+    "sources": {},
+}
+# What the form says beside a source's grade left unchosen (F and 6 are choices like any other).
+GRADE_MESSAGES = {
+    "reliability": "Choose how reliable the source is, A to F (F: reliability cannot be judged).",
+    "credibility": "Choose how credible the information is, 1 to 6 (6: truth cannot be judged).",
 }
 # Singular names used by the add_/remove_ buttons ("add_source") and the row partials.
 SINGULAR = {"countries": "country", "actors": "actor", "systems": "system", "sources": "source"}
@@ -89,12 +95,16 @@ class EventForm:
         """(field id, field label, message) for the error summary, in page order."""
         order = ["title", "kind", "status", "stage_override", "date", "date_end", "location", "tags"]
 
-        def rank(key: str) -> tuple[int, str]:
-            head = key.split("-", 1)[0]
+        def rank(key: str) -> tuple[int, int, int, str]:
             if key in order:
-                return (order.index(key), "")
-            groups = list(ROW_FIELDS)
-            return (len(order) + (groups.index(head) if head in groups else 9), key)
+                return (order.index(key), 0, 0, "")
+            m = _ROW_KEY.match(key)
+            if not m:
+                return (len(order) + 9, 0, 0, key)
+            # Rows in number order (row 10 after row 2), a row's fields in their order (reliability first).
+            fields = ROW_FIELDS[m[1]]
+            place = fields.index(m[3]) if m[3] in fields else len(fields)
+            return (len(order) + list(ROW_FIELDS).index(m[1]), int(m[2]), place, key)
 
         ordered = sorted(self.errors.items(), key=lambda kv: rank(kv[0]))
         return [(key, field_label(key), message) for key, message in ordered]
@@ -386,9 +396,18 @@ def _check_date_order(form: EventForm, payload: dict[str, Any]) -> None:
         form.errors["date_end"] = "The end date is before the start date."
 
 
+def _check_grades(form: EventForm, indexes: list[int]) -> None:
+    """Every source going into the event has both grades chosen (the API's default is not the form's)."""
+    for i in indexes:
+        for key, message in GRADE_MESSAGES.items():
+            if not form.rows["sources"][i].get(key, "").strip():
+                form.errors[f"sources-{i}-{key}"] = message
+
+
 def validate(form: EventForm) -> EventInput | None:
     """EventInput from the form, or None with form.errors filled in."""
     payload, index_maps = to_payload(form)
+    _check_grades(form, index_maps["sources"])
     try:
         data = EventInput.model_validate(payload)
     except ValidationError as exc:

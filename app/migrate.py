@@ -28,3 +28,13 @@ def upgrade(connection: Connection | None = None, revision: str = "head") -> Non
 def downgrade(connection: Connection | None = None, revision: str = "base") -> None:
     """Downgrade the database to a revision (base by default)."""
     command.downgrade(alembic_config(connection), revision)
+
+
+def current_revision() -> str | None:
+    """The revision the app's database is at (None before the first migration)."""
+    from alembic.migration import MigrationContext
+
+    from app.db import get_engine
+
+    with get_engine().connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()

@@ -31,12 +31,13 @@ STAGES: dict[int, str] = {
 }
 
 # The stage a kind implies when the analyst sets no override. Transfers default to "delivered";
-# an analyst marks a shipment still on its way as stage 4 (in transit) by override.
+# an analyst marks a shipment still on its way as stage 4 (in transit) by override. A denial is
+# evidence against support, so it sits on 0 and never raises a ladder (migration 0007).
 KIND_STAGE: dict[str, int] = {
     "assessment": 0,
     "economic": 0,
+    "denial": 0,
     "statement": 1,
-    "denial": 1,
     "offer": 2,
     "request": 2,
     "agreement": 3,

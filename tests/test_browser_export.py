@@ -8,6 +8,7 @@ import re
 from datetime import date
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -108,3 +109,30 @@ def test_import_a_file_through_the_page(page, live_user, engine: Engine, tmp_pat
     page.get_by_role("link", name="Open the timeline").click()
     page.wait_for_load_state()
     assert page.get_by_text("Imported in the browser").is_visible()
+
+
+@pytest.mark.browser
+def test_skip_the_likely_duplicates_through_the_page(page, live_user, engine: Engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The second button's choice travels although the page disables both buttons once one is clicked."""
+    browser_login(page, live_user("analyst"))
+    page.goto("/import")
+    twice = tmp_path / "twice.csv"
+    twice.write_text(
+        "Title,Date,Kind\r\n"
+        "Skipped twin headline,2025-10,statement\r\n"
+        "Skipped twin headline,2025-10,statement\r\n"
+        "Kept lone headline,2025-09,statement\r\n",
+        encoding="utf-8",
+    )
+    page.set_input_files("#import-file", str(twice))
+    page.get_by_role("button", name="Check file").click()
+    page.wait_for_load_state()
+    page.get_by_role("button", name="Skip the likely duplicates: import 2 events").click()
+    page.wait_for_load_state()
+    assert page.get_by_text("Imported 2 events").is_visible()
+    assert page.get_by_text("skipped 1 likely duplicate").is_visible()
+    with engine.connect() as conn:
+        titles = conn.scalars(
+            text("SELECT title FROM events WHERE title LIKE '%headline' ORDER BY title")
+        ).all()
+    assert titles == ["Kept lone headline", "Skipped twin headline"]

@@ -81,6 +81,23 @@ def test_ladder_steps_are_the_events_that_first_reach_a_higher_stage(db: Session
     assert ladder.top == 6
 
 
+def test_a_denial_never_raises_the_ladder(db: Session) -> None:
+    """DESIGN.md: a denial sits on stage 0 and never raises a ladder, even moved up by an override."""
+    rv = [{"code": "RUS", "role": "supplier"}, {"code": "VEN", "role": "recipient"}]
+    talk = make_event(db, kind="statement", status="reported", date="2025-08-03", countries=rv)
+    plain = make_event(db, kind="denial", status="reported", date="2025-09-01", countries=rv)
+    moved = make_event(db, kind="denial", date="2025-10-01", countries=rv, stage_override=5)
+    assert plain.stage == 0 and moved.stage == 5
+    ladder = support_ladder(db, from_mapping({"supplier": "RUS", "recipient": "VEN"}))
+    assert [(s.id, s.stage) for s in ladder.steps] == [(talk.id, 1)]
+    assert [(m.label, m.events, m.highest, m.reached) for m in ladder.months] == [
+        ("Aug 2025", 1, 1, 1),
+        ("Sep 2025", 1, 0, 1),
+        ("Oct 2025", 1, 0, 1),
+    ]
+    assert ladder.top == 1
+
+
 def test_ladder_counts_denied_when_the_filter_asks_for_statuses(db: Session) -> None:
     ids = _ladder_events(db)
     ladder = support_ladder(
@@ -200,13 +217,17 @@ def test_ladder_from_the_copy_equals_the_sql_ladder(synthetic: Engine) -> None:
         # An early high step lands in the copy's patched tail, out of date order; a deleted step is masked.
         countries = [{"code": sup, "role": "supplier"}, {"code": rec, "role": "recipient"}]
         make_event(s, title="Early deployment", kind="deployment", date="2000-02-03", countries=countries)
+        # A denial never raises the ladder, even one given a stage by override (the copy must agree).
+        make_event(
+            s, title="Early denial", kind="denial", date="1999-05-06", stage_override=6, countries=countries
+        )
         delete_event(s, big.steps[1].id, None)
         s.commit()
         copy = facts.for_session(s)
         assert copy is not None and copy.tail > 0
         compare()
         top = support_ladder(s, from_mapping({"supplier": sup, "recipient": rec}))
-        assert top.steps[0].title == "Early deployment" and top.top == 6
+        assert [(x.title, x.stage) for x in top.steps] == [("Early denial", 0), ("Early deployment", 6)]
 
 
 def test_dyad_page_loads_facet_counts_by_their_own_request_and_its_ladder_follows_writes(

@@ -18,7 +18,9 @@ from tests.conftest import _free_port
 
 
 def _serve(data_dir: Path, port: int) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
+    # Without XDG_RUNTIME_DIR (root, containers), where platformdirs warns unless the app quiets it.
+    unset = ("DATABASE_URL", "TEST_DATABASE_URL", "XDG_RUNTIME_DIR")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env.update(DATA_DIR=str(data_dir), ENVIRONMENT="development", SEED_DEMO_ON_FIRST_RUN="true")
     return subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
@@ -79,6 +81,7 @@ def _run_twice(data_dir: Path) -> None:
     assert "export lines: 11 made" in out
     assert "one-time password" in out
     assert "loaded 11 demo events" in out
+    _assert_short_start(out, port)
     pgdata = data_dir / "pgdata"
     assert (pgdata / "PG_VERSION").exists()
     assert not (pgdata / "postmaster.pid").exists(), "embedded PostgreSQL was not stopped"
@@ -92,3 +95,28 @@ def _run_twice(data_dir: Path) -> None:
     assert "one-time password" not in out  # same data: the admin already exists
     assert "loaded" not in out  # and the demo events too
     assert not (pgdata / "postmaster.pid").exists()
+
+
+# What a first start printed before it was made short: Alembic's plugin and context lines, initdb's
+# transcript and advice, platformdirs' warning, the wheel's command lines and uvicorn's start banner.
+NOISE = (
+    "setup plugin",
+    "Context impl",
+    "Will assume transactional DDL",
+    "You can now start the database server",
+    "XDG_RUNTIME_DIR",
+    "Running commandline",
+    "Uvicorn running on",
+    "Waiting for application startup",
+)
+
+
+def _assert_short_start(out: str, port: int) -> None:
+    """The first start's console: database, schema, demo data, the admin box and the address only."""
+    noise = [line for line in out.splitlines() if any(n in line for n in NOISE)]
+    assert noise == [], "\n".join(noise)
+    assert f"Signalboard is at http://127.0.0.1:{port}/" in out
+    steps = ("database ready:", "schema: upgraded empty -> ", "loaded 11 demo events", "one-time password")
+    assert all(step in out for step in steps)
+    start = out.split("(Ctrl+C stops it)")[0]
+    assert len(start.splitlines()) <= 15, start

@@ -78,6 +78,19 @@ CASES = [
     ("bad reliability", {"sources-0-reliability": "G"}, "sources-0-reliability", "from A to F"),
     ("bad credibility", {"sources-0-credibility": "9"}, "sources-0-credibility", "from 1 to 6"),
     ("unknown kind", {"kind": "invasion"}, "kind", "Choose what kind of event this is"),
+    # No grade is assumed: a source with a grade left unchosen is asked for it (F and 6 are explicit choices).
+    (
+        "no reliability",
+        {"sources-0-reliability": ""},
+        "sources-0-reliability",
+        "Choose how reliable the source is",
+    ),
+    (
+        "no credibility",
+        {"sources-0-credibility": ""},
+        "sources-0-credibility",
+        "Choose how credible the information",
+    ),
     (
         "missing publisher",
         {"sources-0-publisher": ""},
@@ -174,3 +187,30 @@ def test_failure_inside_the_save_leaves_nothing_half_saved(analyst, db: Session,
             "/events/new", data={**BASE, "client_token": str(uuid.uuid4()), "confirm_duplicate": "1"}
         )
     assert count(db) == before
+
+
+def test_a_new_source_starts_without_grades_and_f6_are_choices(analyst, db: Session) -> None:  # type: ignore[no-untyped-def]
+    html = analyst.get("/events/new").text
+    for key in ("sources-0-reliability", "sources-0-credibility"):
+        select_html = html.split(f'id="{key}"')[1].split("</select>")[0]
+        assert '<option value="">Choose a grade…</option>' in select_html
+        assert " selected" not in select_html
+    # A source added with the "add" button starts blank as well.
+    added = analyst.get("/events/form-row/source?i=1").text
+    assert " selected" not in added.split('id="sources-1-reliability"')[1].split("</select>")[0]
+    # Both grades left out: both asked for, nothing saved.
+    _page, summary = _refused(analyst, **{"sources-0-reliability": "", "sources-0-credibility": ""})
+    assert "2 things need fixing" in summary
+    # Listed in page order: reliability, then credibility.
+    assert summary.index('href="#sources-0-reliability"') < summary.index('href="#sources-0-credibility"')
+    # F and 6 chosen on purpose are kept as chosen.
+    data = {
+        **BASE,
+        "client_token": str(uuid.uuid4()),
+        "sources-0-reliability": "F",
+        "sources-0-credibility": "6",
+    }
+    response = analyst.post("/events/new", data=data, follow_redirects=False)
+    assert response.status_code == 303
+    event = db.scalars(select(Event).where(Event.title == BASE["title"])).one()
+    assert [(s.reliability, s.credibility) for s in event.sources] == [("F", 6)]

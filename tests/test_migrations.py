@@ -53,3 +53,38 @@ def test_downgrade_and_upgrade_round_trip(scratch_engine: Engine) -> None:
         conn.commit()
         assert conn.scalar(text("SELECT count(*) FROM countries")) == 249
         assert conn.scalar(text("SELECT name FROM countries WHERE code = 'RUS'")) == "Russia"
+
+
+def test_0007_moves_denials_on_the_default_stage_to_zero(scratch_engine: Engine) -> None:
+    """Down to 0006 a denial sits on stage 1; 0007 moves it to 0 and keeps an analyst's override."""
+    from sqlalchemy.orm import Session
+
+    from tests.factories import make_event
+
+    with scratch_engine.connect() as conn:
+        migrate.upgrade(conn)
+        conn.commit()
+    with Session(scratch_engine) as s:
+        ids = {
+            "denial": make_event(s, kind="denial").id,
+            "overridden": make_event(s, kind="denial", stage_override=3).id,
+            "statement": make_event(s, kind="statement").id,
+        }
+        s.commit()
+
+    def stages() -> dict[str, int]:
+        with scratch_engine.connect() as conn:
+            rows = {int(i): int(stage) for i, stage in conn.execute(text("SELECT id, stage FROM events"))}
+        return {key: rows[i] for key, i in ids.items()}
+
+    assert stages() == {"denial": 0, "overridden": 3, "statement": 1}
+    with scratch_engine.connect() as conn:
+        migrate.downgrade(conn, "0006")
+        conn.commit()
+    assert stages() == {"denial": 1, "overridden": 3, "statement": 1}
+    with scratch_engine.connect() as conn:
+        migrate.upgrade(conn)
+        conn.commit()
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+    assert stages() == {"denial": 0, "overridden": 3, "statement": 1}

@@ -24,7 +24,7 @@ from app.events_service import (
     load_event,
     update_event,
 )
-from app.filters import PARAMS, EventFilter, FilterError
+from app.filters import FilterError, InvalidFilter, strict_filter
 from app.queries.api import event_id_for_client_token
 from app.queries.events import Cursor, event_or_none, timeline_page
 from app.schemas import EventInput
@@ -68,8 +68,7 @@ CREATE_EXAMPLE = {
 
 
 def _filter_errors(errors: list[FilterError]) -> JSONResponse:
-    detail = [{"loc": ["query", e.param], "msg": e.message, "type": "value_error"} for e in errors]
-    return JSONResponse({"detail": detail}, status_code=422)
+    return JSONResponse({"detail": InvalidFilter(errors).detail()}, status_code=422)
 
 
 def _load(db: SessionDep, event_id: int) -> Any:
@@ -127,10 +126,11 @@ def list_events(
 
     Repeating a parameter means OR; different parameters AND together. Unknown parameters are refused.
     """
-    f = EventFilter.parse(request.query_params)
-    errors = list(f.errors)
-    unknown = sorted(set(request.query_params.keys()) - set(PARAMS) - LIST_EXTRA)
-    errors += [FilterError(name, f"unknown parameter “{name}”") for name in unknown]
+    errors: list[FilterError] = []
+    try:
+        f = strict_filter(db, request.query_params, LIST_EXTRA)
+    except InvalidFilter as exc:
+        errors = exc.errors
     position = None
     if cursor:
         try:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import secrets
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import clock
 from app.audit import Who, record
-from app.auth.passwords import hash_password
+from app.auth.passwords import as_sentence, generate_password, hash_password, password_problem
 from app.auth.sessions import end_user_sessions
 from app.auth.tokens import new_token, sha256
 from app.models import ApiToken, User
@@ -35,7 +34,7 @@ def username_problem(db: Session, username: str) -> str | None:
 
 def one_time_password() -> str:
     """A random password to hand over once; the user must replace it at first login."""
-    return secrets.token_urlsafe(15)
+    return generate_password()
 
 
 def list_users(db: Session) -> list[User]:
@@ -52,6 +51,10 @@ def create_user(
     problem = username_problem(db, username)
     if problem:
         raise AccountError(problem)
+    if password is not None:
+        weak = password_problem(password, username)
+        if weak:
+            raise AccountError(as_sentence(weak))
     generated = one_time_password() if password is None else None
     user = User(
         username=username,

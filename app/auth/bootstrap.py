@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
-
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.audit import record
-from app.auth.passwords import hash_password
+from app.auth.passwords import generate_password, hash_password
 from app.models import User
 
 
@@ -17,7 +15,7 @@ def ensure_first_admin(db: Session) -> str | None:
     """Create `admin` with a random password if there are no users; return that password (else None)."""
     if db.scalar(select(func.count()).select_from(User)):
         return None
-    password = secrets.token_urlsafe(15)
+    password = generate_password()
     admin = User(
         username="admin", password_hash=hash_password(password), role="admin", must_change_password=True
     )

@@ -4,6 +4,7 @@ from app.models.audit import AuditEntry, DataChange
 from app.models.base import Base
 from app.models.events import Event, EventActor, EventCountry, EventLine, EventSystem, Source
 from app.models.reference import Actor, Country, System
+from app.models.staging import StagedImport
 from app.models.users import ApiToken, LoginAttempt, User, UserSession
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "EventSystem",
     "LoginAttempt",
     "Source",
+    "StagedImport",
     "System",
     "User",
     "UserSession",

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Date, DateTime, and_, cast, distinct, func, select
+from sqlalchemy import Date, DateTime, and_, case, cast, distinct, func, select
 from sqlalchemy.orm import Session, aliased
 
 from app.dates import format_human
@@ -17,11 +17,15 @@ from app.filters import EventFilter
 from app.models import Event, EventCountry
 from app.queries import facts
 from app.queries.events import conditions, matching_ids
+from app.vocab import KINDS
 
 # The matrix shows the busiest suppliers and recipients; a filter narrows it to the rest.
 MATRIX_SIZE = 15
 # Statuses that do not move a dyad up the ladder unless the filter asks for them by name.
 NOT_REACHED = ("denied", "retracted")
+# DESIGN.md: a denial never raises a ladder, even one an analyst moved off stage 0 by override; the
+# ladder reads this instead of Event.stage (denials still count as events of their month).
+LADDER_STAGE = case((Event.kind == "denial", 0), else_=Event.stage)
 
 
 @dataclass
@@ -153,7 +157,8 @@ def _climb_on_copy(session: Session, copy: facts.Facts, g: EventFilter, ladder: 
     if not len(rows):
         return
     rows = rows[np.argsort(copy.keys[rows], kind="stable")]  # (date_start, id): the SQL window's order
-    stage = copy.stage[rows].astype(np.int64)
+    # LADDER_STAGE on the copy's columns: a denial stays at 0 whatever its stored stage.
+    stage = np.where(copy.kind[rows] == KINDS.index("denial"), 0, copy.stage[rows]).astype(np.int64)
     higher = np.ones(len(rows), dtype=bool)
     higher[1:] = stage[1:] > np.maximum.accumulate(stage)[:-1]
     step_ids = [int(i) for i in copy.ids[rows[higher]]]
@@ -201,7 +206,7 @@ _STEP_COLUMNS = (
     Event.date_precision,
     Event.kind,
     Event.status,
-    Event.stage,
+    LADDER_STAGE.label("stage"),
 )
 
 
@@ -217,7 +222,7 @@ def _climb_in_sql(session: Session, g: EventFilter, ladder: Ladder) -> None:
     is above every earlier one. Months come from one grouped query; the running maximum is added here.
     """
     before = (
-        func.max(Event.stage).over(order_by=(Event.date_start, Event.id), rows=(None, -1)).label("before")
+        func.max(LADDER_STAGE).over(order_by=(Event.date_start, Event.id), rows=(None, -1)).label("before")
     )
     ordered = select(*_STEP_COLUMNS, before).where(*conditions(g)).subquery()
     steps = (
@@ -228,7 +233,7 @@ def _climb_in_sql(session: Session, g: EventFilter, ladder: Ladder) -> None:
     ladder.steps = [_step(r) for r in session.execute(steps)]
     month = cast(func.date_trunc("month", cast(Event.date_start, DateTime)), Date).label("month")
     monthly = (
-        select(month, func.count(), func.max(Event.stage), func.bool_and(Event.date_precision == "year"))
+        select(month, func.count(), func.max(LADDER_STAGE), func.bool_and(Event.date_precision == "year"))
         .where(*conditions(g))
         .group_by(month)
         .order_by(month)

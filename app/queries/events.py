@@ -106,7 +106,10 @@ class Cursor:
             d, i = raw.split("|")
             return cls(date.fromisoformat(d), int(i))
         except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-            raise ValueError("the page cursor is not valid; start again from the first page") from exc
+            shown = text if len(text) <= 40 else text[:40] + "…"
+            raise ValueError(
+                f"the page cursor is not valid (“{shown}”); start again from the first page"
+            ) from exc
 
 
 @dataclass
@@ -151,7 +154,7 @@ def drop_unknown_names(session: Session, f: EventFilter) -> tuple[EventFilter, l
     """Drop actor and system values that name nothing (by name or alias), each with a message.
 
     One query per parameter in use, none otherwise, so an unknown name reads as a message instead of a
-    silent empty page.
+    silent empty page (people) or a 422 (machines): see `app.filters.page_filter`.
     """
     errors: list[FilterError] = []
     kept: dict[str, Any] = {}
@@ -165,7 +168,7 @@ def drop_unknown_names(session: Session, f: EventFilter) -> tuple[EventFilter, l
         )
         kept[param] = tuple(v for v in values if fold(v) in known)
         errors += [
-            FilterError(param, f"no {noun} is called “{v}”; pick a name from the suggestions")
+            FilterError(param, f"no {noun} is called “{v}”; pick a name from the suggestions", value=v)
             for v in values
             if fold(v) not in known
         ]

@@ -1,15 +1,22 @@
-"""Lookups over reference data: autocomplete suggestions for actors, systems and countries."""
+"""Lookups over reference data: autocomplete suggestions and "did you mean" for actors, systems, countries."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cache
 
 from sqlalchemy import TextClause, func, select, text
 from sqlalchemy.orm import Session
 
 from app.countries import names_by_code
+from app.filters import COUNTRY_PARAMS, FilterError
 from app.models import Actor, System
+from app.names import NameIndex
 from app.textkeys import fold
+from app.vocab import KINDS, STATUSES
+
+# How many "did you mean" values a refused filter value offers.
+DID_YOU_MEAN = 3
 
 
 @dataclass(frozen=True)
@@ -27,19 +34,36 @@ def _key_matches(column: str, needle: str) -> TextClause:
     )
 
 
+def _close_extra(session: Session, param: str, query: str, found: list[str], limit: int) -> list[str]:
+    """Names close to the query (another script, a typo) that the substring search did not find."""
+    if len(found) >= limit:
+        return []
+    close = catalogue_index(session, param).close(query, limit)
+    return [c.name for c in close if c.name not in found][: limit - len(found)]
+
+
 def suggest_actors(session: Session, query: str, limit: int = 10) -> list[Suggestion]:
-    """Actors whose name or alias contains the query (case- and accent-insensitive)."""
+    """Actors whose name or alias contains the query (any word, any case or accent), then close names.
+
+    "Peskov" and "ryab" are found in the names themselves; "Песков" or "Ryabkow" through app/names.py.
+    """
     needle = fold(query)
     if not needle:
         return []
+    columns = (Actor.name, Actor.title, Actor.country_code, Actor.aliases)
     stmt = (
-        select(Actor.name, Actor.title, Actor.country_code, Actor.aliases)
+        select(*columns)
         .where(_key_matches("actors.match_keys", needle))
         .order_by(func.length(Actor.name), Actor.name)
         .limit(limit)
     )
+    rows = list(session.execute(stmt))
+    extra = _close_extra(session, "actor", query, [r[0] for r in rows], limit)
+    if extra:
+        by_name = {r[0]: r for r in session.execute(select(*columns).where(Actor.name.in_(extra)))}
+        rows += [by_name[n] for n in extra if n in by_name]
     out = []
-    for name, title, country, aliases in session.execute(stmt):
+    for name, title, country, aliases in rows:
         alias = next((a for a in aliases if needle in fold(a)), None)
         hint = " · ".join(
             x
@@ -51,20 +75,23 @@ def suggest_actors(session: Session, query: str, limit: int = 10) -> list[Sugges
 
 
 def suggest_systems(session: Session, query: str, limit: int = 10) -> list[Suggestion]:
-    """Systems whose designation or alias contains the query."""
+    """Systems whose designation or alias contains the query, then close designations."""
     needle = fold(query)
     if not needle:
         return []
+    columns = (System.designation, System.category, System.origin_code)
     stmt = (
-        select(System.designation, System.category, System.origin_code)
+        select(*columns)
         .where(_key_matches("systems.match_keys", needle))
         .order_by(func.length(System.designation), System.designation)
         .limit(limit)
     )
-    return [
-        Suggestion(d, " · ".join(x for x in (category, origin) if x))
-        for d, category, origin in session.execute(stmt)
-    ]
+    rows = list(session.execute(stmt))
+    extra = _close_extra(session, "system", query, [r[0] for r in rows], limit)
+    if extra:
+        by_name = {r[0]: r for r in session.execute(select(*columns).where(System.designation.in_(extra)))}
+        rows += [by_name[n] for n in extra if n in by_name]
+    return [Suggestion(d, " · ".join(x for x in (category, origin) if x)) for d, category, origin in rows]
 
 
 def suggest_countries(query: str, limit: int = 10) -> list[Suggestion]:
@@ -82,3 +109,55 @@ def suggest_countries(query: str, limit: int = 10) -> list[Suggestion]:
         elif needle in folded:
             contains.append(Suggestion(code, name))
     return (exact + sorted(starts, key=lambda s: s.hint) + sorted(contains, key=lambda s: s.hint))[:limit]
+
+
+@cache
+def _country_index() -> NameIndex:
+    """Country codes with their names (a fixed list: folded once per process)."""
+    return NameIndex((code, [name]) for code, name in names_by_code().items())
+
+
+# Folding a catalogue of thousands of names takes a good part of a second: each process keeps the index
+# of the actors and of the systems until their names or aliases change (a digest read in milliseconds).
+_indexes: dict[str, tuple[str, NameIndex]] = {}
+_DIGEST = {
+    "actor": "SELECT md5(string_agg(name || chr(31) || array_to_string(aliases, chr(31)), chr(30)"
+    " ORDER BY id)) FROM actors",
+    "system": "SELECT md5(string_agg(designation || chr(31) || array_to_string(aliases, chr(31)), chr(30)"
+    " ORDER BY id)) FROM systems",
+}
+
+
+def catalogue_index(session: Session, param: str) -> NameIndex:
+    """Every name and alias of the actors or systems (`param`), or the countries, kinds or statuses."""
+    if param in COUNTRY_PARAMS:
+        return _country_index()
+    if param not in _DIGEST:
+        return NameIndex({"kind": KINDS, "status": STATUSES}.get(param, ()))
+    digest = str(session.scalar(text(_DIGEST[param])))
+    hit = _indexes.get(param)
+    if hit is not None and hit[0] == digest:
+        return hit[1]
+    model = Actor if param == "actor" else System
+    label = Actor.name if param == "actor" else System.designation
+    rows = session.execute(select(label, model.aliases))
+    index = NameIndex((name, aliases) for name, aliases in rows)
+    _indexes[param] = (digest, index)
+    return index
+
+
+def with_suggestions(session: Session, errors: list[FilterError]) -> list[FilterError]:
+    """The errors, each refused name given the close known values ("Peskov": "Dmitry Peskov").
+
+    The catalogue is read only when a value was refused, once per parameter.
+    """
+    indexes: dict[str, NameIndex] = {}
+    out = []
+    for e in errors:
+        if e.value is not None and e.param in ("actor", "system", "kind", "status", *COUNTRY_PARAMS):
+            if e.param not in indexes:
+                indexes[e.param] = catalogue_index(session, e.param)
+            close = indexes[e.param].close(e.value, DID_YOU_MEAN)
+            e = replace(e, suggestions=tuple(c.name for c in close))
+        out.append(e)
+    return out

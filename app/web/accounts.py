@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from app.audit import security_event
 from app.auth.accounts import create_token, revoke_token, user_tokens, utc_minute
 from app.auth.deps import Forbidden, Principal, PrincipalDep, ViewerDep, client_ip
-from app.auth.passwords import hash_password, needs_rehash, password_problem, verify_password
+from app.auth.passwords import as_sentence, hash_password, needs_rehash, password_problem, verify_password
 from app.auth.sessions import COOKIE_NAME, end_session, end_user_sessions, start_session
 from app.config import get_settings
 from app.db import SessionDep
@@ -216,7 +216,7 @@ def change_password(
         errors["current"] = "This is not your current password."
     problem = password_problem(new, user.username)
     if problem:
-        errors["new"] = problem.capitalize() + "."
+        errors["new"] = as_sentence(problem)
     elif new != confirm:
         errors["confirm"] = "The two new passwords differ."
     elif new == current:

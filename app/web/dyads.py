@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from app.auth.deps import ViewerDep
+from app.dates import format_iso
 from app.db import ReadSessionDep
 from app.filters import EventFilter
 from app.queries.cache import cached, data_version
@@ -36,6 +37,8 @@ def ladder_json(ladder: Ladder) -> dict[str, Any]:
     """What static/js/timeline.js draws as the step line."""
     return {
         "labels": [m.label for m in ladder.months],
+        # ISO months ('2025-10', or '2018' for a year-only bucket) that the script places on a time axis.
+        "months": [format_iso(m.month, "year" if m.year_only else "month") for m in ladder.months],
         "reached": [m.reached for m in ladder.months],
         "highest": [m.highest for m in ladder.months],
         "stages": {str(k): v for k, v in STAGES.items()},

@@ -19,16 +19,15 @@ from app.auth.deps import ViewerDep
 from app.config import get_settings
 from app.dates import format_human
 from app.db import ReadSessionDep, SessionDep
-from app.filters import PARAMS, EventFilter, FilterError
+from app.filters import EventFilter, FilterError, page_filter
 from app.models import Event
 from app.queries.cache import cached, data_version
 from app.queries.chart import chart_series
-from app.queries.events import Cursor, Page, count_events, drop_unknown_names, timeline_page
+from app.queries.events import Cursor, Page, count_events, timeline_page
 from app.queries.facets import facet_counts, facet_skeleton
 from app.templating import is_htmx, render
 
 router = APIRouter()
-SINGLE_VALUED = ("q", "stage_min", "from", "to", "reliability_max")
 
 
 def month_groups(page: Page) -> list[tuple[str, list[Event]]]:
@@ -41,16 +40,8 @@ def month_groups(page: Page) -> list[tuple[str, list[Event]]]:
 
 
 def parse_view(request: Request, db: Session) -> tuple[EventFilter, list[FilterError]]:
-    """The filter of a page and every message about values it had to leave out."""
-    f = EventFilter.parse(request.query_params)
-    errors = list(f.errors)
-    # A single-valued parameter with a problem ("to" before "from", q given twice) is left out whole, so
-    # the page's "left out" message is true and the rest of the filter still shows events.
-    for e in errors:
-        if e.param in SINGLE_VALUED and getattr(f, PARAMS[e.param]) is not None:
-            f = f.without(e.param)
-    f, unknown = drop_unknown_names(db, f)
-    return f, [*errors, *unknown]
+    """The filter of a page and every message about values it had to leave out (the people's policy)."""
+    return page_filter(db, request.query_params)
 
 
 def shown_date(f: EventFilter, errors: list[FilterError], given: Mapping[str, str], param: str) -> str:

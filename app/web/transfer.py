@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import uuid
-import zlib
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
 from app.auth.deps import AnalystDep, ViewerDep
 from app.config import get_settings
-from app.csvio import COLUMNS, ParsedFile, decode_upload, read_csv, write_lines
+from app.csvio import COLUMNS, decode_upload, read_csv, write_lines
 from app.db import ReadSessionDep, SessionDep
-from app.filters import EventFilter, InvalidFilter
+from app.filters import EXPORT_EXTRA, EventFilter, InvalidFilter, strict_filter
+from app.queries import staging
 from app.queries.export import export_batches
 from app.queries.imports import ReferenceGone, already_imported, commit_import, plan_import
 from app.templating import render
@@ -49,14 +47,13 @@ def wants_bom(request: Request) -> bool:
     response_class=StreamingResponse,
     responses={200: {"content": {"text/csv": {}}, "description": "the filtered events as CSV"}},
 )
-def export_csv(request: Request, db: ReadSessionDep, principal: ViewerDep) -> StreamingResponse:
+def export_csv(request: Request, db: ReadSessionDep, principal: ViewerDep) -> Response:
     """Every event the timeline filter matches, in timeline order, streamed as CSV (`bom=1` for Excel)."""
     try:
-        f = EventFilter.parse_strict(request.query_params)
+        f = strict_filter(db, request.query_params, EXPORT_EXTRA)
     except InvalidFilter as exc:
-        raise HTTPException(
-            422, "The export was not made because of these filters: " + str(exc) + ". Fix them and retry."
-        ) from None
+        # The API's refusal, word for word: a script gets the same answer from either address.
+        return JSONResponse({"detail": exc.detail()}, status_code=422)
     return StreamingResponse(
         write_lines(export_batches(db, f), bom=wants_bom(request)),
         media_type="text/csv; charset=utf-8",
@@ -69,23 +66,6 @@ def export_csv(request: Request, db: ReadSessionDep, principal: ViewerDep) -> St
 
 
 # ---- import ------------------------------------------------------------------------------------------
-
-
-def pack(text: str) -> str:
-    """The checked file carried to the commit form: compressed, URL-safe (the app keeps no state)."""
-    return base64.urlsafe_b64encode(zlib.compress(text.encode(), 6)).decode()
-
-
-def unpack(payload: str, max_bytes: int) -> str | None:
-    """Inverse of `pack`, refusing anything larger than the upload limit; None when damaged."""
-    try:
-        inflater = zlib.decompressobj()
-        raw = inflater.decompress(base64.urlsafe_b64decode(payload.encode()), max_bytes + 1)
-        if len(raw) > max_bytes or inflater.unconsumed_tail:
-            return None
-        return raw.decode()
-    except (binascii.Error, zlib.error, UnicodeDecodeError, ValueError):
-        return None
 
 
 def _page(request: Request, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
@@ -114,7 +94,7 @@ def import_preview(
     principal: AnalystDep,
     file: Annotated[UploadFile | None, File(description="a CSV file")] = None,
 ) -> HTMLResponse:
-    """Check an upload and show what it would do; nothing is written yet."""
+    """Check an upload and show what it would do; nothing is imported yet (the file waits for its commit)."""
     settings = get_settings()
     if file is None or not file.filename:
         return _page(request, {"problem": "Choose a CSV file to check."}, 422)
@@ -125,23 +105,26 @@ def import_preview(
         status = 413 if len(raw) > settings.max_upload_bytes else 422
         return _page(request, {"problem": problem, "filename": filename}, status)
     parsed = read_csv(text)
-    return _preview(request, db, parsed, text, filename, uuid.uuid4())
-
-
-def _preview(
-    request: Request, db: SessionDep, parsed: ParsedFile, text: str, filename: str, token: uuid.UUID
-) -> HTMLResponse:
     if not parsed.ok:
         return _page(request, {"parsed": parsed, "filename": filename}, 422)
-    plan = plan_import(db, parsed, token)
-    context = {
-        "parsed": parsed,
-        "plan": plan,
+    import_token = uuid.uuid4()
+    plan = plan_import(db, parsed, import_token)
+    # The checked file stays on the server (any size up to the upload limit); the page gets a token.
+    # The duplicate lines are the preview's, so "skip the likely duplicates" skips exactly those shown.
+    options = {
         "filename": filename,
-        "payload": pack(text),
-        "token": str(token),
+        "import_token": str(import_token),
+        "duplicate_lines": [d.line for d in plan.duplicates],
     }
-    return _page(request, context)
+    token = staging.stage(db, _user_id(principal), text, options)
+    db.commit()
+    return _page(request, {"parsed": parsed, "plan": plan, "filename": filename, "token": token})
+
+
+def _user_id(principal: AnalystDep) -> int:
+    """The uploader's id (an analyst is always a logged-in user)."""
+    assert principal.user is not None
+    return principal.user.id
 
 
 @router.post("/import/commit", response_class=HTMLResponse)
@@ -149,24 +132,33 @@ def import_commit(
     request: Request,
     db: SessionDep,
     principal: AnalystDep,
-    payload: Annotated[str, Form()],
-    token: Annotated[str, Form()],
-    filename: Annotated[str, Form()] = "",
+    token: Annotated[str, Form(max_length=200)] = "",
+    duplicates: Annotated[str, Form(max_length=20)] = "include",
 ) -> HTMLResponse:
-    """Write every row of a checked file in one transaction: all of it, or nothing."""
-    settings = get_settings()
-    filename = filename[:200]
-    text = unpack(payload, settings.max_upload_bytes)
+    """Import a previewed file in one transaction (all rows, or all but its likely duplicates), once."""
     try:
-        import_token = uuid.UUID(token)
-    except ValueError:
-        text = None
-    if text is None:
-        return _page(request, {"problem": "The checked file did not arrive intact; upload it again."}, 422)
-    parsed = read_csv(text)
-    if not parsed.ok:
-        return _preview(request, db, parsed, text, filename, import_token)
-    if already_imported(db, import_token, parsed.rows):
+        staged = staging.take(db, token, _user_id(principal))
+    except staging.StagingRefused as exc:
+        db.rollback()
+        return _page(request, {"problem": exc.message}, exc.status)
+    filename = str(staged.options.get("filename", ""))
+    import_token = uuid.UUID(staged.options["import_token"])
+    parsed = read_csv(staged.text)
+    if not parsed.ok:  # checked at preview; the rules may have changed since (a new version, a country)
+        db.rollback()
+        return _page(request, {"parsed": parsed, "filename": filename}, 422)
+    rows = parsed.rows
+    skipped = 0
+    if duplicates == "skip":
+        flagged = set(staged.options.get("duplicate_lines", []))
+        rows = [r for r in rows if r.line not in flagged]
+        skipped = len(parsed.rows) - len(rows)
+    if not rows:
+        db.rollback()
+        problem = "Every row is a likely duplicate, so there is nothing to import without them."
+        return _page(request, {"problem": problem}, 422)
+    if already_imported(db, import_token, rows):
+        db.rollback()
         return _page(
             request,
             {"problem": "This file was already imported (its events are on the timeline); nothing added."},
@@ -174,7 +166,7 @@ def import_commit(
         )
     try:
         result = commit_import(
-            db, parsed.rows, principal.user, import_token, reason=f"CSV import {filename}".strip()
+            db, rows, principal.user, import_token, reason=f"CSV import {filename}".strip()
         )
         db.commit()
     except ReferenceGone as exc:
@@ -191,5 +183,5 @@ def import_commit(
     return render(
         request,
         "import/done.html",
-        {"count": len(result.event_ids), "result": result, "filename": filename},
+        {"count": len(result.event_ids), "result": result, "filename": filename, "skipped": skipped},
     )

@@ -26,6 +26,26 @@
     if (first) { first.focus(); }
   });
 
+  // A field's message goes once the user changes that field: it spoke of the value that was sent, and
+  // staying beside a corrected field it would read as still wrong. The server checks again on save.
+  function clearError(evt) {
+    var el = evt.target;
+    if (!el.form || !el.form.classList.contains("event-form") || el.getAttribute("aria-invalid") !== "true") { return; }
+    var box = el.closest(".date-group") || el.closest(".field");
+    if (!box) { return; }
+    box.querySelectorAll(".field-error").forEach(function (msg) { msg.remove(); });
+    [box].concat(Array.prototype.slice.call(box.querySelectorAll("[aria-invalid], [aria-describedby]")))
+      .forEach(function (node) {
+        if (node.hasAttribute("aria-invalid")) { node.setAttribute("aria-invalid", "false"); }
+        var ids = (node.getAttribute("aria-describedby") || "").split(/\s+/).filter(function (id) {
+          return id && !/-error$/.test(id);
+        });
+        if (ids.length) { node.setAttribute("aria-describedby", ids.join(" ")); } else { node.removeAttribute("aria-describedby"); }
+      });
+  }
+  document.addEventListener("input", clearError);
+  document.addEventListener("change", clearError);
+
   // On a page that came back with errors or a duplicate warning, start at the explanation.
   document.addEventListener("DOMContentLoaded", function () {
     var box = document.getElementById("error-summary") || document.getElementById("duplicates");

@@ -6,10 +6,10 @@
     if (!form.matches || !form.matches("form[data-loading]")) { return; }
     var note = document.getElementById(form.getAttribute("data-loading"));
     if (note) { note.hidden = false; }
-    var button = form.querySelector("button[type=submit]");
-    if (button) {
-      // Disable after the submit has been taken so the button's own value still travels.
-      window.setTimeout(function () { button.disabled = true; }, 0);
-    }
+    var buttons = form.querySelectorAll("button[type=submit]");
+    // Disable after the submit has been taken so the clicked button's own value still travels.
+    window.setTimeout(function () {
+      Array.prototype.forEach.call(buttons, function (button) { button.disabled = true; });
+    }, 0);
   });
 })();
