@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
-from sqlalchemy.types import Integer
+from sqlalchemy.types import Integer, Text
 
 from app.csvio import FORMAT_VERSION, EventRecord, SourceRecord, format_events
 
@@ -54,9 +54,9 @@ _SOURCES = text(
     " quote, note FROM sources WHERE event_id = ANY(:ids) ORDER BY event_id, position"
 ).bindparams(_IDS)
 _UPSERT = text(
-    "INSERT INTO event_lines (event_id, fmt, line) SELECT * FROM unnest(:ids, :fmts, :lines)"
+    "INSERT INTO event_lines (event_id, fmt, line) SELECT u.id, :fmt, u.line FROM unnest(:ids, :lines) AS u(id, line)"
     " ON CONFLICT (event_id) DO UPDATE SET fmt = excluded.fmt, line = excluded.line"
-).bindparams(_IDS, bindparam("fmts", type_=ARRAY(Integer)))
+).bindparams(_IDS, bindparam("lines", type_=ARRAY(Text)))
 
 Db = Session | Connection
 
@@ -106,7 +106,7 @@ def save_lines(db: Db, lines: Iterable[tuple[int, str]]) -> None:
     pairs = list(lines)
     if pairs:
         ids, texts = [p[0] for p in pairs], [p[1] for p in pairs]
-        db.execute(_UPSERT, {"ids": ids, "fmts": [FORMAT_VERSION] * len(ids), "lines": texts})
+        db.execute(_UPSERT, {"ids": ids, "fmt": FORMAT_VERSION, "lines": texts})
 
 
 def store_lines(db: Db, ids: Iterable[int], batch: int = BATCH) -> None:
