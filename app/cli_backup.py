@@ -65,9 +65,6 @@ def cmd_restore(args: argparse.Namespace) -> int:
     except BackupError as exc:
         print(f"error: {exc}\nThe restore ran in one transaction: nothing was changed.", file=sys.stderr)
         return 1
-    from app.cli import remake_lines
-
-    remake_lines()  # a backup leaves the export lines out
     print(
         f"restored {args.file} into {safe_url(database_url())}; "
         "run `signalboard db upgrade` if the backup came from an older version",

@@ -28,6 +28,7 @@ from app.models import ApiToken, Event
 from app.queries import export as export_query
 from app.queries.events import event_select
 from app.queries.export import export_batches
+from app.queries.export_lines import store_lines
 from app.queries.imports import commit_import
 from app.schemas import EventInput
 from tests.conftest import Client, make_user
@@ -40,7 +41,7 @@ def _pin_times(db: Session, *events: Event) -> None:
     db.execute(
         update(Event).where(Event.id.in_([e.id for e in events])).values(created_at=FIXED, updated_at=FIXED)
     )
-    db.flush()
+    store_lines(db, [e.id for e in events])  # a write outside the services stores its lines itself
 
 
 def bulk_events(db: Session, n: int, **overrides: Any) -> list[int]:

@@ -1,4 +1,4 @@
-"""Stored CSV lines: every write stores its events' lines, the export gives the same bytes with or without them.
+"""Stored CSV lines: every write stores its events' lines; the export's bytes are the same without them.
 
 These tests commit for real (a re-make locks and writes on its own connections), so each starts and ends
 with an empty database.

@@ -54,7 +54,8 @@ _SOURCES = text(
     " quote, note FROM sources WHERE event_id = ANY(:ids) ORDER BY event_id, position"
 ).bindparams(_IDS)
 _UPSERT = text(
-    "INSERT INTO event_lines (event_id, fmt, line) SELECT u.id, :fmt, u.line FROM unnest(:ids, :lines) AS u(id, line)"
+    "INSERT INTO event_lines (event_id, fmt, line)"
+    " SELECT u.id, :fmt, u.line FROM unnest(:ids, :lines) AS u(id, line)"
     " ON CONFLICT (event_id) DO UPDATE SET fmt = excluded.fmt, line = excluded.line"
 ).bindparams(_IDS, bindparam("lines", type_=ARRAY(Text)))
 
