@@ -6,9 +6,11 @@ the current csvio.FORMAT_VERSION is never stale. Lines of an older version, or n
 rows written by hand), are made again by `remake` (`signalboard db upgrade`); until then the export makes
 them itself from the same records, so its bytes never depend on which lines are stored.
 
-A writer holds a lock on the event row that conflicts with FOR SHARE (FOR UPDATE, FOR NO KEY UPDATE, or
-its own UPDATE) until it commits; `remake` takes FOR SHARE on its batch before reading, so it never
-writes a line made from data that a concurrent writer is changing.
+Every writer stores its lines last, holding `event_lines` in ROW EXCLUSIVE mode until it commits. A
+`remake` batch first locks `event_lines` in SHARE mode: it waits for writers that have stored lines to
+commit (so it reads their data), and writers that store lines later wait for the batch to commit (and then
+overwrite what it read before their change). So no stale line survives, and no event row is locked:
+locking rows FOR SHARE would write every row of `events` once more.
 """
 
 from __future__ import annotations
@@ -126,7 +128,7 @@ _OUTDATED = text(
     "SELECT e.id FROM events e WHERE e.id > :after AND NOT EXISTS"
     " (SELECT 1 FROM event_lines l WHERE l.event_id = e.id AND l.fmt = :fmt) ORDER BY e.id LIMIT :n"
 )
-_LOCK = text("SELECT id FROM events WHERE id = ANY(:ids) ORDER BY id FOR SHARE").bindparams(_IDS)
+_LOCK = text("LOCK TABLE event_lines IN SHARE MODE")
 
 
 def outdated(db: Db) -> bool:
@@ -137,18 +139,19 @@ def outdated(db: Db) -> bool:
 def remake(engine: Engine, batch: int = BATCH, progress: Callable[[int], None] | None = None) -> int:
     """Make the line of every event that lacks one of the current format version; how many were made.
 
-    A batch per transaction, in id order, each batch locked FOR SHARE first (see the module's note), so
-    the app keeps serving and writing meanwhile; the export makes the lines still missing itself.
+    A batch per transaction, in id order, each under the SHARE lock of the module's note: the app keeps
+    serving (a write waits for one batch at most); the export makes the lines still missing itself.
     """
     started, made, after = time.monotonic(), 0, 0
     while True:
         with engine.begin() as conn:
+            conn.execute(_LOCK)
             ids = list(conn.scalars(_OUTDATED, {"after": after, "fmt": FORMAT_VERSION, "n": batch}))
             if not ids:
                 break
-            locked = list(conn.scalars(_LOCK, {"ids": ids}))  # a deleted one is left out
-            save_lines(conn, make_lines(conn, locked).items())
-        made += len(locked)
+            lines = make_lines(conn, ids)  # an event deleted meanwhile is left out
+            save_lines(conn, lines.items())
+        made += len(lines)
         after = ids[-1]
         if progress is not None:
             progress(made)
