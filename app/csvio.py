@@ -320,11 +320,23 @@ def _utc(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _items(items: Sequence[str]) -> str | None:
+    """`join_items` of stored text (which never holds NUL), with one escaping pass per cell; None for none.
+
+    A re-make formats every event: one `replace` over the joined cell instead of one per item.
+    """
+    if not items:
+        return None
+    if len(items) == 1:
+        return items[0].replace(";", ";;")
+    return "\0".join(items).replace(";", ";;").replace("\0", ITEM_SEPARATOR)
+
+
 def _per_source(values: list[str | None]) -> str | None:
     """One item per source, empty where a source has none; no cell when no source has one."""
     if all(v is None for v in values):
         return None
-    return join_items(v or "" for v in values)
+    return _items([v or "" for v in values])
 
 
 def event_cells(e: EventRecord) -> list[str | None]:
@@ -333,6 +345,7 @@ def event_cells(e: EventRecord) -> list[str | None]:
     for role, code in e.countries:
         by_role[role].append(code)
     src = e.sources
+    actors = [f"{name} ({role})" for name, role in e.actors]  # format_actor
     return [
         str(e.id),
         format_iso(e.date_start, e.date_precision),
@@ -342,17 +355,17 @@ def event_cells(e: EventRecord) -> list[str | None]:
         e.status,
         str(e.stage),
         None if e.stage_override is None else str(e.stage_override),
-        *(join_items(by_role[role]) or None for role in COUNTRY_COLUMNS.values()),
-        join_items(format_actor(name, role) for name, role in e.actors) or None,
-        join_items(format_system(*system) for system in e.systems) or None,
+        *(_items(by_role[role]) for role in COUNTRY_COLUMNS.values()),
+        _items(actors),
+        _items([format_system(*system) for system in e.systems]),
         e.location,
-        join_items(e.tags) or None,
+        _items(e.tags),
         e.summary,
-        join_items(s.publisher for s in src) or None,
+        _items([s.publisher for s in src]),
         _per_source([s.url for s in src]),
         _per_source([s.title for s in src]),
         _per_source([format_iso(s.published_on, s.published_precision) or None for s in src]),
-        join_items(f"{s.reliability}{s.credibility}" for s in src) or None,
+        _items([f"{s.reliability}{s.credibility}" for s in src]),
         _per_source([s.quote for s in src]),
         _per_source([s.note for s in src]),
         _utc(e.created_at),
