@@ -286,7 +286,7 @@ class PreSessionCookie:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Start building the in-memory copy of the filterable facts and filling the export's stored lines."""
+    """Start building the in-memory copy of the filterable facts and re-making outdated export lines."""
     from app.db import get_engine, get_replica_engine
     from app.queries import export_lines
     from app.queries.facts import warm_up
@@ -299,18 +299,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             target=warm_up, args=(get_replica_engine(),), name="facts-warm-up", daemon=True
         )
         warm.start()
-        # Lines are written, so on the primary; a replica receives them by replication.
-        export_lines.start(get_engine())
+        # Lines of an older format version are made again, on the primary (a replica receives them).
+        threading.Thread(
+            target=export_lines.remake_at_start, args=(get_engine(),), name="export-lines", daemon=True
+        ).start()
         # dateparser loads its language data on first use: a second the first quick add would wait.
         threading.Thread(target=quickadd_warm_up, name="quickadd-warm-up", daemon=True).start()
         # Everything loaded so far (modules, ORM mappers, compiled templates) lives as long as the process:
         # out of the collector's sight, a full collection no longer walks it (a ~70 ms pause in 1 of 20
         # timeline requests before).
         gc.freeze()
-    try:
-        yield
-    finally:
-        export_lines.stop()
+    yield
 
 
 def create_app() -> FastAPI:

@@ -425,9 +425,8 @@ def copy_sql(conninfo: str, params: dict[str, str]) -> list[tuple[str, str, str]
     """SQL text, label and session options of the queries the export is compared with under COPY.
 
     First the very statement the export streams (its stored lines, app.queries.export.line_select),
-    then the statement that computes every cell from the tables (what the export runs for events whose
-    line is not stored yet, and all it ran before lines were stored), each under the settings the app
-    applies to it with SET LOCAL.
+    then, in versions that had one, the statement that computed every cell in SQL; each under the
+    settings the app applies to it with SET LOCAL.
     """
     from sqlalchemy import create_engine
     from sqlalchemy.dialects import postgresql
@@ -448,12 +447,13 @@ def copy_sql(conninfo: str, params: dict[str, str]) -> list[tuple[str, str, str]
                 line_settings = dict(export_queries.line_settings(s, f))
                 statements.append((export_queries.line_select(f), "line_select", line_settings))
         engine.dispose()
-        try:
-            stmt = export_queries.export_select(f, grouped=grouped)
-        except TypeError:
-            stmt = export_queries.export_select(f)
-        settings = dict(getattr(export_queries, "PLAN_SETTINGS", {}))
-        statements.append((stmt, f"export_select(grouped={grouped})", settings))
+        if hasattr(export_queries, "export_select"):  # versions that computed cells in SQL
+            try:
+                stmt = export_queries.export_select(f, grouped=grouped)
+            except TypeError:
+                stmt = export_queries.export_select(f)
+            settings = dict(getattr(export_queries, "PLAN_SETTINGS", {}))
+            statements.append((stmt, f"export_select(grouped={grouped})", settings))
     except ImportError:
         from app.queries.events import event_select
 

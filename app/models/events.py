@@ -6,7 +6,6 @@ import uuid
 from datetime import date, datetime
 
 from sqlalchemy import (
-    BigInteger,
     CheckConstraint,
     Computed,
     Date,
@@ -254,10 +253,10 @@ class Source(Base):
 
 
 class EventLine(Base):
-    """An event's CSV export line, stored; valid while the event row still has xmin `src_xmin`.
+    """An event's CSV export line as app.csvio formats it, of format version `fmt`.
 
-    Written only by app.queries.export_lines; the triggers of migration 0004 move an event's xmin
-    whenever its links or the names they show change, so a line never outlives what it shows.
+    Written by the write path in the event's own transaction (app.queries.export_lines), so a line of the
+    current version always shows the event as committed.
     """
 
     __tablename__ = "event_lines"
@@ -265,6 +264,7 @@ class EventLine(Base):
     event_id: Mapped[int] = mapped_column(
         ForeignKey("events.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
     )
-    src_xmin: Mapped[int] = mapped_column(BigInteger, nullable=False)
     fmt: Mapped[int] = mapped_column(Integer, nullable=False)
     line: Mapped[str] = mapped_column(Text, nullable=False)
+
+    __table_args__ = (Index("ix_event_lines_fmt", "fmt"),)

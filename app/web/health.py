@@ -23,7 +23,7 @@ def healthz(db: SessionDep) -> JSONResponse:
     # "facts": whether the in-memory copy is read yet ("building" right after start); "terms": whether its
     # prepared search terms are (read in the background after it). No counts leak here.
     # The copy lives with the read engine (the replica's, when DATABASE_REPLICA_URL is set).
-    # "lines": whether every event's CSV line is stored (export_lines), "off" where no filler runs.
+    # "lines": "remaking" while this process re-makes outdated export lines at start; "off" in tests.
     engine = get_replica_engine()
     return JSONResponse(
         {
