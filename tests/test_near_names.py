@@ -21,7 +21,7 @@ from app.events_service import load_event
 from app.models import Actor, Event, StagedImport, System
 from app.queries.new_names import near_names
 from app.textkeys import match_keys
-from tests.conftest import Client, make_user
+from tests.conftest import Client, browser_login, make_user
 from tests.factories import event_data
 from tests.test_csv_import import commit_form, upload
 from tests.test_forms import FULL_FORM, created_id, post_new
@@ -302,3 +302,50 @@ def test_the_flag_is_in_the_openapi_schema(client: Client) -> None:
         op = spec["paths"][path][method]
         assert "create_new_names" in [p["name"] for p in op["parameters"]]
         assert "near_name" in op["responses"]["422"]["description"]
+
+
+# ---- in a browser ------------------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_the_form_offers_the_known_name_in_a_browser(page, live_user, engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Type "Зеленський", get "did you mean", pick the suggestion, save: the event names the known actor."""
+    from sqlalchemy.orm import Session as Plain
+
+    from tests.test_browser_forms import shots
+
+    out = shots(tmp_path)
+    with Plain(engine) as s:
+        known = Actor(name="Volodymyr Zelensky", aliases=[], match_keys=match_keys("Volodymyr Zelensky"))
+        s.add(known)
+        s.commit()
+        known_id = known.id
+    page.set_viewport_size({"width": 1280, "height": 900})
+    browser_login(page, live_user("analyst"))
+    page.goto("/events/new")
+    page.fill("#title", "Kyiv asks for more air defence")
+    page.select_option("#kind", "request")
+    page.fill("#date", "2025")
+    page.fill("#countries-0-code", "")
+    page.fill("#countries-1-code", "UKR")
+    page.fill("#actors-0-name", "Зеленський")
+    page.select_option("#actors-0-role", "requester")
+    page.fill("#sources-0-publisher", "Ukrinform")
+    page.select_option("#sources-0-reliability", "B")
+    page.select_option("#sources-0-credibility", "2")
+    page.click("button.primary[name=save]")
+    page.wait_for_selector("#near-names")
+    page.screenshot(path=str(out / "near-name.png"), full_page=True)
+    assert page.evaluate("document.activeElement.id") == "near-names"
+    row = page.locator("#actors-row-0 .near-name")
+    assert "Did you mean “Volodymyr Zelensky”?" in row.inner_text()
+    assert page.input_value("#title") == "Kyiv asks for more air defence"  # nothing typed is lost
+    row.get_by_role("button", name="Use “Volodymyr Zelensky”").click()
+    page.wait_for_url("**/events/*?saved=1")
+    page.screenshot(path=str(out / "near-name-saved.png"), full_page=True)
+    actors = page.locator("section.card", has=page.locator("h2", has_text="Actors"))
+    assert actors.get_by_role("link", name="Volodymyr Zelensky").is_visible()
+    event_id = int(page.url.split("/events/")[1].split("?")[0])
+    with Plain(engine) as s:
+        assert [a.actor_id for a in load_event(s, event_id).actors] == [known_id]
+        assert s.scalar(select(func.count()).select_from(Actor)) == 1
