@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Iterator
+from contextlib import suppress
 from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import Depends
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import data_version  # noqa: F401  (registers the listeners that move the data version)
@@ -121,10 +123,35 @@ def session_factory() -> sessionmaker[Session]:
     return sessionmaker(bind=get_engine(), expire_on_commit=False)
 
 
+def request_session(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One session for a request, closed at its end without letting a lost connection fail the request.
+
+    FastAPI closes request dependencies after the response went out; a connection the database dropped
+    after the last statement then fails the closing ROLLBACK. Raised there, Starlette could only answer
+    "response already started" and cut the connection; the pool replaces the connection either way.
+    """
+    session = factory()
+    try:
+        yield session
+    finally:
+        try:
+            session.close()
+        except DBAPIError as exc:
+            log.info("database connection lost before a request's session closed: %s", one_line(exc))
+            with suppress(SQLAlchemyError):
+                session.invalidate()
+
+
+def one_line(exc: BaseException) -> str:
+    """A database error as one log line (the driver's first line, not SQLAlchemy's statement dump)."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0] if lines else ''}"
+
+
 def get_session() -> Iterator[Session]:
     """FastAPI dependency: one session per request, closed at the end."""
-    with session_factory()() as session:
-        yield session
+    yield from request_session(session_factory())
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -138,8 +165,7 @@ def replica_session_factory() -> sessionmaker[Session]:
 
 def get_read_session() -> Iterator[Session]:
     """FastAPI dependency for read-only heavy work (export, facets): may use the replica."""
-    with replica_session_factory()() as session:
-        yield session
+    yield from request_session(replica_session_factory())
 
 
 ReadSessionDep = Annotated[Session, Depends(get_read_session)]

@@ -5,9 +5,12 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from urllib.parse import quote
 
+import psycopg
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -15,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth.deps import (
     PRE_SESSION_COOKIE,
@@ -59,144 +63,225 @@ def _allowed_methods(request: Request) -> str:
     return ", ".join(allowed)
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """How one kind of failure is answered: status, page title and message (None: the exception's own)."""
+
+    status: int
+    title: str
+    message: str | None = None
+    log: Callable[[Request, Exception], None] | None = None  # one line, or the traceback of a crash
+    retry_after: bool = False  # a transient state: clients and load balancers back off and retry
+    as_field_error: bool = False  # the API's detail is a one-item list, like any validation error
+    health: dict[str, str] | None = None  # /healthz's JSON body (monitors read it, not a page)
+
+
+def _logged(logger: logging.Logger, level: int, what: str) -> Callable[[Request, Exception], None]:
+    def write(request: Request, exc: Exception) -> None:
+        logger.log(
+            level, "%s on %s %s: %s", what, request.method, request.url.path, getattr(exc, "orig", exc)
+        )
+
+    return write
+
+
+def _log_denied(request: Request, exc: Exception) -> None:
+    if not getattr(request.state, "denied", False):  # role checks audit their own denials
+        principal = getattr(request.state, "principal", None)
+        security_log.warning(
+            "denied user=%s %s %s: %s",
+            principal.username if principal else "-",
+            request.method,
+            request.url.path,
+            exc,
+        )
+
+
+def _log_crash(request: Request, exc: Exception) -> None:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+
+
+TRY_AGAIN = "Nothing was saved; please try again in a moment."
+# The database is unreachable (restart, failover) or refused transiently: a 503 to retry, not a crash.
+# Pre-ping reconnects by itself once it is back.
+DATABASE_DOWN = Refusal(
+    503,
+    "Database unavailable",
+    "The database is not answering right now. " + TRY_AGAIN,
+    log=_logged(log, logging.WARNING, "database unavailable"),
+    retry_after=True,
+    health={"status": "unavailable", "database": "down"},
+)
+# Exception class → answer. A class missing here is answered by its nearest listed base class.
+REFUSALS: dict[type[Exception], Refusal] = {
+    Forbidden: Refusal(403, "Not allowed", log=_log_denied),
+    CsrfFailed: Refusal(403, "Request refused"),
+    # A value that passed validation but not the database (an id beyond its integer range): the request
+    # is wrong, not the server.
+    DataError: Refusal(
+        422,
+        "Invalid request",
+        "A value in this request is out of range or not valid here.",
+        log=_logged(log, logging.INFO, "value refused by the database"),
+        as_field_error=True,
+    ),
+    OperationalError: DATABASE_DOWN,
+    # Raised by the export's cursor, which runs straight on the driver's connection.
+    psycopg.OperationalError: DATABASE_DOWN,
+    # Every pooled connection stayed busy for the whole pool_timeout: overloaded, not broken.
+    PoolTimeoutError: Refusal(
+        503,
+        "Server busy",
+        "The server has too much to do right now. " + TRY_AGAIN,
+        log=_logged(log, logging.WARNING, "connection pool exhausted"),
+        retry_after=True,
+        health={"status": "busy"},
+    ),
+    Exception: Refusal(
+        500,
+        "Something went wrong",
+        "The server could not finish this request. Nothing was saved; please try again.",
+        log=_log_crash,
+    ),
+}
+
+
+def _refusal_for(exc: Exception) -> Refusal:
+    for cls in type(exc).__mro__:
+        if cls in REFUSALS:
+            return REFUSALS[cls]
+    return REFUSALS[Exception]
+
+
+async def refuse(request: Request, exc: Exception) -> Response:
+    """Answer any exception of REFUSALS as its table row says."""
+    row = _refusal_for(exc)
+    if row.log is not None:
+        row.log(request, exc)
+    message = row.message or str(exc)
+    response: Response
+    if row.health is not None and request.url.path == "/healthz":
+        response = JSONResponse(row.health, status_code=row.status)
+    elif row.as_field_error and _wants_json(request):
+        detail = [{"loc": ["request"], "msg": message, "type": "value_error"}]
+        response = JSONResponse({"detail": detail}, status_code=row.status)
+    else:
+        response = _error(request, row.status, row.title, message)
+    if row.retry_after:
+        response.headers["Retry-After"] = "5"
+    # The 500 handler runs in Starlette's outermost middleware, outside SecurityHeadersMiddleware (which
+    # adds only what is missing, so the others are unchanged).
+    response.headers.update(headers_for(request.url.path))
+    return response
+
+
+async def login_required(request: Request, exc: Exception) -> Response:
+    """Scripts get 401; people go to the login page and come back."""
+    if _wants_json(request) or request.headers.get("authorization"):
+        return JSONResponse(
+            {"detail": "Log in or send a valid API token."},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.headers.get("hx-request"):
+        return Response(status_code=204, headers={"HX-Redirect": f"/login?next={target}"})
+    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+
+async def password_change(request: Request, exc: Exception) -> Response:
+    """A one-time password must be replaced before anything else."""
+    if _wants_json(request):
+        return JSONResponse({"detail": "Change your one-time password first."}, status_code=403)
+    if request.headers.get("hx-request"):
+        return Response(status_code=204, headers={"HX-Redirect": "/account/password"})
+    return RedirectResponse("/account/password", status_code=303)
+
+
+HTTP_TITLES = {404: "Not found", 405: "Not allowed", 413: "Too large", 429: "Too many attempts"}
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """An HTTPException raised by a route or by routing (404, 405), as page or JSON."""
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else "The request could not be handled."
+    if exc.status_code == 400 and detail == "There was an error parsing the body":
+        # FastAPI's answer to a body that is not even text (bad UTF-8): the same documented 422 as any
+        # other malformed body.
+        message = "The body is not valid JSON (or not UTF-8 text)."
+        if _wants_json(request):
+            return JSONResponse(
+                {"detail": [{"loc": ["body"], "msg": message, "type": "json_invalid"}]}, status_code=422
+            )
+        return _error(request, 422, "Invalid request", message)
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = "There is nothing at this address. It may have been deleted or never existed."
+    response = _error(request, exc.status_code, HTTP_TITLES.get(exc.status_code, "Error"), detail)
+    for k, v in (exc.headers or {}).items():
+        response.headers[k] = v
+    if exc.status_code == 405:
+        # Starlette lists only the first route that matched the path; a path served by several routes
+        # (GET and POST /api/v1/events) must list every method it accepts.
+        response.headers["Allow"] = _allowed_methods(request)
+    return response
+
+
+async def validation_error(request: Request, exc: Exception) -> Response:
+    """Each bad field or parameter: a list for the API, one sentence on the page."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    if _wants_json(request):
+        return JSONResponse({"detail": errors}, status_code=422)
+    message = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'request'}: {e['msg']}" for e in errors)
+    return _error(request, 422, "Invalid request", message)
+
+
+# Failures whose answer is more than a status and a message: redirects, lists of field errors.
+HANDLERS: dict[type[Exception], Callable[[Request, Exception], Awaitable[Response]]] = {
+    LoginRequired: login_required,
+    PasswordChangeRequired: password_change,
+    StarletteHTTPException: http_error,
+    RequestValidationError: validation_error,
+}
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Map auth failures, HTTP errors and crashes to clear responses."""
+    """Map auth failures, HTTP errors and crashes to clear responses (see REFUSALS and HANDLERS)."""
+    for cls in REFUSALS:
+        app.add_exception_handler(cls, refuse)
+    for cls, handler in HANDLERS.items():
+        app.add_exception_handler(cls, handler)
 
-    @app.exception_handler(LoginRequired)
-    async def login_required(request: Request, exc: LoginRequired) -> Response:
-        if _wants_json(request) or request.headers.get("authorization"):  # scripts get 401, not a page
-            return JSONResponse(
-                {"detail": "Log in or send a valid API token."},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        if request.headers.get("hx-request"):
-            return Response(status_code=204, headers={"HX-Redirect": f"/login?next={target}"})
-        from urllib.parse import quote
 
-        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+class PreSessionCookie:
+    """Sets the anonymous visitor's CSRF cookie that get_principal chose (pure ASGI: streams stay streams).
 
-    @app.exception_handler(PasswordChangeRequired)
-    async def password_change(request: Request, exc: PasswordChangeRequired) -> Response:
-        if _wants_json(request):
-            return JSONResponse({"detail": "Change your one-time password first."}, status_code=403)
-        if request.headers.get("hx-request"):
-            return Response(status_code=204, headers={"HX-Redirect": "/account/password"})
-        return RedirectResponse("/account/password", status_code=303)
+    A BaseHTTPMiddleware here ended a cut stream (an export whose database went away) as if complete.
+    """
 
-    @app.exception_handler(Forbidden)
-    async def forbidden(request: Request, exc: Forbidden) -> Response:
-        if not getattr(request.state, "denied", False):  # role checks audit their own denials
-            principal = getattr(request.state, "principal", None)
-            security_log.warning(
-                "denied user=%s %s %s: %s",
-                principal.username if principal else "-",
-                request.method,
-                request.url.path,
-                exc.message,
-            )
-        return _error(request, 403, "Not allowed", exc.message)
+    def __init__(self, app: ASGIApp, secure: bool) -> None:
+        self.app = app
+        self.secure = secure
 
-    @app.exception_handler(CsrfFailed)
-    async def csrf_failed(request: Request, exc: CsrfFailed) -> Response:
-        return _error(request, 403, "Request refused", exc.message)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Add the Set-Cookie header to the response start when the request made a new pre-session."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        titles = {404: "Not found", 405: "Not allowed", 413: "Too large", 429: "Too many attempts"}
-        detail = exc.detail if isinstance(exc.detail, str) else "The request could not be handled."
-        if exc.status_code == 400 and detail == "There was an error parsing the body":
-            # FastAPI's answer to a body that is not even text (bad UTF-8): the same documented 422
-            # as any other malformed body.
-            message = "The body is not valid JSON (or not UTF-8 text)."
-            if _wants_json(request):
-                return JSONResponse(
-                    {"detail": [{"loc": ["body"], "msg": message, "type": "json_invalid"}]}, status_code=422
-                )
-            return _error(request, 422, "Invalid request", message)
-        if exc.status_code == 404 and detail == "Not Found":
-            detail = "There is nothing at this address. It may have been deleted or never existed."
-        response = _error(request, exc.status_code, titles.get(exc.status_code, "Error"), detail)
-        for k, v in (exc.headers or {}).items():
-            response.headers[k] = v
-        if exc.status_code == 405:
-            # Starlette lists only the first route that matched the path; a path served by several
-            # routes (GET and POST /api/v1/events) must list every method it accepts.
-            response.headers["Allow"] = _allowed_methods(request)
-        return response
+        async def send_with_cookie(message: Message) -> None:
+            pre = scope.get("state", {}).get("new_pre_cookie")
+            if message["type"] == "http.response.start" and pre:
+                cookie = Response()
+                cookie.set_cookie(PRE_SESSION_COOKIE, pre, httponly=True, samesite="lax", secure=self.secure)
+                set_cookie = [(k, v) for k, v in cookie.raw_headers if k == b"set-cookie"]
+                message = {**message, "headers": [*message.get("headers", []), *set_cookie]}
+            await send(message)
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        errors = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-            for e in exc.errors()
-        ]
-        if _wants_json(request):
-            return JSONResponse({"detail": errors}, status_code=422)
-        message = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'][1:]) or 'request'}: {e['msg']}" for e in errors
-        )
-        return _error(request, 422, "Invalid request", message)
-
-    @app.exception_handler(DataError)
-    async def bad_value(request: Request, exc: DataError) -> Response:
-        # A value that passed validation but not the database (an id beyond its integer range):
-        # the request is wrong, not the server.
-        log.info("value refused by the database on %s %s: %s", request.method, request.url.path, exc.orig)
-        message = "A value in this request is out of range or not valid here."
-        if _wants_json(request):
-            return JSONResponse(
-                {"detail": [{"loc": ["request"], "msg": message, "type": "value_error"}]}, status_code=422
-            )
-        return _error(request, 422, "Invalid request", message)
-
-    @app.exception_handler(OperationalError)
-    async def database_down(request: Request, exc: OperationalError) -> Response:
-        # The database is unreachable (restart, failover) or refused transiently: a 503 to retry,
-        # not a crash. Pre-ping reconnects by itself once it is back.
-        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
-        if request.url.path == "/healthz":
-            response: Response = JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
-        else:
-            response = _error(
-                request,
-                503,
-                "Database unavailable",
-                "The database is not answering right now. Nothing was saved; please try again in a moment.",
-            )
-        response.headers["Retry-After"] = "5"
-        return response
-
-    @app.exception_handler(PoolTimeoutError)
-    async def pool_busy(request: Request, exc: PoolTimeoutError) -> Response:
-        # Every pooled connection stayed busy for the whole pool_timeout: the server is overloaded, not
-        # broken. A 503 with Retry-After lets clients (and load balancers) back off and try again.
-        log.warning("connection pool exhausted on %s %s", request.method, request.url.path)
-        if request.url.path == "/healthz":
-            response: Response = JSONResponse({"status": "busy"}, status_code=503)
-        else:
-            response = _error(
-                request,
-                503,
-                "Server busy",
-                "The server has too much to do right now. Nothing was saved; please try again in a moment.",
-            )
-        response.headers["Retry-After"] = "5"
-        return response
-
-    @app.exception_handler(Exception)
-    async def crash(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        response = _error(
-            request,
-            500,
-            "Something went wrong",
-            "The server could not finish this request. Nothing was saved; please try again.",
-        )
-        # This handler runs in Starlette's outermost middleware, outside SecurityHeadersMiddleware.
-        response.headers.update(headers_for(request.url.path))
-        return response
+        await self.app(scope, receive, send_with_cookie)
 
 
 @asynccontextmanager
@@ -205,6 +290,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     from app.db import get_engine, get_replica_engine
     from app.queries import export_lines
     from app.queries.facts import warm_up
+    from app.quickadd import warm_up as quickadd_warm_up
 
     # Tests build it where they need it; a thread per TestClient would race their truncations.
     if get_settings().environment != "test":
@@ -215,6 +301,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         warm.start()
         # Lines are written, so on the primary; a replica receives them by replication.
         export_lines.start(get_engine())
+        # dateparser loads its language data on first use: a second the first quick add would wait.
+        threading.Thread(target=quickadd_warm_up, name="quickadd-warm-up", daemon=True).start()
         # Everything loaded so far (modules, ORM mappers, compiled templates) lives as long as the process:
         # out of the collector's sight, a full collection no longer walks it (a ~70 ms pause in 1 of 20
         # timeline requests before).
@@ -237,6 +325,7 @@ def create_app() -> FastAPI:
         event_forms,
         events,
         health,
+        quick,
         reference,
         reference_edit,
         suggest,
@@ -263,15 +352,7 @@ def create_app() -> FastAPI:
     # Outermost, so the figure covers every middleware too (read by bench/run.py).
     app.add_middleware(ServerTimingMiddleware)
 
-    @app.middleware("http")
-    async def pre_session_cookie(request: Request, call_next):
-        response = await call_next(request)
-        pre = getattr(request.state, "new_pre_cookie", None)
-        if pre:
-            response.set_cookie(
-                PRE_SESSION_COOKIE, pre, httponly=True, samesite="lax", secure=not settings.is_development
-            )
-        return response
+    app.add_middleware(PreSessionCookie, secure=not settings.is_development)
 
     install_error_handlers(app)
     app.mount("/static", StaticFiles(directory=str(ROOT / "static")), name="static")
@@ -280,6 +361,7 @@ def create_app() -> FastAPI:
         accounts,
         users,
         timeline,
+        quick,
         event_forms,
         events,
         dyads,
@@ -289,7 +371,8 @@ def create_app() -> FastAPI:
         transfer,
         admin,
     ):
-        app.include_router(module.router)
+        # HTML pages and forms: the OpenAPI document describes the JSON API only.
+        app.include_router(module.router, include_in_schema=False)
     app.include_router(api_events.router, prefix="/api/v1")
     app.include_router(api_reference.router, prefix="/api/v1")
     app.include_router(api_docs.router)

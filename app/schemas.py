@@ -10,6 +10,7 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import JsonDict
 
 from app.countries import resolve_country
 from app.dates import PartialDate, parse_partial
@@ -21,6 +22,14 @@ CountryRole = Literal[COUNTRY_ROLES]  # type: ignore[valid-type]
 ActorRole = Literal[ACTOR_ROLES]  # type: ignore[valid-type]
 ActorType = Literal[ACTOR_TYPES]  # type: ignore[valid-type]
 Reliability = Literal["A", "B", "C", "D", "E", "F"]
+
+
+# The formats the validators below enforce, stated in the OpenAPI schema (the validators keep their own
+# clearer messages, so these are documentation for clients and fuzzers, not a second check).
+DATE_PATTERN = r"^(1[0-9]|20)[0-9]{2}(-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?)?$"
+URL_PATTERN = r"^$|^[Hh][Tt][Tt][Pp][Ss]?://[^ ]{4,}$"
+PARTIAL_DATE: JsonDict = {"pattern": DATE_PATTERN}
+OPTIONAL_DATE: JsonDict = {"pattern": "^$|" + DATE_PATTERN}  # empty: no date
 
 
 def no_bool(value: Any) -> Any:
@@ -145,9 +154,11 @@ class SourceInput(_Strict):
     """A citation with its Admiralty grades."""
 
     publisher: Annotated[str, Field(min_length=1, max_length=200)]
-    url: Annotated[str, Field(max_length=2000)] | None = None
+    url: Annotated[str, Field(max_length=2000, json_schema_extra={"pattern": URL_PATTERN})] | None = None
     title: ShortText | None = None
-    published: str | None = Field(default=None, description="YYYY, YYYY-MM or YYYY-MM-DD")
+    published: str | None = Field(
+        default=None, description="YYYY, YYYY-MM or YYYY-MM-DD", json_schema_extra=OPTIONAL_DATE
+    )
     quote: LongText | None = None
     note: ShortText | None = None
     reliability: Reliability = "F"
@@ -191,8 +202,14 @@ class EventInput(_Strict):
     kind: Kind
     status: Status = "reported"
     stage_override: Annotated[int, Field(ge=0, le=6), NotBool] | None = None
-    date: str = Field(description="YYYY, YYYY-MM or YYYY-MM-DD", examples=["2025-10"])
-    date_end: str | None = Field(default=None, description="optional end of a span, same formats")
+    date: str = Field(
+        description="YYYY, YYYY-MM or YYYY-MM-DD, not in the future",
+        examples=["2025-10"],
+        json_schema_extra=PARTIAL_DATE,
+    )
+    date_end: str | None = Field(
+        default=None, description="optional end of a span, same formats", json_schema_extra=OPTIONAL_DATE
+    )
     location: ShortText | None = None
     tags: list[Annotated[str, Field(min_length=1, max_length=60)]] = Field(
         default_factory=list, max_length=50

@@ -6,6 +6,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.streaming import StreamCut
+
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
@@ -90,6 +92,10 @@ class SecurityHeadersMiddleware:
             # Raised while reading outside FastAPI's handlers (the app's own handler renders it otherwise).
             if not started:
                 await _too_large(send_with_headers)
+        except StreamCut:
+            # Logged where it failed; returning without the body's end makes the server close the connection.
+            if not started:
+                raise
 
 
 class BodyTooLarge(HTTPException):

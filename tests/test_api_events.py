@@ -181,6 +181,23 @@ def test_client_token_makes_retries_safe(
     assert events_count(db) == before
 
 
+def test_a_retried_create_of_an_event_since_deleted_is_a_409_saying_how_to_restore_it(
+    client: Client, db: Session, token: Callable[[str], Headers]
+) -> None:
+    headers = token("analyst")
+    payload = event_data(client_token=str(uuid.uuid4()))
+    first = client.post("/api/v1/events", json=payload, headers=headers)
+    event_id = first.json()["id"]
+    assert client.delete(f"/api/v1/events/{event_id}", headers=headers).status_code == 204
+    before = events_count(db)
+    again = client.post("/api/v1/events", json=payload, headers=headers)
+    assert again.status_code == 409, again.text
+    detail = again.json()["detail"]
+    assert f"event {event_id}" in detail and "deleted" in detail
+    assert "/admin/deleted" in detail and f"/admin/events/{event_id}/restore" in detail
+    assert events_count(db) == before
+
+
 @pytest.mark.parametrize(
     ("change", "loc"),
     [

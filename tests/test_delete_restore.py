@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app.events_service import load_event
+from app.events_service import delete_event, load_event
 from app.filters import EventFilter
 from app.queries.events import count_events, timeline_page
 from tests.factories import make_event
@@ -88,3 +88,15 @@ def test_admin_pages_need_admin(client, db: Session) -> None:  # type: ignore[no
 def test_restore_of_unknown_event_is_404(client) -> None:  # type: ignore[no-untyped-def]
     client.login("admin")
     assert client.post("/admin/events/999999/restore").status_code == 404
+
+
+def test_reposting_the_form_of_an_event_since_deleted_says_so(analyst, db: Session) -> None:  # type: ignore[no-untyped-def]
+    from tests.test_forms import FULL_FORM, created_id, post_new
+
+    token = "6f1d3c2a-8b7e-4f10-9c55-0e2d4b6a7f81"
+    event_id = created_id(post_new(analyst, FULL_FORM, client_token=token, confirm_duplicate="1"))
+    delete_event(db, event_id, None)
+    db.commit()
+    again = post_new(analyst, FULL_FORM, client_token=token, confirm_duplicate="1")
+    assert again.status_code == 409, again.text[:300]
+    assert f"event {event_id}, which has since been deleted" in again.text and "/admin/deleted" in again.text

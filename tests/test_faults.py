@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -290,3 +291,97 @@ def test_an_import_killed_mid_way_leaves_nothing_behind(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr[-2000:]
         with eng.connect() as conn:
             assert conn.scalar(text("SELECT count(*) FROM events")) == IMPORT_ROWS + 1
+
+
+# ---- a request in flight when PostgreSQL goes away ----------------------------------------------------
+
+
+def _terminate(pid: int) -> None:
+    """End one server process (as a crash or failover does) and wait until it is gone."""
+    admin = create_engine(os.environ["DATABASE_URL"], isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid})
+    admin.dispose()
+
+
+def test_a_connection_lost_after_the_last_statement_still_answers_cleanly(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The request's session is closed after the response went out; its ROLLBACK then fails.
+
+    Before, that failure reached Starlette's handlers after the response had started: `RuntimeError:
+    Caught handled exception, but response already started` and a dropped connection.
+    """
+    from fastapi.testclient import TestClient
+    from sqlalchemy import event
+
+    from app.db import get_engine
+    from app.main import create_app
+
+    def lose_connection(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement == "SELECT 1":  # /healthz's ping: its last statement
+            _terminate(conn.connection.dbapi_connection.info.backend_pid)
+
+    event.listen(get_engine(), "after_cursor_execute", lose_connection)
+    try:
+        with TestClient(create_app(), raise_server_exceptions=True) as http:
+            response = http.get("/healthz")
+    finally:
+        event.remove(get_engine(), "after_cursor_execute", lose_connection)
+    assert response.status_code == 200
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
+
+def _lose_connection_at_fetch(monkeypatch: pytest.MonkeyPatch, after_batches: int) -> None:
+    """The export's database connection ends after `after_batches` batches were fetched."""
+    from app.queries import export
+
+    real = export.fetch_batches
+
+    def fetch(cursor: Any, batch: int) -> Any:
+        if after_batches == 0:
+            _terminate(cursor.connection.info.backend_pid)
+        for n, rows in enumerate(real(cursor, batch), 1):
+            yield rows
+            if n == after_batches:
+                _terminate(cursor.connection.info.backend_pid)
+
+    monkeypatch.setattr(export, "fetch_batches", fetch)
+    monkeypatch.setattr(export, "BATCH", 1)
+
+
+@pytest.fixture
+def exporting(engine: Engine, live_server: str) -> httpx.Client:
+    """A viewer's client on the live server, with six events to export one per batch."""
+    from tests.factories import make_event
+
+    with Session(engine) as s:
+        for i in range(6):
+            make_event(s, title=f"Exported {i}", date=f"2024-0{i + 1}")
+        s.commit()
+    return logged_in(engine, live_server)
+
+
+def test_an_export_whose_database_goes_away_mid_stream_is_cut_and_logged_in_one_line(
+    exporting: httpx.Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _lose_connection_at_fetch(monkeypatch, after_batches=2)
+    received = b""
+    # Cut: never a short file passed off as complete.
+    with pytest.raises(httpx.RemoteProtocolError), exporting.stream("GET", "/export.csv") as response:
+        assert response.status_code == 200
+        for chunk in response.iter_bytes():
+            received += chunk
+    assert b"Exported 5" in received and b"Exported 0" not in received
+    lines = [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("app")]
+    assert [r.getMessage().split(":")[0] for r in lines] == [f"export cut after {len(received)} bytes"]
+    assert not any(r.exc_info for r in caplog.records), caplog.text  # no traceback
+    exporting.close()
+
+
+def test_an_export_whose_database_is_gone_before_its_first_row_is_a_503(
+    exporting: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _lose_connection_at_fetch(monkeypatch, after_batches=0)
+    assert_clean_failure(exporting.get("/export.csv"))
+    exporting.close()

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Body, HTTPException, Query, Request, Security
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Security
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBearer
 from pydantic import ValidationError
+from pydantic.json_schema import JsonDict
 
 from app.api.schemas import EventOut, EventPage, EventPatch, EventUpdate, Problem, VersionConflictOut
 from app.auth.deps import AnalystDep, ViewerDep
@@ -24,18 +25,37 @@ from app.events_service import (
     load_event,
     update_event,
 )
-from app.filters import FilterError, InvalidFilter, strict_filter
+from app.filters import MAX_LENGTH, MAX_VALUES, FilterError, InvalidFilter, strict_filter
 from app.queries.api import event_id_for_client_token
 from app.queries.events import Cursor, event_or_none, timeline_page
 from app.queries.new_names import LINK_FIELDS, near_names
-from app.schemas import EventInput
+from app.schemas import DATE_PATTERN, EventInput
 from app.textkeys import fold
+from app.vocab import KINDS, STATUSES
 
 bearer = HTTPBearer(
     auto_error=False,
     description="A personal API token: `Authorization: Bearer <token>` (a browser session works too).",
 )
-router = APIRouter(tags=["events"], dependencies=[Security(bearer)])
+MAX_ID = 2**31 - 1  # ids are PostgreSQL integers; a larger one names nothing
+EventId = Annotated[int, Path(ge=1, le=MAX_ID, description="the event's id")]
+RETRY_AFTER = {
+    "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}
+}
+# What any operation may answer besides its own statuses; every error body is a Problem.
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "The address holds a NUL character."},
+    401: {"model": Problem, "description": "No valid session or API token."},
+    403: {"model": Problem, "description": "Your role does not allow this (or a browser call lacks CSRF)."},
+    413: {"model": Problem, "description": "The request body is larger than the server accepts."},
+    422: {"model": Problem, "description": "Invalid input: `detail` lists each bad field or parameter."},
+    503: {
+        "model": Problem,
+        "description": "The database is unavailable or the server is busy; nothing was saved.",
+        "headers": RETRY_AFTER,
+    },
+}
+router = APIRouter(tags=["events"], dependencies=[Security(bearer)], responses=COMMON_ERRORS)
 
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "No valid session or API token."},
@@ -51,6 +71,27 @@ CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": VersionConflictOut, "description": "The event changed since you read it."}
 }
 LIST_EXTRA = {"cursor", "limit"}
+DATES = "YYYY, YYYY-MM or YYYY-MM-DD"
+# Stated in the schema; the filter module checks the values (one message for the API, pages and export).
+DATE_FORMAT: JsonDict = {"pattern": "^$|" + DATE_PATTERN}
+
+
+def _choice(values: str) -> JsonDict:
+    """A single-character query parameter's allowed values (empty: no filter)."""
+    return {"enum": ["", *values]}
+
+
+def _many(values: tuple[str, ...] = ()) -> JsonDict:
+    """A repeatable query parameter as the filter reads it: one value or several (`?tag=a&tag=b`), each
+    at most MAX_LENGTH characters, at most MAX_VALUES of them, from `values` when given (empty: no filter).
+
+    A single value is a string on the wire, so the schema says so, rather than FastAPI's array-or-null.
+    """
+    item: JsonDict = (
+        {"type": "string", "enum": ["", *values]} if values else {"type": "string", "maxLength": MAX_LENGTH}
+    )
+    return {"anyOf": [item, {"type": "array", "items": item, "maxItems": MAX_VALUES}]}
+
 
 # Naming an actor or system that is not in the catalogue but close to one ("Zelenskyy") is refused
 # unless the client confirms that the new entry is meant: a second "Zelensky" is worse than a retry.
@@ -116,6 +157,15 @@ def _filter_errors(errors: list[FilterError]) -> JSONResponse:
     return JSONResponse({"detail": InvalidFilter(errors).detail()}, status_code=422)
 
 
+def deleted_message(event_id: int) -> str:
+    """Why a retried create answers 409: its event was deleted, and where an admin restores it."""
+    return (
+        f"This client_token created event {event_id}, which has since been deleted. An admin can restore it "
+        f"on /admin/deleted (POST /admin/events/{event_id}/restore); to create a new event instead, send a "
+        "new client_token."
+    )
+
+
 def _load(db: SessionDep, event_id: int) -> Any:
     event = event_or_none(db, event_id)
     if event is None:
@@ -143,28 +193,52 @@ def _body_errors(exc: ValidationError) -> RequestValidationError:
     "/events",
     response_model=EventPage,
     summary="List events (the timeline's filters)",
-    responses={**AUTH_ERRORS, **INVALID},
+    responses={
+        **AUTH_ERRORS,
+        422: {
+            "model": Problem,
+            "description": "A parameter is unknown, malformed, or names nothing known (an actor, system or "
+            "country not in the catalogue): each item of `detail` names the parameter (`loc`) and the value.",
+        },
+    },
 )
 def list_events(
     request: Request,
     db: SessionDep,
     principal: ViewerDep,
     q: Annotated[str | None, Query(description="full text over title, summary and quotes")] = None,
-    country: Annotated[list[str] | None, Query(description="ISO code or name, any role")] = None,
-    supplier: Annotated[list[str] | None, Query(examples=["RUS"])] = None,
-    recipient: Annotated[list[str] | None, Query(examples=["VEN"])] = None,
-    target: Annotated[list[str] | None, Query()] = None,
-    actor: Annotated[list[str] | None, Query(description="name or alias")] = None,
-    system: Annotated[list[str] | None, Query(description="designation or alias")] = None,
-    kind: Annotated[list[str] | None, Query(examples=["statement"])] = None,
-    status: Annotated[list[str] | None, Query()] = None,
-    stage_min: Annotated[str | None, Query(description="0–6")] = None,
-    date_from: Annotated[str | None, Query(alias="from", description="YYYY, YYYY-MM or YYYY-MM-DD")] = None,
-    date_to: Annotated[str | None, Query(alias="to", description="YYYY, YYYY-MM or YYYY-MM-DD")] = None,
-    source: Annotated[list[str] | None, Query(description="publisher")] = None,
-    reliability_max: Annotated[str | None, Query(description="worst source grade allowed, A–F")] = None,
-    tag: Annotated[list[str] | None, Query()] = None,
-    cursor: Annotated[str | None, Query(description="from a previous page's `next_cursor`")] = None,
+    country: Annotated[
+        list[str] | None, Query(description="ISO code or name, any role", json_schema_extra=_many())
+    ] = None,
+    supplier: Annotated[list[str] | None, Query(examples=["RUS"], json_schema_extra=_many())] = None,
+    recipient: Annotated[list[str] | None, Query(examples=["VEN"], json_schema_extra=_many())] = None,
+    target: Annotated[list[str] | None, Query(json_schema_extra=_many())] = None,
+    actor: Annotated[list[str] | None, Query(description="name or alias", json_schema_extra=_many())] = None,
+    system: Annotated[
+        list[str] | None, Query(description="designation or alias", json_schema_extra=_many())
+    ] = None,
+    kind: Annotated[list[str] | None, Query(examples=["statement"], json_schema_extra=_many(KINDS))] = None,
+    status: Annotated[list[str] | None, Query(json_schema_extra=_many(STATUSES))] = None,
+    stage_min: Annotated[str | None, Query(description="0–6", json_schema_extra=_choice("0123456"))] = None,
+    date_from: Annotated[
+        str | None, Query(alias="from", description=DATES, json_schema_extra=DATE_FORMAT)
+    ] = None,
+    date_to: Annotated[
+        str | None, Query(alias="to", description=DATES, json_schema_extra=DATE_FORMAT)
+    ] = None,
+    source: Annotated[list[str] | None, Query(description="publisher", json_schema_extra=_many())] = None,
+    reliability_max: Annotated[
+        str | None,
+        Query(description="worst source grade allowed", json_schema_extra=_choice("ABCDEFabcdef")),
+    ] = None,
+    tag: Annotated[list[str] | None, Query(json_schema_extra=_many())] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            description="from a previous page's `next_cursor`",
+            json_schema_extra={"pattern": "^[A-Za-z0-9_=-]*$"},
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Any:
     """Events newest first, exactly as the timeline shows them for the same query string.
@@ -199,7 +273,7 @@ def list_events(
     summary="One event",
     responses={**AUTH_ERRORS, **NOT_FOUND},
 )
-def get_event(event_id: int, db: SessionDep, principal: ViewerDep) -> Any:
+def get_event(event_id: EventId, db: SessionDep, principal: ViewerDep) -> Any:
     """Every field of one visible event, with its countries, actors, systems and sources."""
     return EventOut.of(_load(db, event_id))
 
@@ -212,6 +286,7 @@ def get_event(event_id: int, db: SessionDep, principal: ViewerDep) -> Any:
     responses={
         200: {"model": EventOut, "description": "The `client_token` was used before: the event it created."},
         201: {"description": "Created; `Location` names the new event."},
+        409: {"model": Problem, "description": "The `client_token`'s event was deleted since."},
         **AUTH_ERRORS,
         **INVALID,
         **NEAR_NAME,
@@ -228,12 +303,17 @@ def create(
     """Validated exactly like the web form; unknown actors and systems are created.
 
     An unknown name close to a known one is refused (422 `near_name`) unless `create_new_names=true`.
-    Send a fresh `client_token` (UUID) to make retries safe: the same token gives back the same event.
+    Send a fresh `client_token` (UUID) to make retries safe: the same token gives back the same event
+    (409 if that event was deleted since).
     """
     if data.client_token is not None:
         existing = event_id_for_client_token(db, data.client_token)
         if existing is not None:
-            return JSONResponse(jsonable_encoder(EventOut.of(load_event(db, existing, include_deleted=True))))
+            event = load_event(db, existing, include_deleted=True)
+            if event.deleted_at is not None:
+                # Its id would only 404: say what happened and how to get it back instead.
+                return JSONResponse({"detail": deleted_message(existing)}, status_code=409)
+            return JSONResponse(jsonable_encoder(EventOut.of(event)))
     if not create_new_names and (refused := _near_name_errors(db, data)) is not None:
         return refused
     event = create_event(db, data, principal.user)
@@ -253,7 +333,7 @@ def create(
     responses={**AUTH_ERRORS, **NOT_FOUND, **CONFLICT, **INVALID, **NEAR_NAME},
 )
 def replace(
-    event_id: int,
+    event_id: EventId,
     data: EventUpdate,
     db: SessionDep,
     principal: AnalystDep,
@@ -284,7 +364,7 @@ def replace(
     responses={**AUTH_ERRORS, **NOT_FOUND, **CONFLICT, **INVALID, **NEAR_NAME},
 )
 def patch(
-    event_id: int,
+    event_id: EventId,
     changes: EventPatch,
     db: SessionDep,
     principal: AnalystDep,
@@ -324,7 +404,7 @@ def patch(
     responses={204: {"description": "Deleted."}, **AUTH_ERRORS, **NOT_FOUND, **CONFLICT, **INVALID},
 )
 def remove(
-    event_id: int,
+    event_id: EventId,
     db: SessionDep,
     principal: AnalystDep,
     version: Annotated[int | None, Query(ge=1, description="refuse with 409 unless this is current")] = None,

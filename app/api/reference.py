@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Query, Security
+from fastapi import APIRouter, HTTPException, Path, Query, Security
 
-from app.api.events import AUTH_ERRORS, INVALID, bearer
+from app.api.events import AUTH_ERRORS, COMMON_ERRORS, INVALID, MAX_ID, bearer
 from app.api.schemas import (
     ActorOut,
     ActorPage,
@@ -30,7 +30,8 @@ from app.queries.api import (
     systems_page,
 )
 
-router = APIRouter(tags=["reference"], dependencies=[Security(bearer)])
+router = APIRouter(tags=["reference"], dependencies=[Security(bearer)], responses=COMMON_ERRORS)
+RefId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 Search = Annotated[str, Query(max_length=100, description="part of a name, alias or code (case-insensitive)")]
 Limit = Annotated[int, Query(ge=1, le=200)]
@@ -100,7 +101,7 @@ def list_actors(
     summary="One actor",
     responses={**AUTH_ERRORS, **_missing("actor")},
 )
-def get_actor(actor_id: int, db: SessionDep, principal: ViewerDep) -> Any:
+def get_actor(actor_id: RefId, db: SessionDep, principal: ViewerDep) -> Any:
     """An actor with its aliases and event count."""
     found = actor_with_count(db, actor_id)
     if found is None:
@@ -127,7 +128,7 @@ def list_systems(
     summary="One system",
     responses={**AUTH_ERRORS, **_missing("system")},
 )
-def get_system(system_id: int, db: SessionDep, principal: ViewerDep) -> Any:
+def get_system(system_id: RefId, db: SessionDep, principal: ViewerDep) -> Any:
     """A catalogued system with its aliases and event count."""
     found = system_with_count(db, system_id)
     if found is None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.fields import FieldInfo
 
 from app.countries import country_name
 from app.dates import format_iso
@@ -166,7 +167,12 @@ def _optional_event_fields() -> dict[str, Any]:
     for name, info in EventInput.model_fields.items():
         if name == "client_token":
             continue
-        fields[name] = (Optional[info.annotation], Field(default=None, description=info.description))  # noqa: UP045
+        # EventInput's own type: a field that cannot be null there cannot be sent as null here either
+        # (leave it out to keep its value); unset fields are never validated, so None is only a marker.
+        fields[name] = (
+            info.annotation,
+            FieldInfo.merge_field_infos(info, default=None, default_factory=None),
+        )
     return fields
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated
 
@@ -55,26 +55,32 @@ class CsrfFailed(Exception):
 
 @dataclass
 class Principal:
-    """The requester: a user (or None when anonymous), how they authenticated, their CSRF token."""
+    """The requester: a user (or None when anonymous), how they authenticated, their CSRF token.
+
+    What pages and error handlers show of the user (name, role, id) is copied into plain values when the
+    principal is made: a rollback expires the ORM user, and an error page rendered after the request's
+    session closed could no longer load it (DetachedInstanceError, a bare 500 instead of the page).
+    """
 
     user: User | None
     session: UserSession | None
     via_token: bool
     csrf_token: str
+    user_id: int | None = field(init=False)
+    username: str = field(init=False)
+    role: str | None = field(init=False)
+    must_change_password: bool = field(init=False)
 
-    @property
-    def role(self) -> str | None:
-        """The user's role, None when anonymous."""
-        return self.user.role if self.user else None
+    def __post_init__(self) -> None:
+        user = self.user
+        self.user_id = user.id if user else None
+        self.username = user.username if user else "anonymous"
+        self.role = user.role if user else None
+        self.must_change_password = bool(user and user.must_change_password)
 
     def can(self, role: str) -> bool:
         """True when the user holds at least `role`."""
-        return self.user is not None and ROLE_RANK[self.user.role] >= ROLE_RANK[role]
-
-    @property
-    def username(self) -> str:
-        """Name for logs and templates."""
-        return self.user.username if self.user else "anonymous"
+        return self.role is not None and ROLE_RANK[self.role] >= ROLE_RANK[role]
 
 
 def client_ip(request: Request) -> str | None:
@@ -144,7 +150,7 @@ def require(role: str):
                 return principal
             raise LoginRequired()
         if (
-            principal.user.must_change_password
+            principal.must_change_password
             and not principal.via_token
             and not request.url.path.startswith(PASSWORD_CHANGE_PATHS)
         ):

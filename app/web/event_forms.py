@@ -127,8 +127,10 @@ def _render_form(
     status_code: int = 200,
     duplicates: list[Any] | None = None,
     near: dict[str, NearName] | None = None,
+    quick: dict[str, Any] | None = None,
 ) -> HTMLResponse:
     ctx = {
+        "quick": quick,
         "form": form,
         "event_id": event_id,
         "mode": "edit" if event_id is not None else "new",
@@ -137,6 +139,24 @@ def _render_form(
         **_vocab(),
     }
     return render(request, "events/form.html", ctx, status_code=status_code)
+
+
+def render_event_form(request: Request, form: EventForm, quick: dict[str, Any]) -> HTMLResponse:
+    """The new-event form pre-filled by quick add (app.web.quick), the pasted report shown above it."""
+    return _render_form(request, form, quick=quick)
+
+
+QUICK_FIELDS = ("quick_text", "quick_url", "quick_publisher", "quick_published")
+
+
+def _saved_from_report(request: Request, form: EventForm, event_id: int) -> HTMLResponse:
+    """After saving a quick-add draft: the event's link, and the report kept for another draft from it."""
+    report = {k.removeprefix("quick_"): form.get(k) for k in QUICK_FIELDS}
+    return render(
+        request,
+        "events/quick_saved.html",
+        {"event_id": event_id, "report": report, "title": form.get("title")},
+    )
 
 
 def _saved(event_id: int) -> RedirectResponse:
@@ -227,6 +247,12 @@ def create_event_submit(
         return _render_form(request, form)
     existing = event_id_for_token(db, form.get("client_token"))
     if existing is not None:  # the same form posted twice: show what the first post made
+        if load_event(db, existing, include_deleted=True).deleted_at is not None:
+            raise HTTPException(
+                409,
+                f"This form was already saved as event {existing}, which has since been deleted. An admin "
+                "can restore it from Admin → Deleted events (/admin/deleted).",
+            )
         return _saved(existing)
     _answer_names(db, form)
     data = validate(form)
@@ -247,6 +273,8 @@ def create_event_submit(
     except Exception:
         db.rollback()
         raise
+    if form.get("quick_text"):
+        return _saved_from_report(request, form, event_id)
     return _saved(event_id)
 
 

@@ -22,6 +22,7 @@ from app.queries import staging
 from app.queries.export import export_batches
 from app.queries.imports import ImportPlan, ReferenceGone, already_imported, commit_import, plan_import
 from app.queries.new_names import NearName, close_to_new, use_existing
+from app.streaming import guarded
 from app.templating import render
 from app.textkeys import fold
 
@@ -59,7 +60,7 @@ def export_csv(request: Request, db: ReadSessionDep, principal: ViewerDep) -> Re
         # The API's refusal, word for word: a script gets the same answer from either address.
         return JSONResponse({"detail": exc.detail()}, status_code=422)
     return StreamingResponse(
-        write_lines(export_batches(db, f), bom=wants_bom(request)),
+        guarded(write_lines(export_batches(db, f), bom=wants_bom(request)), "export"),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": content_disposition(export_filename(f)),
