@@ -182,6 +182,8 @@ def test_save_then_add_another_from_the_same_report(analyst, db: Session) -> Non
         fields[name] = chosen[1] if chosen else ""
     fields["save"] = "1"
     fields["sources-0-quote"] = "Nothing prevents us"
+    # Quick add never guesses a grade: the analyst picks both, as on any new source.
+    fields["sources-0-reliability"], fields["sources-0-credibility"] = "C", "3"
     saved = analyst.post("/events/new", data=fields)
     assert saved.status_code == 200, re.findall(r"<li><a href=\"#[^\"]+\">[^<]+", saved.text)
     assert "Add another event from this report" in saved.text
@@ -232,6 +234,7 @@ def test_browser_paste_drop_save_see(page, live_user, engine, tmp_path) -> None:
     assert page.input_value("#systems-0-designation") == "S-400"
     assert page.locator("#systems-1-designation").count() == 0
     page.select_option("#sources-0-reliability", "C")
+    page.select_option("#sources-0-credibility", "3")
     page.click("button.primary[name=save]")
     page.wait_for_selector("text=Add another event from this report")
     event_url = page.get_attribute("a:has-text('Open event #')", "href")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import Date, DateTime, and_, case, cast, distinct, func, select
 from sqlalchemy.orm import Session, aliased
 
@@ -13,6 +17,7 @@ from app.filters import EventFilter
 from app.models import Event, EventCountry
 from app.queries import facts
 from app.queries.events import conditions, matching_ids
+from app.vocab import KINDS
 
 # The matrix shows the busiest suppliers and recipients; a filter narrows it to the rest.
 MATRIX_SIZE = 15
@@ -123,39 +128,109 @@ def ladder_filter(f: EventFilter) -> tuple[EventFilter, tuple[str, ...]]:
 
 
 def support_ladder(session: Session, f: EventFilter) -> Ladder:
-    """The ladder of the filter's single supplier -> recipient pair: two queries whatever the event count.
+    """The ladder of the filter's single supplier -> recipient pair (from the copy, or two SQL queries)."""
+    g, excluded = ladder_filter(f)
+    ladder = Ladder(f.supplier[0], f.recipient[0], excluded_statuses=excluded)
+    copy = facts.for_session(session)
+    if copy is not None:
+        _climb_on_copy(session, copy, g, ladder)
+    else:
+        _climb_in_sql(session, g, ladder)
+    return ladder
+
+
+def _add_months(ladder: Ladder, rows: Iterable[tuple[date, int, int, bool]]) -> None:
+    """Append (month, events, highest stage, year-only?) rows in month order, with the running maximum."""
+    reached = -1
+    for m, count, highest, year_only in rows:
+        reached = max(reached, int(highest))
+        ladder.months.append(Month(m, int(count), int(highest), reached, bool(year_only)))
+
+
+def _climb_on_copy(session: Session, copy: facts.Facts, g: EventFilter, ladder: Ladder) -> None:
+    """Steps and months from the in-memory copy; only the steps' titles are read from PostgreSQL.
+
+    A big dyad holds tens of thousands of events at a million: PostgreSQL fetched and sorted every one
+    of them from the heap for the window, on every request, where the copy's columns take milliseconds.
+    """
+    rows = _pair_rows(session, copy, g)
+    if not len(rows):
+        return
+    rows = rows[np.argsort(copy.keys[rows], kind="stable")]  # (date_start, id): the SQL window's order
+    # LADDER_STAGE on the copy's columns: a denial stays at 0 whatever its stored stage.
+    stage = np.where(copy.kind[rows] == KINDS.index("denial"), 0, copy.stage[rows]).astype(np.int64)
+    higher = np.ones(len(rows), dtype=bool)
+    higher[1:] = stage[1:] > np.maximum.accumulate(stage)[:-1]
+    step_ids = [int(i) for i in copy.ids[rows[higher]]]
+    found = {
+        r.id: r
+        for r in session.execute(
+            select(*_STEP_COLUMNS).where(Event.id.in_(step_ids), Event.deleted_at.is_(None))
+        )
+    }
+    ladder.steps = [_step(found[i]) for i in step_ids if i in found]
+    months = copy.month[rows]  # non-decreasing, as the rows are in date order
+    first = np.flatnonzero(np.diff(months, prepend=months[0] - 1))
+    counts = np.diff(np.append(first, len(rows)))
+    highest = np.maximum.reduceat(stage, first)
+    year_only = np.logical_and.reduceat(copy.yearly[rows], first)
+    _add_months(
+        ladder,
+        (
+            (np.datetime64(int(months[i]), "M").astype("datetime64[D]").item(), n, h, y)
+            for i, n, h, y in zip(first, counts, highest, year_only, strict=True)
+        ),
+    )
+
+
+def _pair_rows(session: Session, copy: facts.Facts, g: EventFilter) -> npt.NDArray[np.int64]:
+    """Rows of the copy in the ladder: the pair's rows (one pass over the pair links) the rest keeps.
+
+    The pair's links pick its rows directly, where a Selection would build the supplier and the recipient
+    masks over every country link and combine them, the largest part of the ladder's time.
+    """
+    index, width = copy.country_index, len(copy.countries)
+    supplier, recipient = g.supplier[0], g.recipient[0]
+    if supplier not in index or recipient not in index:
+        return np.zeros(0, dtype=np.int64)
+    pair = index[supplier] * width + index[recipient]
+    rows = copy.dyads.rows[copy.dyads.values == pair].astype(np.int64)  # distinct: one link per pair
+    rest = facts.Selection(session, copy, g.without("supplier").without("recipient")).mask()
+    return rows[rest[rows]]
+
+
+_STEP_COLUMNS = (
+    Event.id,
+    Event.title,
+    Event.date_start,
+    Event.date_precision,
+    Event.kind,
+    Event.status,
+    LADDER_STAGE.label("stage"),
+)
+
+
+def _step(r: Any) -> LadderEvent:
+    """A ladder step from a row of _STEP_COLUMNS."""
+    return LadderEvent(r.id, r.title, r.date_start, r.date_precision, r.kind, r.status, r.stage)
+
+
+def _climb_in_sql(session: Session, g: EventFilter, ladder: Ladder) -> None:
+    """Steps and months computed by PostgreSQL: two queries whatever the event count.
 
     Steps come from a window over the dyad's events in date order: an event is a step when its stage
     is above every earlier one. Months come from one grouped query; the running maximum is added here.
     """
-    g, excluded = ladder_filter(f)
-    ladder = Ladder(f.supplier[0], f.recipient[0], excluded_statuses=excluded)
     before = (
         func.max(LADDER_STAGE).over(order_by=(Event.date_start, Event.id), rows=(None, -1)).label("before")
     )
-    ordered = (
-        select(
-            Event.id,
-            Event.title,
-            Event.date_start,
-            Event.date_precision,
-            Event.kind,
-            Event.status,
-            LADDER_STAGE.label("stage"),
-            before,
-        )
-        .where(*conditions(g))
-        .subquery()
-    )
+    ordered = select(*_STEP_COLUMNS, before).where(*conditions(g)).subquery()
     steps = (
         select(ordered)
         .where((ordered.c.before.is_(None)) | (ordered.c.stage > ordered.c.before))
         .order_by(ordered.c.date_start, ordered.c.id)
     )
-    ladder.steps = [
-        LadderEvent(r.id, r.title, r.date_start, r.date_precision, r.kind, r.status, r.stage)
-        for r in session.execute(steps)
-    ]
+    ladder.steps = [_step(r) for r in session.execute(steps)]
     month = cast(func.date_trunc("month", cast(Event.date_start, DateTime)), Date).label("month")
     monthly = (
         select(month, func.count(), func.max(LADDER_STAGE), func.bool_and(Event.date_precision == "year"))
@@ -163,8 +238,4 @@ def support_ladder(session: Session, f: EventFilter) -> Ladder:
         .group_by(month)
         .order_by(month)
     )
-    reached = -1
-    for m, count, highest, year_only in session.execute(monthly):
-        reached = max(reached, int(highest))
-        ladder.months.append(Month(m, int(count), int(highest), reached, bool(year_only)))
-    return ladder
+    _add_months(ladder, session.execute(monthly).tuples())
