@@ -74,10 +74,14 @@ def safe_url(url: str) -> str:
 # JIT compilation costs seconds on the planner's estimate of big aggregates and never pays back for the
 # app's statements (measured: 3 s of the unfiltered facet query at 1M events), so it is off per connection.
 CONNECT_ARGS = {"options": "-c jit=off"}
-# At least as many connections as anyio's default threadpool (40 threads run sync routes), so threads
-# never queue on the pool; a bounded wait then surfaces as a 503 (app/main.py) instead of a hang.
-POOL_SIZE = 20
-MAX_OVERFLOW = 30
+# Sync routes run on at most WORKER_THREADS threads (anyio's limiter, set at start; its default is 40):
+# with answers counted in memory, more threads only contend for the GIL on a few cores. The pool covers
+# them plus the process's own background connections (the copy's reads, the data-version marker), and
+# stays small enough that two workers and a CLI (3 x 20) cannot exhaust a default PostgreSQL
+# (max_connections 100). A bounded wait surfaces as a 503 (app/main.py) instead of a hang.
+WORKER_THREADS = 16
+POOL_SIZE = 10
+MAX_OVERFLOW = 10
 POOL_TIMEOUT_SECONDS = 10.0
 
 
@@ -103,8 +107,8 @@ def get_replica_engine() -> Engine:
     return create_engine(
         to_psycopg_url(replica),
         pool_pre_ping=True,
-        pool_size=5,
-        max_overflow=10,
+        pool_size=POOL_SIZE,
+        max_overflow=MAX_OVERFLOW,
         pool_timeout=POOL_TIMEOUT_SECONDS,
         connect_args=CONNECT_ARGS,
     )

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import gc
 import logging
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -202,17 +202,17 @@ def install_error_handlers(app: FastAPI) -> None:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Start building the in-memory copy of the filterable facts and filling the export's stored lines."""
-    from app.db import get_engine, get_replica_engine
+    from app.db import WORKER_THREADS, get_engine, get_replica_engine
     from app.queries import export_lines
-    from app.queries.facts import warm_up
+    from app.queries.facts import start_warm_up
+
+    anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
 
     # Tests build it where they need it; a thread per TestClient would race their truncations.
     if get_settings().environment != "test":
-        # The counts read the copy through the read engine (the replica's, when one is configured).
-        warm = threading.Thread(
-            target=warm_up, args=(get_replica_engine(),), name="facts-warm-up", daemon=True
-        )
-        warm.start()
+        # Pages read the primary's copy, counts the read engine's (the replica's, when one is configured);
+        # /healthz answers 503 until both are read.
+        start_warm_up(*dict.fromkeys((get_engine(), get_replica_engine())))
         # Lines are written, so on the primary; a replica receives them by replication.
         export_lines.start(get_engine())
         # Everything loaded so far (modules, ORM mappers, compiled templates) lives as long as the process:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-from sqlalchemy import Date, DateTime, and_, cast, distinct, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Date, DateTime, cast, func, select
+from sqlalchemy.orm import Session
 
 from app.dates import format_human
 from app.filters import EventFilter
-from app.models import Event, EventCountry
+from app.models import Event
 from app.queries import facts
-from app.queries.events import conditions, matching_ids
+from app.queries.events import conditions
 
 # The matrix shows the busiest suppliers and recipients; a filter narrows it to the rest.
 MATRIX_SIZE = 15
@@ -38,9 +38,8 @@ class Matrix:
 
 
 def dyad_matrix(session: Session, f: EventFilter, size: int = MATRIX_SIZE) -> Matrix:
-    """Every supplier x recipient pair of the filter's events and its count (copy or one grouped query)."""
-    copy = facts.for_session(session)
-    cells = facts.Selection(session, copy, f).dyad_cells() if copy else dyad_cells_sql(session, f)
+    """Every supplier x recipient pair of the filter's events and its count (from the in-memory copy)."""
+    cells = facts.selection(session, f).dyad_cells()
     m = Matrix(cells=cells)
     for (s, r), c in cells.items():
         m.supplier_totals[s] = m.supplier_totals.get(s, 0) + c
@@ -50,19 +49,6 @@ def dyad_matrix(session: Session, f: EventFilter, size: int = MATRIX_SIZE) -> Ma
     m.truncated = len(m.suppliers) > size or len(m.recipients) > size
     m.suppliers, m.recipients = m.suppliers[:size], m.recipients[:size]
     return m
-
-
-def dyad_cells_sql(session: Session, f: EventFilter) -> dict[tuple[str, str], int]:
-    """Supplier x recipient counts of the filter's events, grouped by PostgreSQL."""
-    sup, rec = aliased(EventCountry), aliased(EventCountry)
-    n = func.count(distinct(sup.event_id))
-    stmt = (
-        select(sup.country_code, rec.country_code, n)
-        .join(rec, and_(rec.event_id == sup.event_id, rec.role == "recipient"))
-        .where(sup.role == "supplier", sup.event_id.in_(matching_ids(f)))
-        .group_by(sup.country_code, rec.country_code)
-    )
-    return {(s, r): int(c) for s, r, c in session.execute(stmt)}
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,9 @@ from app.db import ReadSessionDep
 from app.filters import EventFilter
 from app.queries.cache import cached, data_version
 from app.queries.dyads import Ladder, dyad_matrix, support_ladder
-from app.queries.events import count_events
-from app.queries.facets import facet_counts
 from app.templating import is_htmx, render
 from app.vocab import STAGES
-from app.web.timeline import filter_state, parse_view, push_url
+from app.web.timeline import aggregates, filter_state, parse_view, push_url
 
 router = APIRouter()
 
@@ -56,8 +54,8 @@ def dyads(request: Request, db: ReadSessionDep, principal: ViewerDep) -> HTMLRes
         "filter": f,
         "errors": errors,
         "state": filter_state(f, errors, request.query_params),
-        "facets": cached(("facets", f.query_string(), version), lambda: facet_counts(db, f)),
-        "total": count_events(db, f),
+        # Counted on the facts copy, in this response (no lazy parts): milliseconds, cached per version.
+        **aggregates(db, f, ("total", "facets")),
         "oob": is_htmx(request),
         "dyad_query": dyad_query,
         "heat": heat,

@@ -13,7 +13,6 @@ import numpy.typing as npt
 from sqlalchemy import Connection, Engine, text
 
 from app.queries.cache import VERSION_SQL
-from app.queries.facts.terms import Terms, extend_on
 from app.textkeys import fold
 from app.vocab import KINDS, STATUSES
 
@@ -177,8 +176,6 @@ class Facts:
     filenodes: tuple[int, ...]
     built_seconds: float = 0.0
     full_read_at: float = 0.0  # time.monotonic() of the last full read (patches keep it)
-    # Prepared search terms (terms.py), row-aligned; None until read after a full read (SQL serves).
-    terms: Terms | None = None
 
     @property
     def size(self) -> int:
@@ -372,9 +369,6 @@ def patch_on(conn: Connection, old: Facts) -> Facts | None:
         full_read_at=old.full_read_at,
         **grown,
     )
-    if old.terms is not None:
-        # The appended rows' bits, read in this snapshot: the prepared terms stay exact through patches.
-        facts = replace(facts, terms=extend_on(conn, old.terms, facts.ids, offset))
     return replace(facts, built_seconds=time.perf_counter() - began)
 
 
