@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import date
 
@@ -21,7 +22,7 @@ from app.queries.facets import facet_counts
 from app.queries.facts import columns, store
 from app.synthetic import seed_synthetic
 from tests import sql_oracle as oracle
-from tests.conftest import TEST_DB_URL, truncate_all
+from tests.conftest import TEST_DB_URL, Client, truncate_all
 from tests.factories import make_event
 from tests.test_properties import SETTINGS, a_filter, dataset  # noqa: F401  (dataset is a fixture)
 
@@ -133,7 +134,7 @@ def test_copy_follows_writes(db: Session) -> None:
 
 
 def test_a_built_copy_answers_with_one_statement(db: Session, connection: Connection) -> None:
-    """With the copy built, facets cost one statement per transaction (the data version), whatever the size."""
+    """With the copy built, facets cost one statement per transaction (the data version), any size."""
     make_event(db, title="One", date="2024-05")
     facts.forget()
     f = EventFilter(kind=("statement",))
@@ -365,3 +366,21 @@ def test_writes_outside_the_app_are_seen_after_the_maximum_age(own_database: Eng
         fresh = facts.current(s)
         assert fresh is not None and fresh is not first
         assert facts.Selection(s, fresh, offers).total() == 1
+
+
+def test_healthz_says_starting_until_the_copy_is_read(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The start-up read runs before the process is ready: 503 until it is done, then 200."""
+    gate = threading.Event()
+    monkeypatch.setattr(store, "warm_up", lambda *engines: gate.wait(10))
+    store.start_warm_up()
+    try:
+        r = client.get("/healthz")
+        assert r.status_code == 503 and r.json()["status"] == "starting"
+    finally:
+        gate.set()
+        assert store._warmer is not None
+        store._warmer.join(10)
+    r = client.get("/healthz")
+    assert r.status_code == 200 and r.json()["status"] == "ok"

@@ -123,6 +123,8 @@ class Selection:
 
     def mask(self, without: str | None = None) -> Mask:
         """Rows the filter keeps, optionally leaving one parameter out (disjunctive facets)."""
+        if without not in self.parts:
+            without = None  # leaving out a parameter the filter does not use: the full mask, computed once
         if without is None and self._full is not None:
             return self._full
         out = self.facts.alive.copy()
