@@ -76,12 +76,13 @@ def safe_url(url: str) -> str:
 CONNECT_ARGS = {"options": "-c jit=off"}
 # Sync routes run on at most WORKER_THREADS threads (anyio's limiter, set at start; its default is 40):
 # with answers counted in memory, more threads only contend for the GIL on a few cores. The pool covers
-# them plus the process's own background connections (the copy's reads, the data-version marker), and
-# stays small enough that two workers and a CLI (3 x 20) cannot exhaust a default PostgreSQL
-# (max_connections 100). A bounded wait surfaces as a 503 (app/main.py) instead of a hang.
+# them plus the process's own background connections (the copy's reads, the data-version marker) and
+# the requests awaiting a thread while holding their session's connection, and stays small enough that
+# two workers and a CLI (3 x 30) cannot exhaust a default PostgreSQL (max_connections 100, 3 reserved).
+# A bounded wait surfaces as a 503 (app/main.py) instead of a hang.
 WORKER_THREADS = 16
-POOL_SIZE = 10
-MAX_OVERFLOW = 10
+POOL_SIZE = 12
+MAX_OVERFLOW = 18
 POOL_TIMEOUT_SECONDS = 10.0
 
 
@@ -135,8 +136,15 @@ def replica_session_factory() -> sessionmaker[Session]:
     return sessionmaker(bind=get_replica_engine(), expire_on_commit=False)
 
 
-def get_read_session() -> Iterator[Session]:
-    """FastAPI dependency for read-only heavy work (export, facets): may use the replica."""
+def get_read_session(db: SessionDep) -> Iterator[Session]:
+    """FastAPI dependency for read-only heavy work (export, facets): may use the replica.
+
+    Without a replica it is the request's own session: one connection per request, so the pool bounds
+    requests, not half of them (a route taking both sessions held two connections).
+    """
+    if not get_settings().database_replica_url:
+        yield db
+        return
     with replica_session_factory()() as session:
         yield session
 

@@ -134,3 +134,13 @@ def test_exhausted_pool_answers_503_with_retry_after(engine: Engine, db: Session
         assert r.headers["Retry-After"] == "5"
         assert "Traceback" not in r.text and "QueuePool" not in r.text
     assert "Server busy" in response.text
+
+
+def test_a_request_takes_one_connection_without_a_replica(db: Session) -> None:
+    """The read session is the request's own session: a route taking both holds one connection."""
+    from app.db import get_read_session
+
+    reads = get_read_session(db)
+    assert next(reads) is db
+    with pytest.raises(StopIteration):
+        next(reads)

@@ -125,9 +125,12 @@ def timeline_page(session: Session, f: EventFilter, cursor: Cursor | None = None
     query through their indexes, so a rare or empty tag costs no walk of the date index.
     """
     from app.queries import facts  # facts builds on this module's conditions
+    from app.queries.cache import cached, data_version
 
     before = (cursor.date_start, cursor.id) if cursor is not None else None
-    ids = facts.selection(session, f).page_ids(before, limit + 1)
+    # Kept per filter, position and data version like the aggregates: a repeated view costs its rows only.
+    key = ("page", f.query_string(), before, limit, data_version(session))
+    ids = cached(key, lambda: facts.selection(session, f).page_ids(before, limit + 1))
     found = {e.id: e for e in session.scalars(event_by_ids(ids)).unique()}
     rows = [found[i] for i in ids if i in found]
     more = len(rows) > limit
