@@ -6,7 +6,7 @@ the copy when a process starts: every column it takes from events (date_start, i
 date_precision, kind, status, stage) of live events, in one index-only scan of ~56 MB instead of a
 sequential scan of the ~1 GB heap at a million events (docs/architecture.md).
 
-Revision ID: 0007
+Revision ID: 0009
 Revises: 0006
 Create Date: 2026-12-06 06:40:00
 """
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
+revision: str = "0009"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
