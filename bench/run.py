@@ -215,7 +215,8 @@ def app_server(database_url: str, port: int, workers: int) -> Iterator[subproces
     ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=None)
     try:
-        deadline = time.monotonic() + 60
+        # /healthz answers 200 once the facts copy is read (503 "starting" before): a slow machine needs time.
+        deadline = time.monotonic() + 300
         while True:
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:

@@ -11,15 +11,16 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from app.config import get_settings
 from app.events_service import delete_event
 from app.filters import EventFilter, from_mapping
 from app.queries import facts
 from app.queries.dyads import Ladder, dyad_matrix, support_ladder
 from app.synthetic import seed_synthetic
+from tests import sql_oracle
 from tests.conftest import TEST_DB_URL, Client, truncate_all
 from tests.corpus import make_corpus
 from tests.factories import make_event
+from tests.test_timeline import lazy_parts
 
 
 def _ladder_events(db: Session) -> dict[str, int]:
@@ -171,13 +172,8 @@ def synthetic(engine: Engine) -> Iterator[Engine]:
 
 
 def sql_ladder(session: Session, f: EventFilter) -> Ladder:
-    """The ladder as PostgreSQL computes it (the copy switched off)."""
-    settings = get_settings()
-    saved, settings.facts_copy = settings.facts_copy, False
-    try:
-        return support_ladder(session, f)
-    finally:
-        settings.facts_copy = saved
+    """The ladder as PostgreSQL computes it (the oracle the copy's ladder is compared with)."""
+    return sql_oracle.support_ladder(session, f)
 
 
 LADDER_FILTERS: list[dict[str, str | list[str]]] = [
@@ -201,7 +197,7 @@ def test_ladder_from_the_copy_equals_the_sql_ladder(synthetic: Engine) -> None:
             )
         ).all()
         picked = [*pairs[:3], pairs[-1]]  # the largest dyads and the smallest
-        assert facts.for_session(s) is not None  # support_ladder below reads the copy
+        facts.current(s)  # support_ladder below reads the copy
 
         def compare() -> None:
             for sup, rec in picked:
@@ -223,23 +219,23 @@ def test_ladder_from_the_copy_equals_the_sql_ladder(synthetic: Engine) -> None:
         )
         delete_event(s, big.steps[1].id, None)
         s.commit()
-        copy = facts.for_session(s)
-        assert copy is not None and copy.tail > 0
+        copy = facts.current(s)
+        assert copy.tail > 0
         compare()
         top = support_ladder(s, from_mapping({"supplier": sup, "recipient": rec}))
         assert [(x.title, x.stage) for x in top.steps] == [("Early denial", 0), ("Early deployment", 6)]
 
 
-def test_dyad_page_loads_facet_counts_by_their_own_request_and_its_ladder_follows_writes(
+def test_dyad_page_carries_its_facet_counts_and_its_ladder_follows_writes(
     client: Client, db: Session
 ) -> None:
     _ladder_events(db)
     client.login("viewer")
-    loader = 'hx-get="/timeline/facets?supplier=RUS&amp;recipient=VEN"'
-    page = client.get("/dyads?supplier=RUS&recipient=VEN").text
-    assert loader in page  # the panel shows the count-free lists until the counts arrive
-    part = client.get("/dyads?supplier=RUS&recipient=VEN", headers={"HX-Request": "true"}).text
-    assert loader in part and 'id="facets-status"' in part
+    for headers in ({}, {"HX-Request": "true"}):
+        page = client.get("/dyads?supplier=RUS&recipient=VEN", headers=headers).text
+        # One request per view: the counted facets come in this response, no loader asks for them.
+        assert lazy_parts(page) == {} and "/timeline/facets" not in page
+        assert 'class="facet-count"' in page, "no facet count in the response"
     # The ladder is cached by data version: a new first step shows at once.
     rv = [{"code": "RUS", "role": "supplier"}, {"code": "VEN", "role": "recipient"}]
     early = make_event(db, title="RV early troops", kind="deployment", date="2025-07-01", countries=rv)

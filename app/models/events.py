@@ -140,16 +140,14 @@ class Event(Base):
         Index("ix_events_tags", "tags", postgresql_using="gin"),
         Index("ix_events_search_vector", "search_vector", postgresql_using="gin"),
         Index("ix_events_deleted_at", "deleted_at", postgresql_where=text("deleted_at IS NOT NULL")),
-        # Facet counts (migration 0002): kind/status/stage of live events, plus id for the link-table facets,
-        # read by index-only scans instead of the ~2 GB heap (summaries, tsvector) at a million events.
+        # The facts copy's start-up read (migration 0009): every column it takes from events, read by an
+        # index-only scan of ~56 MB instead of the 1 GB heap (summaries, tsvector) at a million events.
         Index(
-            "ix_events_facets",
-            "kind",
-            "status",
-            "stage",
+            "ix_events_facts",
             "date_start",
+            "id",
             postgresql_where=text("deleted_at IS NULL"),
-            postgresql_include=["id"],
+            postgresql_include=["period_end", "date_precision", "kind", "status", "stage"],
         ),
     )
 

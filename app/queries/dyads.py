@@ -9,14 +9,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Date, DateTime, and_, case, cast, distinct, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import case, select
+from sqlalchemy.orm import Session
 
 from app.dates import format_human
 from app.filters import EventFilter
-from app.models import Event, EventCountry
+from app.models import Event
 from app.queries import facts
-from app.queries.events import conditions, matching_ids
 from app.vocab import KINDS
 
 # The matrix shows the busiest suppliers and recipients; a filter narrows it to the rest.
@@ -46,9 +45,8 @@ class Matrix:
 
 
 def dyad_matrix(session: Session, f: EventFilter, size: int = MATRIX_SIZE) -> Matrix:
-    """Every supplier x recipient pair of the filter's events and its count (copy or one grouped query)."""
-    copy = facts.for_session(session)
-    cells = facts.Selection(session, copy, f).dyad_cells() if copy else dyad_cells_sql(session, f)
+    """Every supplier x recipient pair of the filter's events and its count (from the in-memory copy)."""
+    cells = facts.selection(session, f).dyad_cells()
     m = Matrix(cells=cells)
     for (s, r), c in cells.items():
         m.supplier_totals[s] = m.supplier_totals.get(s, 0) + c
@@ -58,19 +56,6 @@ def dyad_matrix(session: Session, f: EventFilter, size: int = MATRIX_SIZE) -> Ma
     m.truncated = len(m.suppliers) > size or len(m.recipients) > size
     m.suppliers, m.recipients = m.suppliers[:size], m.recipients[:size]
     return m
-
-
-def dyad_cells_sql(session: Session, f: EventFilter) -> dict[tuple[str, str], int]:
-    """Supplier x recipient counts of the filter's events, grouped by PostgreSQL."""
-    sup, rec = aliased(EventCountry), aliased(EventCountry)
-    n = func.count(distinct(sup.event_id))
-    stmt = (
-        select(sup.country_code, rec.country_code, n)
-        .join(rec, and_(rec.event_id == sup.event_id, rec.role == "recipient"))
-        .where(sup.role == "supplier", sup.event_id.in_(matching_ids(f)))
-        .group_by(sup.country_code, rec.country_code)
-    )
-    return {(s, r): int(c) for s, r, c in session.execute(stmt)}
 
 
 @dataclass(frozen=True)
@@ -128,18 +113,14 @@ def ladder_filter(f: EventFilter) -> tuple[EventFilter, tuple[str, ...]]:
 
 
 def support_ladder(session: Session, f: EventFilter) -> Ladder:
-    """The ladder of the filter's single supplier -> recipient pair (from the copy, or two SQL queries)."""
+    """The ladder of the filter's single supplier -> recipient pair, climbed on the facts copy."""
     g, excluded = ladder_filter(f)
     ladder = Ladder(f.supplier[0], f.recipient[0], excluded_statuses=excluded)
-    copy = facts.for_session(session)
-    if copy is not None:
-        _climb_on_copy(session, copy, g, ladder)
-    else:
-        _climb_in_sql(session, g, ladder)
+    _climb_on_copy(session, facts.current(session), g, ladder)
     return ladder
 
 
-def _add_months(ladder: Ladder, rows: Iterable[tuple[date, int, int, bool]]) -> None:
+def add_months(ladder: Ladder, rows: Iterable[tuple[date, int, int, bool]]) -> None:
     """Append (month, events, highest stage, year-only?) rows in month order, with the running maximum."""
     reached = -1
     for m, count, highest, year_only in rows:
@@ -165,16 +146,16 @@ def _climb_on_copy(session: Session, copy: facts.Facts, g: EventFilter, ladder: 
     found = {
         r.id: r
         for r in session.execute(
-            select(*_STEP_COLUMNS).where(Event.id.in_(step_ids), Event.deleted_at.is_(None))
+            select(*STEP_COLUMNS).where(Event.id.in_(step_ids), Event.deleted_at.is_(None))
         )
     }
-    ladder.steps = [_step(found[i]) for i in step_ids if i in found]
+    ladder.steps = [ladder_step(found[i]) for i in step_ids if i in found]
     months = copy.month[rows]  # non-decreasing, as the rows are in date order
     first = np.flatnonzero(np.diff(months, prepend=months[0] - 1))
     counts = np.diff(np.append(first, len(rows)))
     highest = np.maximum.reduceat(stage, first)
     year_only = np.logical_and.reduceat(copy.yearly[rows], first)
-    _add_months(
+    add_months(
         ladder,
         (
             (np.datetime64(int(months[i]), "M").astype("datetime64[D]").item(), n, h, y)
@@ -199,7 +180,7 @@ def _pair_rows(session: Session, copy: facts.Facts, g: EventFilter) -> npt.NDArr
     return rows[rest[rows]]
 
 
-_STEP_COLUMNS = (
+STEP_COLUMNS = (
     Event.id,
     Event.title,
     Event.date_start,
@@ -210,32 +191,6 @@ _STEP_COLUMNS = (
 )
 
 
-def _step(r: Any) -> LadderEvent:
-    """A ladder step from a row of _STEP_COLUMNS."""
+def ladder_step(r: Any) -> LadderEvent:
+    """A ladder step from a row of STEP_COLUMNS."""
     return LadderEvent(r.id, r.title, r.date_start, r.date_precision, r.kind, r.status, r.stage)
-
-
-def _climb_in_sql(session: Session, g: EventFilter, ladder: Ladder) -> None:
-    """Steps and months computed by PostgreSQL: two queries whatever the event count.
-
-    Steps come from a window over the dyad's events in date order: an event is a step when its stage
-    is above every earlier one. Months come from one grouped query; the running maximum is added here.
-    """
-    before = (
-        func.max(LADDER_STAGE).over(order_by=(Event.date_start, Event.id), rows=(None, -1)).label("before")
-    )
-    ordered = select(*_STEP_COLUMNS, before).where(*conditions(g)).subquery()
-    steps = (
-        select(ordered)
-        .where((ordered.c.before.is_(None)) | (ordered.c.stage > ordered.c.before))
-        .order_by(ordered.c.date_start, ordered.c.id)
-    )
-    ladder.steps = [_step(r) for r in session.execute(steps)]
-    month = cast(func.date_trunc("month", cast(Event.date_start, DateTime)), Date).label("month")
-    monthly = (
-        select(month, func.count(), func.max(LADDER_STAGE), func.bool_and(Event.date_precision == "year"))
-        .where(*conditions(g))
-        .group_by(month)
-        .order_by(month)
-    )
-    _add_months(ladder, session.execute(monthly).tuples())

@@ -14,7 +14,6 @@ from app.db import ReadSessionDep
 from app.filters import EventFilter
 from app.queries.cache import cached, data_version
 from app.queries.dyads import Ladder, dyad_matrix, support_ladder
-from app.queries.facets import facet_skeleton
 from app.templating import is_htmx, render
 from app.vocab import STAGES
 from app.web.timeline import aggregates, filter_state, parse_view, push_url
@@ -66,10 +65,9 @@ def dyads(request: Request, db: ReadSessionDep, principal: ViewerDep) -> HTMLRes
         "filter": f,
         "errors": errors,
         "state": filter_state(f, errors, request.query_params),
-        # Counted facets load by their own request, as on the timeline: seconds for a cold broad filter.
-        "facets": facet_skeleton(f),
+        # Counted on the facts copy, in this response (no lazy parts): milliseconds, cached per version.
+        **aggregates(db, f, ("total", "facets")),
         "query": query,
-        "total": aggregates(db, f, ("total",))["total"],
         "oob": is_htmx(request),
         "dyad_query": dyad_query,
         "heat": heat,
