@@ -15,10 +15,10 @@ from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
-from app.countries import resolve_country
-from app.dates import format_iso
+from app.domain.countries import resolve_country
+from app.domain.dates import format_iso
+from app.domain.vocab import ACTOR_ROLES
 from app.schemas import ActorLink, CountryLink, EventInput, SystemLink
-from app.vocab import ACTOR_ROLES
 
 
 @dataclass(frozen=True)

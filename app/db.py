@@ -15,8 +15,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app import data_version  # noqa: F401  (registers the listeners that move the data version)
 from app.config import get_settings
+from app.queries.aggregates import data_version  # noqa: F401  (registers the listeners that move the data version)
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
 
-from app.countries import country_name, resolve_country
-from app.dates import PartialDate, PartialDateError, parse_partial
-from app.vocab import KINDS, RELIABILITY, STAGES, STATUSES
+from app.domain.countries import country_name, resolve_country
+from app.domain.dates import PartialDate, PartialDateError, parse_partial
+from app.domain.vocab import KINDS, RELIABILITY, STAGES, STATUSES
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

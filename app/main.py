@@ -30,9 +30,9 @@ from app.auth.deps import (
     csrf_protect,
 )
 from app.config import get_settings
-from app.security_headers import SecurityHeadersMiddleware, headers_for
+from app.http.security_headers import SecurityHeadersMiddleware, headers_for
+from app.http.timing import ServerTimingMiddleware
 from app.templating import ROOT, render
-from app.timing import ServerTimingMiddleware
 
 log = logging.getLogger(__name__)
 security_log = logging.getLogger("signalboard.security")
@@ -289,8 +289,8 @@ class PreSessionCookie:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Start reading the in-memory facts copy and re-making outdated export lines."""
     from app.db import WORKER_THREADS, get_engine, get_replica_engine
-    from app.queries import export_lines
-    from app.queries.facts import start_warm_up
+    from app.queries.aggregates.facts import start_warm_up
+    from app.queries.transfer import export_lines
     from app.quickadd import warm_up as quickadd_warm_up
 
     anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS

@@ -12,9 +12,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import JsonDict
 
-from app.countries import resolve_country
-from app.dates import PartialDate, parse_partial
-from app.vocab import ACTOR_ROLES, ACTOR_TYPES, COUNTRY_ROLES, KINDS, STATUSES
+from app.domain.countries import resolve_country
+from app.domain.dates import PartialDate, parse_partial
+from app.domain.vocab import ACTOR_ROLES, ACTOR_TYPES, COUNTRY_ROLES, KINDS, STATUSES
 
 Kind = Literal[KINDS]  # type: ignore[valid-type]
 Status = Literal[STATUSES]  # type: ignore[valid-type]

@@ -9,9 +9,9 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from app.countries import country_name
-from app.dates import format_human, format_iso, format_span
-from app.vocab import CREDIBILITY_LABELS, KINDS, RELIABILITY_LABELS, STAGES, STATUSES
+from app.domain.countries import country_name
+from app.domain.dates import format_human, format_iso, format_span
+from app.domain.vocab import CREDIBILITY_LABELS, KINDS, RELIABILITY_LABELS, STAGES, STATUSES
 
 ROOT = Path(__file__).resolve().parent.parent
 templates = Jinja2Templates(directory=str(ROOT / "templates"))

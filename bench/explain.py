@@ -27,9 +27,9 @@ def capture(database_url: str, query: str) -> list[tuple[str, Any, str]]:
 
     from app.db import to_psycopg_url
     from app.filters import EventFilter
-    from app.queries.chart import chart_series
+    from app.queries.aggregates.chart import chart_series
+    from app.queries.aggregates.facets import facet_counts
     from app.queries.events import count_events, timeline_page
-    from app.queries.facets import facet_counts
 
     engine = create_engine(to_psycopg_url(database_url))
     seen: list[tuple[str, Any, str]] = []

@@ -425,7 +425,7 @@ def get_all(client: httpx.Client, paths: list[str], qs: str, into: Timing) -> No
 def copy_sql(conninfo: str, params: dict[str, str]) -> list[tuple[str, str, str]]:
     """SQL text, label and session options of the queries the export is compared with under COPY.
 
-    First the very statement the export streams (its stored lines, app.queries.export.line_select),
+    First the very statement the export streams (its stored lines, app.queries.transfer.export.line_select),
     then, in versions that had one, the statement that computed every cell in SQL; each under the
     settings the app applies to it with SET LOCAL.
     """
@@ -439,7 +439,7 @@ def copy_sql(conninfo: str, params: dict[str, str]) -> list[tuple[str, str, str]
     f = EventFilter.from_pairs(list(params.items()))
     statements: list[tuple[Any, str, dict[str, str]]] = []
     try:
-        from app.queries import export as export_queries
+        from app.queries.transfer import export as export_queries
 
         engine = create_engine(to_psycopg_url(conninfo))
         with Session(engine) as s:
@@ -750,8 +750,8 @@ def corner_values(conninfo: str) -> tuple[list[Corner], list[str]]:
     Empty: a valid value no event holds. Returns the corners and the parameters that have no empty value
     (every kind or status occurs, for instance).
     """
-    from app.countries import names_by_code
-    from app.vocab import KINDS, RELIABILITY, STAGES, STATUSES
+    from app.domain.countries import names_by_code
+    from app.domain.vocab import KINDS, RELIABILITY, STAGES, STATUSES
 
     rare: dict[str, str | None] = {}
     empty: dict[str, str | None] = {}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app.events_service import find_actor
+from app.domain.textkeys import match_keys
 from app.models import Actor, Event
-from app.textkeys import match_keys
+from app.services.events import find_actor
 from tests.factories import make_event
 
 

@@ -6,10 +6,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.events_service import create_event
+from app.domain.textkeys import match_keys
 from app.models import Actor, Event, System
 from app.schemas import EventInput
-from app.textkeys import match_keys
+from app.services.events import create_event
 
 
 def event_data(**overrides: Any) -> dict[str, Any]:

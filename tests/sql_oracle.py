@@ -1,7 +1,8 @@
 """PostgreSQL's answers to the questions the in-memory facts copy answers in the app: the test oracle.
 
 The app answers totals, facets, the chart, the dyad matrix, timeline page ids and the reference lists'
-counts from the copy (app/queries/facts/). These are the same questions asked of PostgreSQL with the
+counts from the copy (app/queries/aggregates/facts/). These are the same questions asked of PostgreSQL with
+the
 filter's SQL `conditions()`; tests/test_facts.py (and others) compare both on many filters, so the copy
 is checked against the source of truth without a second engine in the request path.
 """
@@ -31,15 +32,22 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from app.countries import country_name
+from app.domain.countries import country_name
+from app.domain.textkeys import fold
 from app.filters import EventFilter
 from app.models import Actor, Event, EventActor, EventCountry, EventSystem, System
-from app.queries.dyads import LADDER_STAGE, STEP_COLUMNS, Ladder, add_months, ladder_filter, ladder_step
+from app.queries.aggregates.dyads import (
+    LADDER_STAGE,
+    STEP_COLUMNS,
+    Ladder,
+    add_months,
+    ladder_filter,
+    ladder_step,
+)
+from app.queries.aggregates.facets import COUNTRY_FACETS, TOP_N, Facets, assemble
+from app.queries.aggregates.lists import LIST_LIMIT, ActorRow, CountryRow, SystemRow, _matching
 from app.queries.events import Cursor, conditions, event_select, matching_ids
-from app.queries.facets import COUNTRY_FACETS, TOP_N, Facets, assemble
-from app.queries.lists import LIST_LIMIT, ActorRow, CountryRow, SystemRow, _matching
 from app.queries.reference import _key_matches
-from app.textkeys import fold
 
 # Facets on columns of the events table (stages are made cumulative, stage >= n, in Python).
 EVENT_COLUMNS: dict[str, Any] = {"kind": Event.kind, "status": Event.status, "stage_min": Event.stage}

@@ -7,8 +7,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth.accounts import create_token
-from app.events_service import delete_event
 from app.models import Actor, System
+from app.services.events import delete_event
 from tests.conftest import Client, make_user
 from tests.factories import make_event
 

@@ -300,7 +300,7 @@ def test_change_password_checks_the_current_one(client: Client, db: Session) -> 
 
 def test_serve_prints_the_one_time_password_once(engine: Engine, capsys: pytest.CaptureFixture[str]) -> None:
     """`signalboard serve` prepares the database and prints the first admin's password once."""
-    from app.cli import prepare_database
+    from app.cli.core import prepare_database
     from tests.conftest import truncate_all
 
     truncate_all(engine)
@@ -510,7 +510,7 @@ def test_failures_expire_with_the_window_and_old_rows_are_pruned(
     """Once the window has passed the account may try again; day-old attempt rows are deleted."""
     from datetime import UTC, datetime, timedelta
 
-    from app import clock
+    from app.domain import clock
     from app.models import LoginAttempt
 
     now = [datetime(2026, 5, 1, 12, 0, tzinfo=UTC)]

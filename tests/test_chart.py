@@ -8,7 +8,7 @@ import re
 from sqlalchemy.orm import Session
 
 from app.filters import EventFilter, from_mapping
-from app.queries.chart import chart_series
+from app.queries.aggregates.chart import chart_series
 from app.queries.events import count_events
 from tests.conftest import Client
 from tests.corpus import make_corpus

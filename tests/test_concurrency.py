@@ -16,10 +16,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from app.auth.sessions import COOKIE_NAME, start_session
-from app.events_service import create_event, event_input, load_event
-from app.forms import form_from_input
 from app.models import AuditEntry, Event
 from app.schemas import EventInput
+from app.services.events import create_event, event_input, load_event
+from app.web.forms import form_from_input
 from tests.conftest import make_user
 from tests.factories import event_data
 

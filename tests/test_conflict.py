@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from app.events_service import VersionConflict, create_event, event_input, load_event, update_event
 from app.models import AuditEntry, Event
 from app.schemas import EventInput
+from app.services.events import VersionConflict, create_event, event_input, load_event, update_event
 from tests.conftest import truncate_all
 from tests.factories import event_data, make_event
 

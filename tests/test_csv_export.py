@@ -22,15 +22,15 @@ from sqlalchemy.orm import Session
 
 from app.auth.tokens import sha256
 from app.csvio import FORMULA_TRIGGERS, HEADER, ParsedRow, neutralise, restore, write_lines
-from app.events_service import delete_event
 from app.filters import from_mapping
 from app.models import ApiToken, Event
-from app.queries import export as export_query
 from app.queries.events import event_select
-from app.queries.export import export_batches
-from app.queries.export_lines import store_lines
-from app.queries.imports import commit_import
+from app.queries.transfer import export as export_query
+from app.queries.transfer.export import export_batches
+from app.queries.transfer.export_lines import store_lines
+from app.queries.transfer.imports import commit_import
 from app.schemas import EventInput
+from app.services.events import delete_event
 from tests.conftest import Client, make_user
 from tests.factories import event_data, make_event
 
@@ -483,7 +483,7 @@ def test_both_query_plans_give_the_same_rows(db: Session, monkeypatch: pytest.Mo
 
 
 def test_the_plan_follows_the_share_of_matching_events(db: Session) -> None:
-    from app.queries.export import use_grouped_plan
+    from app.queries.transfer.export import use_grouped_plan
 
     bulk_events(db, 2100, kind="offer")
     bulk_events(db, 100, kind="statement")

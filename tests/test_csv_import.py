@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 from app.cli import main as cli_main
 from app.config import get_settings
 from app.csvio import ParsedRow, parse_actor, parse_system, read_csv, split_items, text_lines
-from app.events_service import create_event, event_input, load_event, snapshot
 from app.models import Actor, AuditEntry, Event, System
-from app.queries.imports import commit_import
+from app.queries.transfer.imports import commit_import
 from app.schemas import EventInput
+from app.services.events import create_event, event_input, load_event, snapshot
 from tests.conftest import Client, truncate_all
 from tests.factories import event_data, make_event
 
@@ -393,7 +393,7 @@ def test_cli_import_refuses_a_file_with_a_bad_row(committed: Engine, tmp_path, c
 def test_duplicate_check_says_how_far_it_got(
     analyst: Client, db: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import app.queries.imports as imports
+    import app.queries.transfer.imports as imports
 
     make_event(db, title="Russia offers Kalibr missiles to Venezuela", date="2025-10-14")
     monkeypatch.setattr(imports, "DUPLICATE_BATCH", 1)
@@ -452,7 +452,7 @@ def _stored(engine: Engine) -> dict[str, tuple[object, ...]]:
 def test_cli_import_in_batches_stores_what_the_web_path_stores(  # type: ignore[no-untyped-def]
     committed: Engine, tmp_path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import app.cli_transfer as cli_transfer
+    import app.cli.transfer as cli_transfer
 
     monkeypatch.setattr(cli_transfer, "BATCH_ROWS", 2)  # three batches; a new actor is seen in two of them
     path = tmp_path / "batched.csv"
@@ -479,7 +479,7 @@ def test_cli_import_in_batches_stores_what_the_web_path_stores(  # type: ignore[
 def test_cli_import_with_bad_rows_in_later_batches_writes_nothing(  # type: ignore[no-untyped-def]
     committed: Engine, tmp_path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import app.cli_transfer as cli_transfer
+    import app.cli.transfer as cli_transfer
 
     monkeypatch.setattr(cli_transfer, "BATCH_ROWS", 2)
     good = "".join(f"Good {i},2025-10-{i + 1:02d},statement,RUS,New Actor {i}\r\n" for i in range(6))
@@ -504,8 +504,8 @@ def test_cli_import_with_bad_rows_in_later_batches_writes_nothing(  # type: igno
 def test_cli_import_failing_while_loading_rolls_everything_back(  # type: ignore[no-untyped-def]
     committed: Engine, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import app.cli_transfer as cli_transfer
-    import app.queries.imports as imports
+    import app.cli.transfer as cli_transfer
+    import app.queries.transfer.imports as imports
 
     monkeypatch.setattr(cli_transfer, "BATCH_ROWS", 2)
     calls = []

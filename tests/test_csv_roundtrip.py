@@ -22,8 +22,8 @@ from app.cli import main as cli_main
 from app.csvio import COLUMNS, HEADER, read_csv, write_lines
 from app.filters import from_mapping
 from app.models import Actor, AuditEntry, Event, System
-from app.queries.export import export_batches
-from app.queries.imports import commit_import
+from app.queries.transfer.export import export_batches
+from app.queries.transfer.imports import commit_import
 from tests.conftest import Client, truncate_all
 from tests.factories import make_event
 
@@ -217,8 +217,8 @@ def test_designations_a_list_would_split_are_refused(designation: str) -> None:
     """`Designation ×4 [note]` is how a system is written in the CSV: these would come back split."""
     from pydantic import ValidationError
 
-    from app.reference_service import SystemEdit
     from app.schemas import SystemLink
+    from app.services.reference import SystemEdit
 
     for model in (SystemLink, SystemEdit):
         with pytest.raises(ValidationError, match="cannot contain"):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app.events_service import delete_event, load_event
 from app.filters import EventFilter
 from app.queries.events import count_events, timeline_page
+from app.services.events import delete_event, load_event
 from tests.factories import make_event
 
 

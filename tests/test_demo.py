@@ -6,8 +6,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.demo import load_fixture, seed_demo
-from app.events_service import find_actor
 from app.models import Actor, Event, Source
+from app.services.events import find_actor
 
 
 def test_seed_demo_is_idempotent(db: Session) -> None:

@@ -11,11 +11,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from app.events_service import delete_event
+from app.demo.synthetic import seed_synthetic
 from app.filters import EventFilter, from_mapping
-from app.queries import facts
-from app.queries.dyads import Ladder, dyad_matrix, support_ladder
-from app.synthetic import seed_synthetic
+from app.queries.aggregates import facts
+from app.queries.aggregates.dyads import Ladder, dyad_matrix, support_ladder
+from app.services.events import delete_event
 from tests import sql_oracle
 from tests.conftest import TEST_DB_URL, Client, truncate_all
 from tests.corpus import make_corpus

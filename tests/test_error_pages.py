@@ -17,8 +17,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app.db import get_read_session, get_session
-from app.events_service import delete_event
 from app.main import create_app
+from app.services.events import delete_event
 from app.web import admin, event_forms, reference_edit, transfer
 from tests.conftest import Client
 from tests.factories import make_event

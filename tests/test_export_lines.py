@@ -16,14 +16,15 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from app.csvio import FORMAT_VERSION, read_csv, write_lines
-from app.events_service import delete_event, event_input, load_event, restore_event, update_event
 from app.filters import EventFilter, from_mapping
 from app.models import Actor, Event, EventLine, System
-from app.queries import export as export_query
-from app.queries import export_lines
-from app.queries.export import export_batches
-from app.queries.imports import commit_import
-from app.reference_service import (
+from app.queries.transfer import export as export_query
+from app.queries.transfer import export_lines
+from app.queries.transfer.export import export_batches
+from app.queries.transfer.imports import commit_import
+from app.schemas import SourceInput
+from app.services.events import delete_event, event_input, load_event, restore_event, update_event
+from app.services.reference import (
     ActorEdit,
     SystemEdit,
     merge_actors,
@@ -31,7 +32,6 @@ from app.reference_service import (
     update_actor,
     update_system,
 )
-from app.schemas import SourceInput
 from tests.conftest import truncate_all
 from tests.factories import make_event
 from tests.test_csv_roundtrip import AWKWARD

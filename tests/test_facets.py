@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from app.demo import seed_demo
 from app.filters import EventFilter, from_mapping
+from app.queries.aggregates.facets import facet_counts
 from app.queries.events import count_events
-from app.queries.facets import facet_counts
 from tests import sql_oracle as oracle
 from tests.conftest import Client
 from tests.corpus import make_corpus

@@ -1,4 +1,4 @@
-"""The in-memory copy (app/queries/facts/) answers exactly as PostgreSQL does, for any filter."""
+"""The in-memory copy (app/queries/aggregates/facts/) answers exactly as PostgreSQL does, for any filter."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from app.events_service import delete_event
+from app.demo.synthetic import seed_synthetic
 from app.filters import EventFilter, from_mapping
-from app.queries import facts
-from app.queries.chart import assemble as assemble_chart
+from app.queries.aggregates import facts
+from app.queries.aggregates.chart import assemble as assemble_chart
+from app.queries.aggregates.facets import assemble as assemble_facets
+from app.queries.aggregates.facets import facet_counts
+from app.queries.aggregates.facts import columns, store
 from app.queries.events import Cursor, timeline_page
-from app.queries.facets import assemble as assemble_facets
-from app.queries.facets import facet_counts
-from app.queries.facts import columns, store
-from app.synthetic import seed_synthetic
+from app.services.events import delete_event
 from tests import sql_oracle as oracle
 from tests.conftest import TEST_DB_URL, Client, truncate_all
 from tests.factories import make_event
@@ -187,8 +187,8 @@ def test_packed_keys_sort_like_date_then_id() -> None:
 
 def test_a_login_leaves_the_data_version_alone(db: Session) -> None:
     """Security rows (logins, failures) are audited but change no count: the copy and caches stay."""
-    from app.audit import security_event
-    from app.queries.cache import data_version
+    from app.queries.aggregates.cache import data_version
+    from app.services.audit import security_event
 
     make_event(db, title="Counted", date="2024-05")
     before = data_version(db)
@@ -202,7 +202,7 @@ def test_every_kind_of_write_moves_the_data_version(db: Session) -> None:
     from sqlalchemy import update
 
     from app.models import Event, EventActor
-    from app.queries.cache import data_version
+    from app.queries.aggregates.cache import data_version
 
     made = make_event(db, title="Counted", date="2024-05", actors=[{"name": "Someone", "role": "speaker"}])
     db.commit()
@@ -233,9 +233,9 @@ PATCH_FILTERS = [
 
 def test_patches_follow_edits_deletes_restores_and_merges(synthetic: Engine, db: Session) -> None:
     """Each write patches the copy (rows appended, replaced rows dead) and every answer stays exact."""
-    from app.events_service import event_input, restore_event, update_event
-    from app.reference_service import merge_actors
     from app.schemas import EventInput
+    from app.services.events import event_input, restore_event, update_event
+    from app.services.reference import merge_actors
 
     def check(expect_tail: int) -> None:
         copy = facts.current(db)
@@ -324,7 +324,7 @@ def test_a_truncate_or_restore_means_a_full_read(own_database: Engine) -> None:
 
 def test_reference_lists_count_as_sql_does(synthetic: Engine) -> None:
     """/actors, /systems and /countries give the same rows from the copy as from SQL."""
-    from app.queries.lists import actor_list, country_list, system_list
+    from app.queries.aggregates.lists import actor_list, country_list, system_list
 
     with Session(synthetic) as s:
         facts.forget()

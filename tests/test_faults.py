@@ -334,7 +334,7 @@ def test_a_connection_lost_after_the_last_statement_still_answers_cleanly(
 
 def _lose_connection_at_fetch(monkeypatch: pytest.MonkeyPatch, after_batches: int) -> None:
     """The export's database connection ends after `after_batches` batches were fetched."""
-    from app.queries import export
+    from app.queries.transfer import export
 
     real = export.fetch_batches
 

@@ -23,8 +23,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from app.cli import main as cli_main
+from app.domain.names import close_names
 from app.filters import PARAMS, EventFilter
-from app.names import close_names
 from app.queries.events import Cursor, matching_ids
 from tests.conftest import Client, truncate_all
 from tests.factories import make_event

@@ -97,7 +97,7 @@ def test_filter_semantics(db: Session, params: dict[str, str | list[str]], expec
 
 
 def test_deleted_events_never_match(db: Session) -> None:
-    from app.events_service import delete_event
+    from app.services.events import delete_event
 
     corpus = make_corpus(db)
     delete_event(db, corpus["alpha"].id, None)
@@ -195,7 +195,7 @@ def test_no_offset_in_the_page_query(db: Session) -> None:
 
 def test_a_name_of_marks_only_still_has_a_match_key() -> None:
     """ "¨" folds to itself, not to nothing: it can be found (and imported twice) like any other name."""
-    from app.textkeys import fold, match_keys
+    from app.domain.textkeys import fold, match_keys
 
     assert fold("¨") == "¨" and match_keys("¨") == ["¨"]
     assert fold("  Nicolás   MADURO ") == "nicolas maduro" and fold("   ") == ""

@@ -175,7 +175,7 @@ def test_edit_form_errors_keep_version_and_values(analyst, db: Session) -> None:
 
 def test_failure_inside_the_save_leaves_nothing_half_saved(analyst, db: Session, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """An error after the event row was written rolls the whole submit back (one transaction)."""
-    import app.events_service as service
+    import app.services.events as service
 
     def boom(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("disk full")

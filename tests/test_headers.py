@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from app.config import get_settings
 from app.db import get_read_session, get_session
-from app.events_service import delete_event
 from app.main import create_app
+from app.services.events import delete_event
 from tests.conftest import Client
 from tests.factories import make_event
 from tests.test_role_matrix import ROUTES, _fill

@@ -7,9 +7,9 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.events_service import event_input
-from app.forms import form_from_input
 from app.models import AuditEntry
+from app.services.events import event_input
+from app.web.forms import form_from_input
 from tests.factories import make_event
 
 
@@ -25,7 +25,7 @@ def rows(db: Session, event_id: int) -> list[AuditEntry]:
 
 
 def edit_data(db: Session, event_id: int, **changes: str) -> dict[str, str]:
-    from app.events_service import load_event
+    from app.services.events import load_event
 
     form = form_from_input(event_input(load_event(db, event_id, include_deleted=True)), 0)
     data = dict(form.pairs())

@@ -15,7 +15,6 @@ from pydantic import ValidationError
 
 import app.schemas
 from app import csvio
-from app.countries import resolve_country
 from app.csvio import (
     COUNTRY_COLUMNS,
     HEADER,
@@ -28,7 +27,8 @@ from app.csvio import (
     split_items,
     text_lines,
 )
-from app.dates import PartialDateError, parse_partial
+from app.domain.countries import resolve_country
+from app.domain.dates import PartialDateError, parse_partial
 from app.schemas import EventInput
 
 

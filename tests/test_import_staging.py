@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from app.auth.tokens import sha256
 from app.models import Event, StagedImport
-from app.queries import staging
-from app.queries.imports import commit_import
+from app.queries.transfer import staging
+from app.queries.transfer.imports import commit_import
 from tests.conftest import Client, make_user
 from tests.factories import make_event
 from tests.test_csv_import import FRIENDLY, commit_form, committed, count, upload

@@ -12,13 +12,13 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-import app.queries.imports as imports
+import app.queries.transfer.imports as imports
 from app.cli import main as cli_main
 from app.csvio import read_csv
+from app.domain.textkeys import match_keys
 from app.models import Actor, AuditEntry, Event, EventActor
-from app.queries.export_lines import make_lines
-from app.queries.imports import ReferenceGone, build_batch, commit_import, prepare_batch, write_batch
-from app.textkeys import match_keys
+from app.queries.transfer.export_lines import make_lines
+from app.queries.transfer.imports import ReferenceGone, build_batch, commit_import, prepare_batch, write_batch
 from tests.conftest import Client
 from tests.test_csv_import import BATCHED, FRIENDLY, _stored, commit_form, committed, upload
 

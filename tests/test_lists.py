@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app.events_service import delete_event
-from app.queries.lists import actor_list, country_list, system_list
+from app.queries.aggregates.lists import actor_list, country_list, system_list
+from app.services.events import delete_event
 from tests.conftest import Client
 from tests.corpus import make_corpus
 from tests.factories import make_event

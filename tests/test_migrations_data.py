@@ -15,13 +15,14 @@ from sqlalchemy.orm import Session
 from app import migrate
 from app.demo import seed_demo
 from app.models import Base
-from app.queries import export_lines
+from app.queries.transfer import export_lines
 from tests.test_backup import fingerprints, scratch_database
 
 pytestmark = [pytest.mark.migration_data, pytest.mark.slow]
 
 SYNTHETIC_EVENTS = 10_000
-# Marker rows of the data version (app/data_version.py): a downgrade past 0003 drops them by design; they
+# Marker rows of the data version (app/queries/aggregates/data_version.py): a downgrade past 0003 drops
+# them by design; they
 # carry no data (only the newest id is compared, and an emptied table still reads as a new version).
 MARKERS = "data_changes"
 
@@ -39,7 +40,7 @@ def libpq(engine: Engine) -> str:
 @pytest.fixture(scope="module")
 def full_db() -> Iterator[Engine]:
     """A database at head with the demo data and 10,000 synthetic events."""
-    from app.synthetic import seed_synthetic
+    from app.demo.synthetic import seed_synthetic
 
     with scratch_database("signalboard_migdata") as eng:
         with eng.connect() as conn:

@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.auth.accounts import create_token
-from app.events_service import load_event
+from app.domain.textkeys import match_keys
 from app.models import Actor, Event, StagedImport, System
 from app.queries.new_names import near_names
-from app.textkeys import match_keys
+from app.services.events import load_event
 from tests.conftest import Client, browser_login, make_user
 from tests.factories import event_data
 from tests.test_csv_import import commit_form, upload

@@ -16,10 +16,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from app import migrate
+from app.domain.vocab import KINDS, RELIABILITY, STATUSES
 from app.filters import EventFilter
 from app.queries.events import count_events, event_select, matching_ids
 from app.schemas import EventInput
-from app.vocab import KINDS, RELIABILITY, STATUSES
 from tests.factories import make_event
 from tests.test_backup import scratch_database
 
@@ -89,7 +89,7 @@ def generated_event(rng: random.Random, i: int) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def dataset() -> Iterator[Engine]:
     """A database of its own with ~80 generated events (plus a few soft-deleted), built once."""
-    from app.events_service import delete_event
+    from app.services.events import delete_event
 
     with scratch_database("signalboard_props") as eng:
         with eng.connect() as conn:
@@ -210,7 +210,7 @@ def only(f: EventFilter, param: str, value: str) -> EventFilter:
 @settings(max_examples=40, deadline=None)
 @given(f=a_filter())
 def test_facet_count_equals_the_size_of_the_list_filtered_by_it(dataset: Engine, f: EventFilter) -> None:
-    from app.queries.facets import facet_counts
+    from app.queries.aggregates.facets import facet_counts
 
     with Session(dataset) as s:
         facets = facet_counts(s, f, top_n=1000)
@@ -303,7 +303,7 @@ def export_csv(s: Session) -> list[dict[str, str]]:
     import io
 
     from app.csvio import write_lines
-    from app.queries.export import export_batches
+    from app.queries.transfer.export import export_batches
 
     raw = b"".join(write_lines(export_batches(s, EventFilter())))
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8"), newline="")))
@@ -335,9 +335,9 @@ def test_export_import_export_is_identity_for_arbitrary_text(dataset: Engine, da
     from pydantic import ValidationError
 
     from app.csvio import decode_upload, read_csv, write_lines
-    from app.events_service import create_event
-    from app.queries.export import export_batches
-    from app.queries.imports import commit_import
+    from app.queries.transfer.export import export_batches
+    from app.queries.transfer.imports import commit_import
+    from app.services.events import create_event
 
     try:
         event_in = EventInput.model_validate(data)

@@ -7,10 +7,10 @@ import html
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.events_service import find_actor, find_system, load_event
 from app.filters import EventFilter
 from app.models import Actor, AuditEntry, EventActor, EventSystem, System
 from app.queries.events import count_events
+from app.services.events import find_actor, find_system, load_event
 from app.web import reference_edit
 from tests.factories import make_event
 

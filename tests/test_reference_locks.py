@@ -13,10 +13,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from app.events_service import VersionConflict, load_event, update_event
 from app.models import Actor, Event, System
-from app.reference_service import ActorEdit, merge_actors, merge_systems, update_actor
 from app.schemas import EventInput
+from app.services.events import VersionConflict, load_event, update_event
+from app.services.reference import ActorEdit, merge_actors, merge_systems, update_actor
 from tests.conftest import truncate_all
 from tests.factories import event_data, make_event
 

@@ -30,7 +30,7 @@ from app import db as app_db
 from app import migrate
 from app.config import get_settings
 from app.main import create_app
-from app.queries import cache, facts
+from app.queries.aggregates import cache, facts
 from tests.conftest import Client, _free_port
 from tests.factories import event_data, make_event
 

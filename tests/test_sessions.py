@@ -9,10 +9,10 @@ from fastapi.responses import Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import clock
 from app.auth.sessions import COOKIE_NAME
 from app.auth.tokens import sha256
 from app.config import DEFAULT_SECRET, Settings
+from app.domain import clock
 from app.models import UserSession
 from app.web import accounts
 from tests.conftest import PASSWORD, Client, csrf_from, make_user
@@ -60,7 +60,7 @@ class FrozenClock:
 
 @pytest.fixture
 def frozen(monkeypatch: pytest.MonkeyPatch) -> FrozenClock:
-    """Freeze app.clock.utcnow (every session check reads the time through it)."""
+    """Freeze app.domain.clock.utcnow (every session check reads the time through it)."""
     fake = FrozenClock()
     monkeypatch.setattr(clock, "utcnow", fake)
     return fake

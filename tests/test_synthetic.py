@@ -10,10 +10,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from app import synthetic
 from app.cli import main as cli_main
-from app.events_service import refresh_search
-from app.synthetic import seed_synthetic
+from app.demo import synthetic
+from app.demo.synthetic import seed_synthetic
+from app.services.events import refresh_search
 from tests.conftest import TEST_DB_URL, truncate_all
 from tests.factories import make_event
 

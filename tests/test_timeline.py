@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from app.demo import seed_demo
-from app.queries import cache, facts
+from app.queries.aggregates import cache, facts
 from tests.conftest import Client
 from tests.corpus import make_corpus
 from tests.factories import make_event
@@ -261,7 +261,7 @@ def test_next_page_partial_skips_facets_and_chart(
 
 
 def test_facets_and_chart_follow_every_write_at_once(client: Client, db: Session) -> None:
-    from app.events_service import delete_event, restore_event
+    from app.services.events import delete_event, restore_event
 
     corpus = make_corpus(db)
     client.login("viewer")

@@ -16,7 +16,14 @@ from pydantic.json_schema import JsonDict
 from app.api.schemas import EventOut, EventPage, EventPatch, EventUpdate, Problem, VersionConflictOut
 from app.auth.deps import AnalystDep, ViewerDep
 from app.db import SessionDep
-from app.events_service import (
+from app.domain.textkeys import fold
+from app.domain.vocab import KINDS, STATUSES
+from app.filters import MAX_LENGTH, MAX_VALUES, FilterError, InvalidFilter, strict_filter
+from app.queries.api import event_id_for_client_token
+from app.queries.events import Cursor, event_or_none, timeline_page
+from app.queries.new_names import LINK_FIELDS, near_names
+from app.schemas import DATE_PATTERN, EventInput
+from app.services.events import (
     EventNotFound,
     VersionConflict,
     create_event,
@@ -25,13 +32,6 @@ from app.events_service import (
     load_event,
     update_event,
 )
-from app.filters import MAX_LENGTH, MAX_VALUES, FilterError, InvalidFilter, strict_filter
-from app.queries.api import event_id_for_client_token
-from app.queries.events import Cursor, event_or_none, timeline_page
-from app.queries.new_names import LINK_FIELDS, near_names
-from app.schemas import DATE_PATTERN, EventInput
-from app.textkeys import fold
-from app.vocab import KINDS, STATUSES
 
 bearer = HTTPBearer(
     auto_error=False,

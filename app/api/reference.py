@@ -18,8 +18,8 @@ from app.api.schemas import (
     SystemPage,
 )
 from app.auth.deps import ViewerDep
-from app.countries import country_name, resolve_country
 from app.db import SessionDep
+from app.domain.countries import country_name, resolve_country
 from app.models import Actor, Country, System
 from app.queries.api import (
     actor_with_count,

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
-from app.countries import country_name
-from app.dates import format_iso
+from app.domain.countries import country_name
+from app.domain.dates import format_iso
+from app.domain.vocab import STAGES
 from app.models import Event
 from app.schemas import EventInput, NotBool
-from app.vocab import STAGES
 
 
 class ErrorItem(BaseModel):
@@ -94,7 +94,7 @@ class EventOut(BaseModel):
 
     @classmethod
     def of(cls, event: Event) -> EventOut:
-        """Build from an event loaded with events_service.event_options()."""
+        """Build from an event loaded with services.events.event_options()."""
         return cls(
             id=event.id,
             title=event.title,

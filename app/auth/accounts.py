@@ -7,13 +7,13 @@ import re
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import clock
-from app.audit import Who, record
 from app.auth.passwords import as_sentence, generate_password, hash_password, password_problem
 from app.auth.sessions import end_user_sessions
 from app.auth.tokens import new_token, sha256
+from app.domain import clock
+from app.domain.vocab import USER_ROLES
 from app.models import ApiToken, User
-from app.vocab import USER_ROLES
+from app.services.audit import Who, record
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")  # the same rule as the users table's check
 TOKEN_PREFIX = "sb_"  # noqa: S105 - a visible marker, not a secret

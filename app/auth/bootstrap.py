@@ -6,9 +6,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.audit import record
 from app.auth.passwords import generate_password, hash_password
 from app.models import User
+from app.services.audit import record
 
 
 def ensure_first_admin(db: Session) -> str | None:

@@ -12,13 +12,13 @@ from fastapi import Depends, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import clock
-from app.audit import security_event
 from app.auth.sessions import COOKIE_NAME, load_session
 from app.auth.tokens import new_token, same, sha256, sign
 from app.config import get_settings
 from app.db import SessionDep
+from app.domain import clock
 from app.models import ApiToken, User, UserSession
+from app.services.audit import security_event
 
 log = logging.getLogger("signalboard.security")
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from app import clock
 from app.config import get_settings
+from app.domain import clock
 from app.models import LoginAttempt
 
 PER_ADDRESS_FACTOR = 4  # one address may fail for several accounts before it is stopped

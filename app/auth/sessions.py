@@ -7,9 +7,9 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app import clock
 from app.auth.tokens import new_token, sha256
 from app.config import get_settings
+from app.domain import clock
 from app.models import User, UserSession
 
 COOKIE_NAME = "sb_session"

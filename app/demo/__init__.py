@@ -10,10 +10,10 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.events_service import create_event, find_actor, find_system
+from app.domain.textkeys import match_keys
 from app.models import Actor, Event, System
 from app.schemas import EventInput
-from app.textkeys import match_keys
+from app.services.events import create_event, find_actor, find_system
 
 FIXTURE = Path(__file__).with_name("demo-events.yaml")
 # Demo events carry client tokens derived from their keys, so a second load finds them.

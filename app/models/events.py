@@ -22,9 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR, UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import Base, created_at_column
-from app.models.reference import Actor, Country, System
-from app.vocab import (
+from app.domain.vocab import (
     ACTOR_ROLES,
     COUNTRY_ROLES,
     CREDIBILITY,
@@ -35,6 +33,8 @@ from app.vocab import (
     sql_in,
     stage_case_sql,
 )
+from app.models.base import Base, created_at_column
+from app.models.reference import Actor, Country, System
 
 # Last day of the period an event covers, at its precision (the end date's when it has one).
 # date::timestamp keeps every function immutable, as a generated column requires.
@@ -253,7 +253,8 @@ class Source(Base):
 class EventLine(Base):
     """An event's CSV export line as app.csvio formats it, of format version `fmt`.
 
-    Written by the write path in the event's own transaction (app.queries.export_lines), so a line of the
+    Written by the write path in the event's own transaction (app.queries.transfer.export_lines), so a line
+    of the
     current version always shows the event as committed.
     """
 

@@ -8,8 +8,8 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.domain.vocab import ACTOR_TYPES, sql_in
 from app.models.base import Base, created_at_column
-from app.vocab import ACTOR_TYPES, sql_in
 
 
 class Country(Base):

@@ -8,8 +8,8 @@ from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, St
 from sqlalchemy.dialects.postgresql import INET
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.domain.vocab import USER_ROLES, sql_in
 from app.models.base import Base, created_at_column
-from app.vocab import USER_ROLES, sql_in
 
 
 class User(Base):

@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from app.domain.textkeys import fold
 from app.models import Actor, Country, Event, EventActor, EventCountry, EventSystem, System
 from app.queries.reference import _key_matches
-from app.textkeys import fold
 
 
 def _count(link: Any, column: Any, key: Any) -> ColumnElement[int]:

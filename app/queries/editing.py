@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.events_service import event_options
 from app.models import Actor, AuditEntry, Event, EventActor, EventSystem, System
+from app.services.events import event_options
 
 
 def event_id_for_token(session: Session, token: str | None) -> int | None:

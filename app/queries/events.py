@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, exists, func, select
 from sqlalchemy.orm import Session
 
-from app.events_service import event_options
+from app.domain.textkeys import fold
 from app.filters import EventFilter, FilterError
 from app.models import Actor, Event, EventActor, EventCountry, EventSystem, Source, System
-from app.textkeys import fold
+from app.services.events import event_options
 
 
 def _country_exists(codes: tuple[str, ...], role: str | None) -> ColumnElement[bool]:
@@ -127,8 +127,8 @@ def timeline_page(session: Session, f: EventFilter, cursor: Cursor | None = None
     conditions it does not hold (full text, publisher, reliability, tags) come from PostgreSQL as one id
     query through their indexes, so a rare or empty tag costs no walk of the date index.
     """
-    from app.queries import facts  # facts builds on this module's conditions
-    from app.queries.cache import cached, data_version
+    from app.queries.aggregates import facts  # facts builds on this module's conditions
+    from app.queries.aggregates.cache import cached, data_version
 
     before = (cursor.date_start, cursor.id) if cursor is not None else None
     # Kept per filter, position and data version like the aggregates: a repeated view costs its rows only.
@@ -174,7 +174,7 @@ def drop_unknown_names(session: Session, f: EventFilter) -> tuple[EventFilter, l
 
 def count_events(session: Session, f: EventFilter) -> int:
     """How many events match the filter (counted on the in-memory copy)."""
-    from app.queries import facts  # facts builds on this module's conditions
+    from app.queries.aggregates import facts  # facts builds on this module's conditions
 
     return facts.selection(session, f).total()
 

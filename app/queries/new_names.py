@@ -17,10 +17,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.domain.textkeys import fold
 from app.models import Actor, System
 from app.queries.reference import catalogue_index
 from app.schemas import EventInput
-from app.textkeys import fold
 
 # Catalogue kind -> model with `match_keys` (folded name and aliases).
 CATALOGUES: dict[str, Any] = {"actor": Actor, "system": System}

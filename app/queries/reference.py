@@ -8,12 +8,12 @@ from functools import cache
 from sqlalchemy import TextClause, func, select, text
 from sqlalchemy.orm import Session
 
-from app.countries import names_by_code
+from app.domain.countries import names_by_code
+from app.domain.names import NameIndex
+from app.domain.textkeys import fold
+from app.domain.vocab import KINDS, STATUSES
 from app.filters import COUNTRY_PARAMS, FilterError
 from app.models import Actor, System
-from app.names import NameIndex
-from app.textkeys import fold
-from app.vocab import KINDS, STATUSES
 
 # How many "did you mean" values a refused filter value offers.
 DID_YOU_MEAN = 3
@@ -45,7 +45,7 @@ def _close_extra(session: Session, param: str, query: str, found: list[str], lim
 def suggest_actors(session: Session, query: str, limit: int = 10) -> list[Suggestion]:
     """Actors whose name or alias contains the query (any word, any case or accent), then close names.
 
-    "Peskov" and "ryab" are found in the names themselves; "Песков" or "Ryabkow" through app/names.py.
+    "Peskov" and "ryab" are found in the names themselves; "Песков" or "Ryabkow" through app/domain/names.py.
     """
     needle = fold(query)
     if not needle:

@@ -1,6 +1,6 @@
 """Find the catalogue's actors and systems in a report: word n-grams against every name and alias.
 
-Names and aliases are folded into words once (`app.names.name_key`: case, accents, script). A text word
+Names and aliases are folded into words once (`app.domain.names.name_key`: case, accents, script). A text word
 proposes the forms that begin with it or with a close word (rapidfuzz ratio, only among words of about
 the same length and the same first letter, so a 10,000-entry catalogue is searched in milliseconds);
 the form's next words are then compared with the text's next words. "Sergey Rybakov" finds "Sergei

@@ -14,7 +14,7 @@ from functools import cache
 
 import pycountry
 
-from app.countries import COMMON_NAMES
+from app.domain.countries import COMMON_NAMES
 from app.quickadd.tokens import form_words, word_key
 
 # code -> forms: demonyms (singular; an English plural "s" is accepted too), capitals and the seats of

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import date
 
-from app.countries import country_name
+from app.domain.countries import country_name
 from app.quickadd.catalogue import CatalogueScanner, Mention
 from app.quickadd.countries import STEM_SLACK, country_forms
 from app.quickadd.dates import find_dates

@@ -1,4 +1,4 @@
-"""A draft's kept suggestions written into the new-event form (app.forms.EventForm); the text marked up."""
+"""A draft's kept suggestions written into the new-event form (EventForm), and the text marked up."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-from app.forms import EventForm, blank_form
 from app.quickadd.extract import Draft, Suggestion
+from app.web.forms import EventForm, blank_form
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""A report's words with their place in the text, folded the way catalogue names are (app.names.name_key)."""
+"""A report's words with their place in the text, folded as catalogue names are (names.name_key)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from app.names import name_key
+from app.domain.names import name_key
 
 _WORD = re.compile(r"[^\W_]+")
 # A sentence ends at . ! ? … or a line break; "U.S." and "Su-30" stay whole because a sentence end

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 
-from app.audit import security_event
 from app.auth.accounts import create_token, revoke_token, user_tokens, utc_minute
 from app.auth.deps import Forbidden, Principal, PrincipalDep, ViewerDep, client_ip
 from app.auth.passwords import as_sentence, hash_password, needs_rehash, password_problem, verify_password
@@ -16,6 +15,7 @@ from app.auth.sessions import COOKIE_NAME, end_session, end_user_sessions, start
 from app.config import get_settings
 from app.db import SessionDep
 from app.models import User
+from app.services.audit import security_event
 from app.templating import render
 
 router = APIRouter(tags=["accounts"])

@@ -7,8 +7,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from app.auth.deps import AdminDep
 from app.db import SessionDep
-from app.events_service import EventNotFound, restore_event
 from app.queries.editing import count_deleted, deleted_events
+from app.services.events import EventNotFound, restore_event
 from app.templating import render
 
 router = APIRouter()

@@ -9,13 +9,13 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from app.auth.deps import ViewerDep
-from app.dates import format_iso
 from app.db import ReadSessionDep
+from app.domain.dates import format_iso
+from app.domain.vocab import STAGES
 from app.filters import EventFilter
-from app.queries.cache import cached, data_version
-from app.queries.dyads import Ladder, dyad_matrix, support_ladder
+from app.queries.aggregates.cache import cached, data_version
+from app.queries.aggregates.dyads import Ladder, dyad_matrix, support_ladder
 from app.templating import is_htmx, render
-from app.vocab import STAGES
 from app.web.timeline import aggregates, filter_state, parse_view, push_url
 
 router = APIRouter()

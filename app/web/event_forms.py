@@ -13,7 +13,22 @@ from sqlalchemy.orm import Session
 
 from app.auth.deps import AnalystDep
 from app.db import SessionDep
-from app.events_service import (
+from app.domain.textkeys import fold
+from app.domain.vocab import (
+    ACTOR_ROLES,
+    ACTOR_TYPES,
+    COUNTRY_ROLES,
+    CREDIBILITY_LABELS,
+    KINDS,
+    RELIABILITY_LABELS,
+    STAGES,
+    STATUSES,
+)
+from app.queries.audit import event_history
+from app.queries.duplicates import find_duplicates
+from app.queries.editing import event_id_for_token
+from app.queries.new_names import LINK_FIELDS, NearName, confirmation_key, known_keys, near_names
+from app.services.events import (
     EventNotFound,
     VersionConflict,
     create_event,
@@ -26,7 +41,8 @@ from app.events_service import (
     snapshot,
     update_event,
 )
-from app.forms import (
+from app.templating import env, render
+from app.web.forms import (
     MONTHS,
     PLURAL,
     ROW_DEFAULTS,
@@ -38,22 +54,6 @@ from app.forms import (
     parse_form,
     row_action,
     validate,
-)
-from app.queries.audit import event_history
-from app.queries.duplicates import find_duplicates
-from app.queries.editing import event_id_for_token
-from app.queries.new_names import LINK_FIELDS, NearName, confirmation_key, known_keys, near_names
-from app.templating import env, render
-from app.textkeys import fold
-from app.vocab import (
-    ACTOR_ROLES,
-    ACTOR_TYPES,
-    COUNTRY_ROLES,
-    CREDIBILITY_LABELS,
-    KINDS,
-    RELIABILITY_LABELS,
-    STAGES,
-    STATUSES,
 )
 
 router = APIRouter()

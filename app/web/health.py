@@ -8,7 +8,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.db import SessionDep, get_replica_engine
-from app.queries import export_lines, facts
+from app.queries.aggregates import facts
+from app.queries.transfer import export_lines
 
 router = APIRouter(tags=["health"])
 

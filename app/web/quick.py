@@ -9,9 +9,9 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from app.auth.deps import AnalystDep
-from app.clock import utcnow
-from app.dates import PartialDateError, parse_partial
 from app.db import SessionDep
+from app.domain.clock import utcnow
+from app.domain.dates import PartialDateError, parse_partial
 from app.queries.reference import catalogue_entries, catalogue_version
 from app.quickadd.catalogue import CatalogueScanner
 from app.quickadd.extract import MAX_TEXT, extract

@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse
 
 from app.auth.deps import ViewerDep
 from app.db import ReadSessionDep
-from app.queries.lists import LIST_LIMIT, actor_list, country_list, system_list
+from app.queries.aggregates.lists import LIST_LIMIT, actor_list, country_list, system_list
 from app.templating import is_htmx, render
 
 router = APIRouter()

@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session
 
 from app.auth.deps import AdminDep, AnalystDep
 from app.db import SessionDep
-from app.events_service import find_actor, find_system
+from app.domain.vocab import ACTOR_TYPES
 from app.models import Actor, System
 from app.queries.editing import actor_event_count, entity_history, system_event_count
-from app.reference_service import (
+from app.services.events import find_actor, find_system
+from app.services.reference import (
     ActorEdit,
     MergeError,
     ReferenceConflict,
@@ -25,7 +26,6 @@ from app.reference_service import (
     update_system,
 )
 from app.templating import render
-from app.vocab import ACTOR_TYPES
 
 router = APIRouter()
 

@@ -19,15 +19,15 @@ from sqlalchemy.orm import Session
 
 from app.auth.deps import ViewerDep
 from app.config import get_settings
-from app.dates import format_human
 from app.db import ReadSessionDep, SessionDep
+from app.domain.dates import format_human
 from app.filters import EventFilter, FilterError, page_filter
 from app.models import Event
-from app.queries import facts
-from app.queries.cache import cached, data_version
-from app.queries.chart import chart_series
+from app.queries.aggregates import facts
+from app.queries.aggregates.cache import cached, data_version
+from app.queries.aggregates.chart import chart_series
+from app.queries.aggregates.facets import facet_counts, facet_skeleton
 from app.queries.events import Cursor, Page, count_events, timeline_page
-from app.queries.facets import facet_counts, facet_skeleton
 from app.templating import is_htmx, render
 
 router = APIRouter()

@@ -17,14 +17,20 @@ from app.auth.deps import AnalystDep, ViewerDep
 from app.config import get_settings
 from app.csvio import COLUMNS, decode_upload, read_csv, write_lines
 from app.db import ReadSessionDep, SessionDep
+from app.domain.textkeys import fold
 from app.filters import EXPORT_EXTRA, EventFilter, InvalidFilter, strict_filter
-from app.queries import staging
-from app.queries.export import export_batches
-from app.queries.imports import ImportPlan, ReferenceGone, already_imported, commit_import, plan_import
+from app.http.streaming import guarded
 from app.queries.new_names import NearName, close_to_new, use_existing
-from app.streaming import guarded
+from app.queries.transfer import staging
+from app.queries.transfer.export import export_batches
+from app.queries.transfer.imports import (
+    ImportPlan,
+    ReferenceGone,
+    already_imported,
+    commit_import,
+    plan_import,
+)
 from app.templating import render
-from app.textkeys import fold
 
 router = APIRouter()
 

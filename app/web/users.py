@@ -8,13 +8,13 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from app.audit import security_event
 from app.auth import accounts
 from app.auth.deps import AdminDep, client_ip
 from app.db import SessionDep
+from app.domain.vocab import USER_ROLES
 from app.models import User
+from app.services.audit import security_event
 from app.templating import render
-from app.vocab import USER_ROLES
 
 router = APIRouter(tags=["users"])
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from app.countries import country_rows
+from app.domain.countries import country_rows
 
 revision: str = "0001"
 down_revision: str | None = None

@@ -22,7 +22,7 @@ down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# Frozen copies of app.vocab.KIND_STAGE before and after this revision (a migration must not follow
+# Frozen copies of app.domain.vocab.KIND_STAGE before and after this revision (a migration must not follow
 # later edits of the app).
 _BEFORE = {
     "assessment": 0,

@@ -1,6 +1,6 @@
 """Export lines written with their event: no xmin, no triggers; a format version bumped by hand.
 
-The lines are now written by the write path in the event's own transaction (app.queries.export_lines),
+The lines are now written by the write path in the event's own transaction (app.queries.transfer.export_lines),
 so the touch triggers of 0004 and the xmin a line was matched by go; `fmt` now holds app.csvio's
 FORMAT_VERSION (a small number). Lines of 0004's scheme carry a fingerprint of the code instead (a large
 number): they are emptied (TRUNCATE: instant, where deleting a million rows is not), and

@@ -15,7 +15,6 @@ import orjson
 from sqlalchemy import Date, Integer, Text, column, func, insert, select, text, true, values
 from sqlalchemy.orm import Session
 
-from app.audit import Who
 from app.csvio import (
     FORMAT_VERSION,
     EventRecord,
@@ -25,13 +24,14 @@ from app.csvio import (
     SourceRecord,
     event_cells,
 )
-from app.dates import parse_partial
-from app.events_service import input_snapshot, system_label
+from app.domain.dates import parse_partial
+from app.domain.textkeys import fold, match_keys
+from app.domain.vocab import KIND_STAGE
 from app.models import Actor, Event, System
 from app.queries.duplicates import TITLE_SIMILARITY, WINDOW, Duplicate
 from app.schemas import EventInput
-from app.textkeys import fold, match_keys
-from app.vocab import KIND_STAGE
+from app.services.audit import Who
+from app.services.events import input_snapshot, system_label
 
 # Checking rows against existing events costs a window scan per row: the preview checks rows in
 # batches until this many rows or this many seconds, then says how far it got.
@@ -529,7 +529,7 @@ class _BatchText:
         return key
 
     def _actors(self, d: EventInput, eid: str) -> list[tuple[str, str]]:
-        """Link rows, one per (actor, role) as events_service._apply keeps them; (name, role) of each."""
+        """Link rows, one per (actor, role) as services.events._apply keeps them; (name, role) of each."""
         linked: dict[tuple[int, str], int] = {}
         for i, a in enumerate(d.actors):
             linked.setdefault((self.refs.actor_ids[self._key(a.name)], a.role), i)
@@ -537,7 +537,7 @@ class _BatchText:
         return [(self.refs.actor_names[aid], role) for aid, role in linked]
 
     def _systems(self, d: EventInput, eid: str) -> list[tuple[str, int | None, str | None]]:
-        """Link rows, one per system as events_service._apply keeps them; (designation, quantity, note)."""
+        """Link rows, one per system as services.events._apply keeps them; (designation, quantity, note)."""
         linked: dict[int, int] = {}
         for i, s in enumerate(d.systems):
             linked.setdefault(self.refs.system_ids[self._key(s.designation)], i)
@@ -580,7 +580,7 @@ def _json(value: Any) -> str:
 # Events go through an index-free staging table so the full-text document is computed on the way in:
 # one write per row and one pass over the events' indexes, instead of an INSERT plus an UPDATE (which
 # wrote a second row version and touched every index twice). The document is the one of
-# app.events_service.refresh_search: title (A), summary (B), source quotes and titles (C). Either the
+# app.services.events.refresh_search: title (A), summary (B), source quotes and titles (C). Either the
 # import's own connection inserts from its staging table (commit_import), or a helper connection stages
 # the rows and hands them back with their document (event_rows) for one COPY into events.
 EVENT_COLUMNS = (

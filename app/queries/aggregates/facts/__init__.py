@@ -7,7 +7,8 @@ kind, status, stage and the country, actor and system links) fit in about 105 MB
 million events, where the same counts take milliseconds; so do the ids of a timeline page.
 
 The copy is read-only and disposable: it is read from the database in one snapshot, labelled with the
-data version read first (app/data_version.py), and patched (the events written since are re-read and
+data version read first (app/queries/aggregates/data_version.py), and patched (the events written since are
+re-read and
 appended, the rows they replace masked out) or read again when the version moves, so it never answers
 for data it has not seen. PostgreSQL stays the only source of truth: tests/sql_oracle.py asks it the
 same questions and the tests compare both on many filters. Conditions the copy does not hold (full text,
@@ -19,9 +20,9 @@ The package: `columns` (the arrays, read and patched), `store` (one copy per dat
 refreshes), `selection` (a filter evaluated on a copy).
 """
 
-from app.queries.facts.columns import EPOCH, ROLES, Facts, Links, pack_key
-from app.queries.facts.selection import Selection, needs_sql, reference_counts, selection, sql_part
-from app.queries.facts.store import current, forget, ready, start_warm_up, state, warm_up, warming
+from app.queries.aggregates.facts.columns import EPOCH, ROLES, Facts, Links, pack_key
+from app.queries.aggregates.facts.selection import Selection, needs_sql, reference_counts, selection, sql_part
+from app.queries.aggregates.facts.store import current, forget, ready, start_warm_up, state, warm_up, warming
 
 __all__ = [
     "EPOCH",

@@ -41,8 +41,8 @@ def ask_first(warning: str, cancelled: str) -> int | None:
 
 def cmd_backup(args: argparse.Namespace) -> int:
     """Dump the configured database to FILE (pg_dump custom format)."""
-    from app.backup import BackupError, backup
     from app.db import database_url, safe_url
+    from app.services.backup import BackupError, backup
 
     try:
         backup(database_url(), Path(args.file))
@@ -56,8 +56,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     """Replace the configured database's contents with FILE, in one transaction."""
-    from app.backup import BackupError, restore
     from app.db import database_url, safe_url
+    from app.services.backup import BackupError, restore
 
     if not Path(args.file).is_file():
         print(f"error: no such backup file: {args.file}", file=sys.stderr)

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.dates import format_human, format_iso
+from app.domain.dates import format_human, format_iso
+from app.domain.vocab import KINDS
 from app.filters import EventFilter
-from app.queries import facts
-from app.vocab import KINDS
+from app.queries.aggregates import facts
 
 # Beyond this many months a monthly chart becomes a comb; it switches to years.
 MAX_MONTHS = 120

@@ -15,9 +15,9 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy import Connection, Engine, text
 
-from app.queries.cache import VERSION_SQL
-from app.textkeys import fold
-from app.vocab import KINDS, STATUSES
+from app.domain.textkeys import fold
+from app.domain.vocab import KINDS, STATUSES
+from app.queries.aggregates.cache import VERSION_SQL
 
 Mask = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.int64]

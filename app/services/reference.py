@@ -9,14 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
-from app.audit import Who, diff, record
-from app.countries import resolve_country
-from app.events_service import event_options, snapshot
+from app.domain.countries import resolve_country
+from app.domain.textkeys import fold, match_keys
 from app.models import Actor, Event, EventActor, EventSystem, System
 from app.queries.editing import actors_owning_keys, systems_owning_keys
-from app.queries.export_lines import store_lines
+from app.queries.transfer.export_lines import store_lines
 from app.schemas import ActorType, check_designation
-from app.textkeys import fold, match_keys
+from app.services.audit import Who, diff, record
+from app.services.events import event_options, snapshot
 
 
 class ReferenceConflict(ValueError):

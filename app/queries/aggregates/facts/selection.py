@@ -10,12 +10,12 @@ import numpy.typing as npt
 from sqlalchemy import func, literal, select, text
 from sqlalchemy.orm import Session
 
+from app.domain.vocab import KINDS, STATUSES
 from app.filters import EventFilter
 from app.models import Event
+from app.queries.aggregates.facts.columns import EPOCH, FILTER_ROLES, ROLES, Facts, Mask, from_bytea, pack_key
+from app.queries.aggregates.facts.store import MAX_MASKS, current, holder_of
 from app.queries.events import conditions
-from app.queries.facts.columns import EPOCH, FILTER_ROLES, ROLES, Facts, Mask, from_bytea, pack_key
-from app.queries.facts.store import MAX_MASKS, current, holder_of
-from app.vocab import KINDS, STATUSES
 
 # Filter attributes the copy cannot answer: they go to PostgreSQL as one id query.
 SQL_ONLY = ("q", "source", "reliability_max", "tag")

@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.countries import country_name
+from app.domain.countries import country_name
+from app.domain.textkeys import fold
 from app.models import Actor, System
-from app.queries import facts
+from app.queries.aggregates import facts
 from app.queries.reference import _key_matches
-from app.textkeys import fold
 
 # A list page shows at most this many rows; the search box narrows it.
 LIST_LIMIT = 500

@@ -181,7 +181,7 @@ def restore(url: str, file: Path) -> None:
 def _remake_lines(url: str) -> None:
     """Make the export lines the backup left out (the export would make them itself meanwhile)."""
     from app.db import to_psycopg_url
-    from app.queries.export_lines import remake
+    from app.queries.transfer.export_lines import remake
 
     engine = create_engine(to_psycopg_url(url))
     try:

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
-from app.queries.cache import data_version
-from app.queries.facts.columns import Facts, Mask, build, refresh_on
+from app.queries.aggregates.cache import data_version
+from app.queries.aggregates.facts.columns import Facts, Mask, build, refresh_on
 
 log = logging.getLogger(__name__)
 

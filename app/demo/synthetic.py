@@ -12,9 +12,9 @@ from typing import Any
 
 import psycopg
 
-from app.countries import country_name
-from app.textkeys import match_keys
-from app.vocab import KIND_STAGE
+from app.domain.countries import country_name
+from app.domain.textkeys import match_keys
+from app.domain.vocab import KIND_STAGE
 
 # ---- the mix ------------------------------------------------------------------------------------
 # Supplier -> recipient pairs with weights: a long tail behind a few dominant dyads, as in real reporting.
@@ -631,7 +631,7 @@ SOURCE_COLUMNS = (
 )
 # Events go through an index-free staging table so the full-text document is computed on the way in
 # (one write per row instead of an INSERT plus an UPDATE). The document is the one of
-# app.events_service.refresh_search: title (A), summary (B), source quotes and titles (C).
+# app.services.events.refresh_search: title (A), summary (B), source quotes and titles (C).
 STAGING = (
     "CREATE TEMP TABLE synthetic_events (id bigint, title text, summary text, kind text, status text, "
     "stage_override smallint, date_start date, date_precision text, date_end date, "

@@ -3,7 +3,8 @@
 Counting a broad filter over a million events costs hundreds of milliseconds, and the same view is asked
 for again and again (paging back, reloads, several analysts on one desk filter). The key holds the
 filter and a cheap data version that changes with every write that can change a count
-(app/data_version.py), so a cached answer is never stale. A maximum age bounds anything written outside
+(app/queries/aggregates/data_version.py), so a cached answer is never stale. A maximum age bounds anything
+written outside
 the app's paths.
 """
 
@@ -17,7 +18,7 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy.orm import Session
 
-from app.data_version import VERSION_KEY, VERSION_SQL
+from app.queries.aggregates.data_version import VERSION_KEY, VERSION_SQL
 
 T = TypeVar("T")
 MAX_ENTRIES = 512
@@ -31,7 +32,7 @@ def data_version(session: Session) -> tuple[Any, ...]:
     """A value that changes whenever the events' data may have changed; read once per transaction.
 
     The page, its total, facets and chart all ask; one read serves them. The session's own writes,
-    commits and rollbacks forget it (app/data_version.py), so it is read again after them.
+    commits and rollbacks forget it (app/queries/aggregates/data_version.py), so it is read again after them.
     """
     known = session.info.get(VERSION_KEY)
     if known is None:

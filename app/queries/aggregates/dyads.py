@@ -12,11 +12,11 @@ import numpy.typing as npt
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
-from app.dates import format_human
+from app.domain.dates import format_human
+from app.domain.vocab import KINDS
 from app.filters import EventFilter
 from app.models import Event
-from app.queries import facts
-from app.vocab import KINDS
+from app.queries.aggregates import facts
 
 # The matrix shows the busiest suppliers and recipients; a filter narrows it to the rest.
 MATRIX_SIZE = 15
@@ -107,7 +107,7 @@ def ladder_filter(f: EventFilter) -> tuple[EventFilter, tuple[str, ...]]:
     """The filter a ladder uses: denied and retracted signals reach nothing unless asked for by status."""
     if f.status:
         return f, ()
-    from app.vocab import STATUSES
+    from app.domain.vocab import STATUSES
 
     return replace(f, status=tuple(s for s in STATUSES if s not in NOT_REACHED)), NOT_REACHED
 

@@ -8,7 +8,8 @@ selected, "offer 12" still says how many offers the rest of the filter matches, 
 0 (AND would be nonsense for one field) or to an OR-union count that hides the value's own weight. Ticking
 one more value ORs it in, so the new total is at most the sum of the ticked values' counts.
 
-Counted on the in-memory facts copy (app/queries/facts/): one mask per parameter, each facet over the
+Counted on the in-memory facts copy (app/queries/aggregates/facts/): one mask per parameter, each facet
+over the
 mask of the filter minus its own parameter. tests/sql_oracle.py asks PostgreSQL the same in one statement.
 """
 
@@ -18,11 +19,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from app.countries import country_name
+from app.domain.countries import country_name
+from app.domain.textkeys import fold
+from app.domain.vocab import KINDS, STAGES, STATUSES
 from app.filters import EventFilter
-from app.queries import facts
-from app.textkeys import fold
-from app.vocab import KINDS, STAGES, STATUSES
+from app.queries.aggregates import facts
 
 COUNTRY_FACETS = ("supplier", "recipient", "target", "country")
 # How many values a long facet (countries, actors, systems) lists besides the selected ones.

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.dates import PartialDateError, parse_partial
+from app.domain.dates import PartialDateError, parse_partial
 from app.schemas import EventInput, end_before_start
 
 # Which fields each repeated row carries, and which of them make a row "filled in".
@@ -171,7 +171,7 @@ def _split_date(value: str | None, prefix: str) -> dict[str, str]:
 
 
 def form_from_input(data: EventInput, version: int | None = None) -> EventForm:
-    """An edit form prefilled from a stored event (via events_service.event_input)."""
+    """An edit form prefilled from a stored event (via services.events.event_input)."""
     values: dict[str, str] = {
         "title": data.title,
         "summary": data.summary or "",

@@ -11,12 +11,12 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from app.audit import Who, diff, record
-from app.dates import format_iso
+from app.domain.dates import format_iso
+from app.domain.textkeys import fold, match_keys
 from app.models import Actor, Event, EventActor, EventCountry, EventSystem, Source, System
-from app.queries.export_lines import store_lines
+from app.queries.transfer.export_lines import store_lines
 from app.schemas import ActorLink, CountryLink, EventInput, SourceInput, SystemLink
-from app.textkeys import fold, match_keys
+from app.services.audit import Who, diff, record
 
 
 class EventNotFound(LookupError):
@@ -77,7 +77,7 @@ def find_system(session: Session, designation: str) -> System | None:
 
 # Lock order: an event's writer takes the actors and systems it will link (FOR KEY SHARE, each table in
 # one statement by id) before the event row, as merges and renames take those entries before the events
-# that show them (app/reference_service.py). Taking the event first let a merge that held the entry wait
+# that show them (app/services/reference.py). Taking the event first let a merge that held the entry wait
 # for the event while the edit's foreign key check waited for the entry: a deadlock.
 _LOCK_TRIES = 5
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from anyascii import anyascii
 from rapidfuzz import fuzz, process, utils
 
-from app.textkeys import fold
+from app.domain.textkeys import fold
 
 # Below this score (0-100) a name is not offered: "shoygu" still finds "Sergei Shoigu" (83), while
 # unrelated names sharing a few letters score 40-60.

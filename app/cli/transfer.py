@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from app.csvio import ParsedFile, ParsedRow
-    from app.queries.imports import BatchPayload, ImportResult, References
+    from app.queries.transfer.imports import BatchPayload, ImportResult, References
 
 
 # Rows validated, built and loaded at a time by `signalboard import` (memory holds about three batches).
@@ -31,7 +31,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Write the filtered events as CSV to standard output (the same bytes as /export.csv)."""
     from app.csvio import write_lines
     from app.db import replica_session_factory
-    from app.queries.export import export_batches
+    from app.queries.transfer.export import export_batches
 
     pairs: list[tuple[str, str]] = []
     for query in args.query:
@@ -64,7 +64,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from app.config import get_settings
     from app.csvio import ParsedFile, decode_upload, read_csv
     from app.db import session_factory
-    from app.queries.imports import ReferenceGone
+    from app.queries.transfer.imports import ReferenceGone
 
     path = Path(args.file)
     try:
@@ -140,7 +140,7 @@ def _load(
     more is written and queued work is cancelled; every row is still checked and reported.
     """
     from app.csvio import iter_csv
-    from app.queries.imports import (
+    from app.queries.transfer.imports import (
         ImportResult,
         build_batch,
         event_rows,
@@ -212,7 +212,7 @@ def _running(futures: list[Future[Any]]) -> list[Future[Any]]:
 
 def _write(session: Session, payload: BatchPayload, events: Future[bytes]) -> None:
     """Load a batch once its event rows (with search documents) are ready."""
-    from app.queries.imports import write_batch
+    from app.queries.transfer.imports import write_batch
 
     write_batch(session, payload, merge=False, events=events.result())
 
@@ -236,7 +236,7 @@ def _report_errors(parsed: ParsedFile, file: str) -> int:
 
 def _dry_run(session: Session, parsed: ParsedFile) -> int:
     """Print what importing would do, writing nothing."""
-    from app.queries.imports import plan_import
+    from app.queries.transfer.imports import plan_import
 
     plan = plan_import(session, parsed)
     print(f"{plan.events} event(s) would be imported", file=sys.stderr)

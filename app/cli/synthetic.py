@@ -14,8 +14,8 @@ def cmd_seed_synthetic(args: argparse.Namespace) -> int:
 
     from app import migrate
     from app.db import database_url, get_engine
-    from app.queries.export_lines import remake
-    from app.synthetic import seed_synthetic
+    from app.demo.synthetic import seed_synthetic
+    from app.queries.transfer.export_lines import remake
 
     if args.events < 0:
         print("error: --events must be zero or more", file=sys.stderr)

@@ -1,0 +1,1 @@
+"""HTTP plumbing below the routes: security headers, Server-Timing, streamed responses."""

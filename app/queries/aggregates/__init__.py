@@ -1,0 +1,1 @@
+"""Questions over every event a filter matches: totals, facets, chart, dyads, lists (the facts copy)."""

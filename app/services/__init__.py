@@ -1,0 +1,1 @@
+"""Writes: events, reference data, audit rows and backups, each in one transaction."""
