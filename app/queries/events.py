@@ -48,7 +48,12 @@ def conditions(f: EventFilter) -> list[ColumnElement[bool]]:
         where.append(
             exists().where(
                 EventSystem.event_id == Event.id,
-                EventSystem.system_id.in_(select(System.id).where(System.match_keys.overlap(keys))),
+                # families: the ids page_filter/strict_filter resolved (app/queries/families.py), if any
+                EventSystem.system_id.in_(
+                    select(System.id).where(System.match_keys.overlap(keys))
+                    if f.system_family is None
+                    else f.system_family
+                ),
             )
         )
     if f.kind:

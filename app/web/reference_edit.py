@@ -21,6 +21,7 @@ from app.reference_service import (
     SystemEdit,
     merge_actors,
     merge_systems,
+    parent_designation,
     update_actor,
     update_system,
 )
@@ -36,6 +37,7 @@ MESSAGES = {
     "aliases": "Keep each alias under 200 characters (at most 50 aliases).",
     "title": "Keep the title under 500 characters.",
     "category": "Keep the category under 500 characters.",
+    "parent": "Keep the family's designation under 200 characters.",
 }
 
 
@@ -166,13 +168,14 @@ def save_actor(
 
 @router.get("/systems/{system_id:int}/edit", response_class=HTMLResponse)
 def edit_system(request: Request, system_id: int, db: SessionDep, principal: AnalystDep) -> HTMLResponse:
-    """The system's edit form: designation, aliases, category, origin."""
+    """The system's edit form: designation, aliases, category, origin, the family it is a variant of."""
     system = _system_or_404(db, system_id)
     values = {
         "designation": system.designation,
         "aliases": "\n".join(system.aliases),
         "category": system.category or "",
         "origin": system.origin_code or "",
+        "parent": parent_designation(system) or "",
     }
     return _system_page(request, db, system, values, {})
 
@@ -189,6 +192,7 @@ def save_system(
             aliases=_aliases(values.get("aliases", "")),
             category=values.get("category") or None,
             origin=values.get("origin") or None,
+            parent=values.get("parent") or None,
         )
         update_system(db, system.id, data, principal.user)
         db.commit()
