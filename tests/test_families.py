@@ -203,6 +203,11 @@ def test_the_form_sets_and_clears_a_parent_and_the_filter_follows(
     assert before == 1
     form = analyst.get(f"/systems/{corpus['Geran-2']}/edit").text
     assert 'id="parent" name="parent" value="Shahed-136"' in form and 'hx-get="/suggest/systems"' in form
+    # The family's own count links to its own events only; a system without variants needs no flag.
+    assert (
+        "/?system=Shahed-136&amp;system_exact=1" in analyst.get(f"/systems/{corpus['Shahed-136']}/edit").text
+    )
+    assert 'href="/?system=Geran-2M">' in analyst.get(f"/systems/{corpus['Geran-2M']}/edit").text
     saved = _edit(analyst, corpus["Shahed-136"], "kalibr")
     assert saved.status_code == 303
     db.expire_all()
@@ -282,3 +287,12 @@ def test_merging_a_family_into_its_own_variant_leaves_no_loop(corpus: dict[str, 
     assert db.get(System, corpus["Geran-2M"]).parent_id is None  # type: ignore[union-attr]
     assert db.get(System, corpus["Geran-2"]).parent_id == corpus["Geran-2M"]  # type: ignore[union-attr]
     assert set(family_ids(db, ("Geran-2M",))) == {corpus["Geran-2M"], corpus["Geran-2"]}
+
+
+def test_the_demo_data_has_families(corpus: dict[str, int], db: Session) -> None:
+    from app.demo import seed_demo
+
+    seed_demo(db)
+    for variant, family in (("Su-30MK2", "Su-30"), ("Igla-S", "Igla")):
+        found, parent = find_system(db, variant), find_system(db, family)
+        assert found is not None and parent is not None and found.parent_id == parent.id

@@ -45,6 +45,7 @@ class SystemRow:
     parent_id: int | None = None
     depth: int = 0  # 0 for a family or a system on its own, 1 for a variant, 2 for a variant's variant...
     family_events: int | None = None  # with variants: events naming it or any variant, each once
+    parent: str | None = None  # the family's designation
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,8 @@ def _as_tree(rows: list[SystemRow], totals: dict[int, int], matched: set[int] | 
                 continue
             placed.add(r.id)
             if keep is None or r.id in keep:
-                out.append(replace(r, depth=depth, family_events=totals.get(r.id)))
+                family = by_id[parent].designation if parent is not None else None
+                out.append(replace(r, depth=depth, family_events=totals.get(r.id), parent=family))
             walk(r.id, depth + 1)
 
     walk(None, 0)

@@ -14,6 +14,7 @@ from app.db import SessionDep
 from app.events_service import find_actor, find_system
 from app.models import Actor, System
 from app.queries.editing import actor_event_count, entity_history, system_event_count
+from app.queries.families import descendant_ids
 from app.reference_service import (
     ActorEdit,
     MergeError,
@@ -117,6 +118,8 @@ def _system_page(
         "values": values,
         "errors": errors,
         "events": system_event_count(db, system.id),
+        # The count is of this entry alone; with variants, its link must leave them out to agree.
+        "exact": bool(descendant_ids(db, system.id)),
         "history": entity_history(db, "system", system.id),
         "saved": request.query_params.get("saved"),
         "merged": request.query_params.get("merged"),
