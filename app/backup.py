@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import shutil
@@ -15,6 +16,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
+
+log = logging.getLogger(__name__)
 
 
 class BackupError(RuntimeError):
@@ -125,8 +128,8 @@ def backup(url: str, file: Path) -> None:
                 "--format=custom",
                 "--no-owner",
                 "--no-privileges",
-                # Stored export lines are derived data tied to this cluster's transaction ids: a restore
-                # elsewhere could make an old line look current. The restored app makes them again.
+                # Stored export lines are derived data (as large as the rest of an event): `restore` makes
+                # them again with this version's formatter.
                 "--exclude-table-data=event_lines",
                 f"--file={partial}",
                 f"--dbname={target.dsn}",
@@ -159,19 +162,34 @@ def restore(url: str, file: Path) -> None:
     if tool > major and major < 17:
         # pg_restore 17+ always sends `SET transaction_timeout`, which older servers reject.
         _restore_via_psql(pg_restore, target, file)
-        return
-    _run(
-        [
-            pg_restore,
-            *RESTORE_OPTIONS,
-            "--single-transaction",
-            "--exit-on-error",
-            f"--dbname={target.dsn}",
-            str(file),
-        ],
-        target.env,
-        "pg_restore",
-    )
+    else:
+        _run(
+            [
+                pg_restore,
+                *RESTORE_OPTIONS,
+                "--single-transaction",
+                "--exit-on-error",
+                f"--dbname={target.dsn}",
+                str(file),
+            ],
+            target.env,
+            "pg_restore",
+        )
+    _remake_lines(url)
+
+
+def _remake_lines(url: str) -> None:
+    """Make the export lines the backup left out (the export would make them itself meanwhile)."""
+    from app.db import to_psycopg_url
+    from app.queries.export_lines import remake
+
+    engine = create_engine(to_psycopg_url(url))
+    try:
+        remake(engine)
+    except SQLAlchemyError as exc:  # a backup of an older schema: `signalboard db upgrade` makes them
+        log.warning("export lines not made after the restore (%s); run `signalboard db upgrade`", exc)
+    finally:
+        engine.dispose()
 
 
 def _restore_via_psql(pg_restore: str, target: Target, file: Path) -> None:

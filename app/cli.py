@@ -72,12 +72,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def remake_lines() -> None:
+    """Make the export lines that lack the current format version, saying how far it got."""
+    import time
+
+    from app.db import get_engine
+    from app.queries.export_lines import remake
+
+    began = time.monotonic()
+
+    def progress(made: int) -> None:
+        print(f"\r  export lines: {made:,} made", end="", file=sys.stderr, flush=True)
+
+    made = remake(get_engine(), progress=progress)
+    if made:
+        print(f"\n  export lines: {made:,} made in {time.monotonic() - began:.1f} s", file=sys.stderr)
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     """Migrate the schema."""
     from app import migrate
 
     if args.action == "upgrade":
         migrate.upgrade(revision=args.revision or "head")
+        remake_lines()
     else:
         revision = args.revision or "-1"
         if not args.yes:

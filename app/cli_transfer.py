@@ -144,20 +144,12 @@ def _load(
         ImportResult,
         build_batch,
         event_rows,
-        may_skip_triggers,
         merge_pending,
         prepare_batch,
     )
 
     results: list[ImportResult] = []
     futures: list[Future[Any]] = []
-    skip_triggers = may_skip_triggers(session)
-    if not skip_triggers:
-        print(
-            "note: this database role may not set session_replication_role, so every row's foreign keys are "
-            "checked one by one (slower; README, “How a bulk import stays fast”)",
-            file=sys.stderr,
-        )
     with ThreadPoolExecutor(max_workers=1) as db, ThreadPoolExecutor(max_workers=1) as search:
         # A built batch is queued for loading one round later, when its search documents are nearly
         # always ready. Queued at once, its load would hold the import's connection waiting for them, and
@@ -167,7 +159,7 @@ def _load(
 
         def write_unwritten() -> None:
             for payload, events in unwritten:
-                futures.append(db.submit(_write, session, payload, events, skip_triggers))
+                futures.append(db.submit(_write, session, payload, events))
             unwritten.clear()
 
         def hand_over(rows: list[ParsedRow], refs: Future[References]) -> None:
@@ -218,11 +210,11 @@ def _running(futures: list[Future[Any]]) -> list[Future[Any]]:
     return running
 
 
-def _write(session: Session, payload: BatchPayload, events: Future[bytes], skip_triggers: bool) -> None:
+def _write(session: Session, payload: BatchPayload, events: Future[bytes]) -> None:
     """Load a batch once its event rows (with search documents) are ready."""
     from app.queries.imports import write_batch
 
-    write_batch(session, payload, merge=False, events=events.result(), skip_triggers=skip_triggers)
+    write_batch(session, payload, merge=False, events=events.result())
 
 
 def _note_ignored(parsed: ParsedFile) -> None:

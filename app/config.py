@@ -46,8 +46,6 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_window_minutes: int = 15
     page_size: int = 50
-    # Counts, facets, chart and dyads from the in-memory copy (app/queries/facts/); off = SQL only.
-    facts_copy: bool = True
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -9,12 +9,14 @@ import operator
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
 from app.countries import resolve_country
+from app.dates import format_iso
 from app.schemas import ActorLink, CountryLink, EventInput, SystemLink
 from app.vocab import ACTOR_ROLES
 
@@ -264,6 +266,118 @@ class LineFormatter:
     def __call__(self, row: Sequence[str | None]) -> str:
         self._writer.writerow([neutralise(c) if c else c for c in row])
         return self._buffer.take()
+
+
+# ---- an event's line ---------------------------------------------------------------------------------
+
+# The version of what `format_event` writes. Stored lines carry it; lines of an older version are made
+# again (`signalboard db upgrade`) and, until they are, the export makes them itself. Raise it by hand
+# with any change to a line's bytes, and add the new golden line to tests/golden/export_line.json
+# (tests/test_csv_format.py fails when the output changes while this stays).
+FORMAT_VERSION = 1
+
+
+class SourceRecord(NamedTuple):
+    """One source as stored, in the order its cells appear."""
+
+    publisher: str
+    url: str | None
+    title: str | None
+    published_on: date | None
+    published_precision: str | None
+    reliability: str
+    credibility: int
+    quote: str | None
+    note: str | None
+
+
+class EventRecord(NamedTuple):
+    """What an event's CSV line shows, as stored: the row's fields and its links in position order."""
+
+    id: int
+    date_start: date
+    date_precision: str
+    date_end: date | None
+    date_end_precision: str | None
+    title: str
+    kind: str
+    status: str
+    stage: int
+    stage_override: int | None
+    location: str | None
+    tags: Sequence[str]
+    summary: str
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    countries: Sequence[tuple[str, str]]  # (role, code)
+    actors: Sequence[tuple[str, str]]  # (name, role)
+    systems: Sequence[tuple[str, int | None, str | None]]  # (designation, quantity, quantity note)
+    sources: Sequence[SourceRecord]
+
+
+def _utc(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _items(items: Sequence[str]) -> str | None:
+    """`join_items` of stored text (which never holds NUL), with one escaping pass per cell; None for none.
+
+    A re-make formats every event: one `replace` over the joined cell instead of one per item.
+    """
+    if not items:
+        return None
+    if len(items) == 1:
+        return items[0].replace(";", ";;")
+    return "\0".join(items).replace(";", ";;").replace("\0", ITEM_SEPARATOR)
+
+
+def _per_source(values: list[str | None]) -> str | None:
+    """One item per source, empty where a source has none; no cell when no source has one."""
+    if all(v is None for v in values):
+        return None
+    return _items([v or "" for v in values])
+
+
+def event_cells(e: EventRecord) -> list[str | None]:
+    """An event's cells in HEADER order (None for an empty cell), before formula-neutralising."""
+    by_role: dict[str, list[str]] = {role: [] for role in COUNTRY_COLUMNS.values()}
+    for role, code in e.countries:
+        by_role[role].append(code)
+    src = e.sources
+    actors = [f"{name} ({role})" for name, role in e.actors]  # format_actor
+    return [
+        str(e.id),
+        format_iso(e.date_start, e.date_precision),
+        format_iso(e.date_end, e.date_end_precision) or None,
+        e.title,
+        e.kind,
+        e.status,
+        str(e.stage),
+        None if e.stage_override is None else str(e.stage_override),
+        *(_items(by_role[role]) for role in COUNTRY_COLUMNS.values()),
+        _items(actors),
+        _items([format_system(*system) for system in e.systems]),
+        e.location,
+        _items(e.tags),
+        e.summary,
+        _items([s.publisher for s in src]),
+        _per_source([s.url for s in src]),
+        _per_source([s.title for s in src]),
+        _per_source([format_iso(s.published_on, s.published_precision) or None for s in src]),
+        _items([f"{s.reliability}{s.credibility}" for s in src]),
+        _per_source([s.quote for s in src]),
+        _per_source([s.note for s in src]),
+        _utc(e.created_at),
+        _utc(e.updated_at),
+        str(e.version),
+    ]
+
+
+def format_events(events: Iterable[EventRecord]) -> list[str]:
+    """Each event's finished CSV line (formula-safe, CRLF): THE formatter of the export."""
+    line = LineFormatter()
+    return [line(event_cells(e)) for e in events]
 
 
 def header_line(*, bom: bool = False) -> str:

@@ -17,7 +17,7 @@ from itertools import chain
 from typing import Any
 
 from sqlalchemy import Engine, event, text
-from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
 
 from app.models import Actor, Country, Event, EventActor, EventCountry, EventSystem, Source, System
 
@@ -31,11 +31,14 @@ VERSION_SQL = text(
     "(SELECT id::text || ':' || xmin::text FROM events ORDER BY id DESC LIMIT 1)"
 )
 _FLAG = "data_changed"
+# The version read by this session's transaction (queries/cache.py), forgotten on every write and end.
+VERSION_KEY = "data_version"
 
 
 def _mark(session: Session) -> None:
     """Note the change and move the version inside the transaction, so the session's own reads see it."""
     session.info[_FLAG] = True
+    session.info.pop(VERSION_KEY, None)
     session.connection().execute(BUMP)
 
 
@@ -68,3 +71,9 @@ def _after_commit(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
     session.info.pop(_FLAG, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    # A new transaction (or savepoint) may see other writers' commits: read the version again.
+    session.info.pop(VERSION_KEY, None)

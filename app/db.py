@@ -81,10 +81,15 @@ def safe_url(url: str) -> str:
 # JIT compilation costs seconds on the planner's estimate of big aggregates and never pays back for the
 # app's statements (measured: 3 s of the unfiltered facet query at 1M events), so it is off per connection.
 CONNECT_ARGS = {"options": "-c jit=off"}
-# At least as many connections as anyio's default threadpool (40 threads run sync routes), so threads
-# never queue on the pool; a bounded wait then surfaces as a 503 (app/main.py) instead of a hang.
-POOL_SIZE = 20
-MAX_OVERFLOW = 30
+# Sync routes run on at most WORKER_THREADS threads (anyio's limiter, set at start; its default is 40):
+# with answers counted in memory, more threads only contend for the GIL on a few cores. The pool covers
+# them plus the process's own background connections (the copy's reads, the data-version marker) and
+# the requests awaiting a thread while holding their session's connection, and stays small enough that
+# two workers and a CLI (3 x 30) cannot exhaust a default PostgreSQL (max_connections 100, 3 reserved).
+# A bounded wait surfaces as a 503 (app/main.py) instead of a hang.
+WORKER_THREADS = 16
+POOL_SIZE = 12
+MAX_OVERFLOW = 18
 POOL_TIMEOUT_SECONDS = 10.0
 
 
@@ -110,8 +115,8 @@ def get_replica_engine() -> Engine:
     return create_engine(
         to_psycopg_url(replica),
         pool_pre_ping=True,
-        pool_size=5,
-        max_overflow=10,
+        pool_size=POOL_SIZE,
+        max_overflow=MAX_OVERFLOW,
         pool_timeout=POOL_TIMEOUT_SECONDS,
         connect_args=CONNECT_ARGS,
     )
@@ -163,8 +168,15 @@ def replica_session_factory() -> sessionmaker[Session]:
     return sessionmaker(bind=get_replica_engine(), expire_on_commit=False)
 
 
-def get_read_session() -> Iterator[Session]:
-    """FastAPI dependency for read-only heavy work (export, facets): may use the replica."""
+def get_read_session(db: SessionDep) -> Iterator[Session]:
+    """FastAPI dependency for read-only heavy work (export, facets): may use the replica.
+
+    Without a replica it is the request's own session: one connection per request, so the pool bounds
+    requests, not half of them (a route taking both sessions held two connections).
+    """
+    if not get_settings().database_replica_url:
+        yield db
+        return
     yield from request_session(replica_session_factory())
 
 

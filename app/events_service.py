@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 from app.audit import Who, diff, record
 from app.dates import format_iso
 from app.models import Actor, Event, EventActor, EventCountry, EventSystem, Source, System
+from app.queries.export_lines import store_lines
 from app.schemas import ActorLink, CountryLink, EventInput, SourceInput, SystemLink
 from app.textkeys import fold, match_keys
 
@@ -383,6 +384,7 @@ def create_event(
         return load_event(session, winner.id, include_deleted=True)
     refresh_search(session, [event.id])
     record(session, who, "create", "event", event.id, diff({}, snapshot(event)))
+    store_lines(session, [event.id])
     return event
 
 
@@ -410,6 +412,7 @@ def update_event(
         session.flush()
         refresh_search(session, [event.id])
         record(session, who, "update", "event", event.id, changes, reason)
+        store_lines(session, [event.id])
     return event
 
 
@@ -420,7 +423,7 @@ def delete_event(session: Session, event_id: int, who: Who | None, reason: str |
     event.deleted_by = who.id if who else None
     event.version += 1
     record(session, who, "delete", "event", event.id, {"deleted": {"before": False, "after": True}}, reason)
-    session.flush()
+    store_lines(session, [event.id])  # its version moved (the export leaves deleted events out)
     return event
 
 
@@ -433,7 +436,7 @@ def restore_event(session: Session, event_id: int, who: Who | None, reason: str 
     event.deleted_by = None
     event.version += 1
     record(session, who, "restore", "event", event.id, {"deleted": {"before": True, "after": False}}, reason)
-    session.flush()
+    store_lines(session, [event.id])
     return event
 
 

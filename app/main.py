@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from urllib.parse import quote
 
+import anyio
 import psycopg
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -286,28 +287,30 @@ class PreSessionCookie:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Start building the in-memory copy of the filterable facts and filling the export's stored lines."""
-    from app.db import get_engine, get_replica_engine
+    """Start reading the in-memory facts copy and re-making outdated export lines."""
+    from app.db import WORKER_THREADS, get_engine, get_replica_engine
     from app.queries import export_lines
-    from app.queries.facts import warm_up
+    from app.queries.facts import start_warm_up
+    from app.quickadd import warm_up as quickadd_warm_up
+
+    anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
 
     # Tests build it where they need it; a thread per TestClient would race their truncations.
     if get_settings().environment != "test":
-        # The counts read the copy through the read engine (the replica's, when one is configured).
-        warm = threading.Thread(
-            target=warm_up, args=(get_replica_engine(),), name="facts-warm-up", daemon=True
-        )
-        warm.start()
-        # Lines are written, so on the primary; a replica receives them by replication.
-        export_lines.start(get_engine())
+        # Pages read the primary's copy, counts the read engine's (the replica's, when one is configured);
+        # /healthz answers 503 until both are read.
+        start_warm_up(*dict.fromkeys((get_engine(), get_replica_engine())))
+        # Lines of an older format version are made again, on the primary (a replica receives them).
+        threading.Thread(
+            target=export_lines.remake_at_start, args=(get_engine(),), name="export-lines", daemon=True
+        ).start()
+        # dateparser loads its language data on first use: a second the first quick add would wait.
+        threading.Thread(target=quickadd_warm_up, name="quickadd-warm-up", daemon=True).start()
         # Everything loaded so far (modules, ORM mappers, compiled templates) lives as long as the process:
         # out of the collector's sight, a full collection no longer walks it (a ~70 ms pause in 1 of 20
         # timeline requests before).
         gc.freeze()
-    try:
-        yield
-    finally:
-        export_lines.stop()
+    yield
 
 
 def create_app() -> FastAPI:
@@ -322,6 +325,7 @@ def create_app() -> FastAPI:
         event_forms,
         events,
         health,
+        quick,
         reference,
         reference_edit,
         suggest,
@@ -357,6 +361,7 @@ def create_app() -> FastAPI:
         accounts,
         users,
         timeline,
+        quick,
         event_forms,
         events,
         dyads,

@@ -40,8 +40,12 @@ class CloseName:
 
 
 def name_key(text: str) -> str:
-    """The comparison form of a name: folded, in Latin letters, punctuation as spaces, lower case."""
-    return str(utils.default_process(anyascii(fold(text))))
+    """The comparison form of a name: folded, in Latin letters, punctuation as spaces, lower case.
+
+    Apostrophes are dropped rather than spaced: the Cyrillic soft sign becomes one ("Зеленський" is
+    "Zelens'kii"), and a word cut in two there would no longer look like "Zelensky".
+    """
+    return str(utils.default_process(anyascii(fold(text)).replace("'", "")))
 
 
 class NameIndex:

@@ -14,6 +14,7 @@ from app.countries import resolve_country
 from app.events_service import event_options, find_system, snapshot
 from app.models import Actor, Event, EventActor, EventSystem, System
 from app.queries.editing import actors_owning_keys, systems_owning_keys
+from app.queries.export_lines import store_lines
 from app.queries.families import descendant_ids
 from app.schemas import ActorType, check_designation
 from app.textkeys import fold, match_keys
@@ -201,14 +202,16 @@ def update_actor(session: Session, actor_id: int, data: ActorEdit, who: Who | No
     if owners:
         raise _owner_message("actor", keys, owners, "actors", [data.name, *data.aliases])
     before = actor_snapshot(actor)
+    shown_by: list[int] = []
     if data.name != actor.name:
-        _lock_events_linking(session, EventActor, EventActor.actor_id, actor.id)
+        shown_by = _lock_events_linking(session, EventActor, EventActor.actor_id, actor.id)
     actor.name, actor.aliases, actor.match_keys = data.name, list(data.aliases), keys
     actor.type, actor.country_code, actor.title = data.type, data.country, data.title
     changes = diff(before, actor_snapshot(actor))
     if changes:
         record(session, who, "update", "actor", actor.id, changes)
     session.flush()
+    store_lines(session, shown_by)  # their lines show the new name
     return actor
 
 
@@ -222,8 +225,9 @@ def update_system(session: Session, system_id: int, data: SystemEdit, who: Who |
     if owners:
         raise _owner_message("system", keys, owners, "systems", [data.designation, *data.aliases])
     before = system_snapshot(system)
+    shown_by: list[int] = []
     if data.designation != system.designation:
-        _lock_events_linking(session, EventSystem, EventSystem.system_id, system.id)
+        shown_by = _lock_events_linking(session, EventSystem, EventSystem.system_id, system.id)
     system.designation, system.aliases, system.match_keys = data.designation, list(data.aliases), keys
     system.category, system.origin_code = data.category, data.origin
     system.parent_id = _parent_for(session, system, data.parent)
@@ -231,13 +235,14 @@ def update_system(session: Session, system_id: int, data: SystemEdit, who: Who |
     if changes:
         record(session, who, "update", "system", system.id, changes)
     session.flush()
+    store_lines(session, shown_by)  # their lines show the new designation
     return system
 
 
 # Lock order, so that merges and renames running at once queue instead of deadlocking: the actors or
 # systems first (a merge's two in one statement, by id), then the events whose stored lines show them
-# (by id). Without it the touch triggers of migration 0004 rewrote those events in no set order, and two
-# merges of the same pair in opposite directions each held one entry and waited for the other.
+# (by id), whose lines are then written again in the same transaction. Taking the events in no set order,
+# two merges of the same pair in opposite directions each held one entry and waited for the other.
 
 
 def _lock_pair(session: Session, model: Any, keep_id: int, drop_id: int) -> tuple[Any, Any]:
@@ -253,11 +258,13 @@ def _lock_pair(session: Session, model: Any, keep_id: int, drop_id: int) -> tupl
     return found.get(keep_id), found.get(drop_id)
 
 
-def _lock_events_linking(session: Session, link: Any, column: Any, ref_id: int) -> None:
-    """Lock the events (deleted ones too) that link the entry, in id order, as the touch would lock them."""
+def _lock_events_linking(session: Session, link: Any, column: Any, ref_id: int) -> list[int]:
+    """Lock the events (deleted ones too) that link the entry, in id order; their ids."""
     ids = select(link.event_id).where(column == ref_id)
-    session.execute(
-        select(Event.id).where(Event.id.in_(ids)).order_by(Event.id).with_for_update(key_share=True)
+    return list(
+        session.scalars(
+            select(Event.id).where(Event.id.in_(ids)).order_by(Event.id).with_for_update(key_share=True)
+        )
     )
 
 
@@ -327,7 +334,7 @@ def merge_actors(session: Session, keep_id: int, drop_id: int, who: Who | None) 
         {"merged_into": {"before": None, "after": keep.name}, **diff(drop_before, {})},
         reason,
     )
-    session.flush()
+    store_lines(session, [e.id for e in events])
     return keep
 
 
@@ -419,5 +426,5 @@ def merge_systems(session: Session, keep_id: int, drop_id: int, who: Who | None)
         {"merged_into": {"before": None, "after": keep.designation}, **diff(drop_before, {})},
         reason,
     )
-    session.flush()
+    store_lines(session, [e.id for e in events])
     return keep

@@ -85,6 +85,9 @@ class Report:
     export: dict[str, Any] = field(default_factory=dict)
     import_: dict[str, Any] = field(default_factory=dict)
     load: dict[str, Any] = field(default_factory=dict)
+    corners: list[dict[str, Any]] = field(default_factory=list)
+    ladders: list[dict[str, Any]] = field(default_factory=list)
+    pages: list[dict[str, Any]] = field(default_factory=list)
 
     def markdown(self) -> str:
         """The report as Markdown tables."""
@@ -108,6 +111,9 @@ class Report:
 
         rows("Timeline (times in ms; server = Server-Timing header)", "page · filter", self.timeline)
         rows("Facets and chart", "request · filter", self.facets)
+        rows("Rare and empty filter values (events matched in brackets)", "request · value", self.corners)
+        rows("Dyad ladders (the largest dyads)", "request · dyad", self.ladders)
+        rows("Other pages", "page · path", self.pages)
         if self.export:
             e = self.export
             out += [
@@ -209,7 +215,8 @@ def app_server(database_url: str, port: int, workers: int) -> Iterator[subproces
     ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=None)
     try:
-        deadline = time.monotonic() + 60
+        # /healthz answers 200 once the facts copy is read (503 "starting" before): a slow machine needs time.
+        deadline = time.monotonic() + 300
         while True:
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
@@ -419,9 +426,8 @@ def copy_sql(conninfo: str, params: dict[str, str]) -> list[tuple[str, str, str]
     """SQL text, label and session options of the queries the export is compared with under COPY.
 
     First the very statement the export streams (its stored lines, app.queries.export.line_select),
-    then the statement that computes every cell from the tables (what the export runs for events whose
-    line is not stored yet, and all it ran before lines were stored), each under the settings the app
-    applies to it with SET LOCAL.
+    then, in versions that had one, the statement that computed every cell in SQL; each under the
+    settings the app applies to it with SET LOCAL.
     """
     from sqlalchemy import create_engine
     from sqlalchemy.dialects import postgresql
@@ -442,12 +448,13 @@ def copy_sql(conninfo: str, params: dict[str, str]) -> list[tuple[str, str, str]
                 line_settings = dict(export_queries.line_settings(s, f))
                 statements.append((export_queries.line_select(f), "line_select", line_settings))
         engine.dispose()
-        try:
-            stmt = export_queries.export_select(f, grouped=grouped)
-        except TypeError:
-            stmt = export_queries.export_select(f)
-        settings = dict(getattr(export_queries, "PLAN_SETTINGS", {}))
-        statements.append((stmt, f"export_select(grouped={grouped})", settings))
+        if hasattr(export_queries, "export_select"):  # versions that computed cells in SQL
+            try:
+                stmt = export_queries.export_select(f, grouped=grouped)
+            except TypeError:
+                stmt = export_queries.export_select(f)
+            settings = dict(getattr(export_queries, "PLAN_SETTINGS", {}))
+            statements.append((stmt, f"export_select(grouped={grouped})", settings))
     except ImportError:
         from app.queries.events import event_select
 
@@ -711,6 +718,254 @@ def bench_load(
     }
 
 
+# ---- corners: rare and empty filter values, dyad ladders, the other pages --------------------------
+@dataclass
+class Corner:
+    """One filter value to measure: the parameter, rare or empty, the query and how many events match."""
+
+    param: str
+    which: str
+    params: dict[str, str]
+    matches: int = 0
+
+
+def _sample_clause(conn: psycopg.Connection[Any], rows: int = 10_000) -> str:
+    """TABLESAMPLE of about `rows` events for the statistics a corner value is picked from (all if few)."""
+    row = conn.execute("SELECT reltuples FROM pg_class WHERE relname = 'events'").fetchone()
+    estimate = float(row[0]) if row and row[0] else 0.0
+    if estimate <= rows * 2:
+        return ""
+    return f"TABLESAMPLE SYSTEM ({max(0.01, round(100 * rows / estimate, 3))})"
+
+
+def _least(counts: dict[str, int]) -> str | None:
+    """The value with the fewest events (ties by name), None for none."""
+    return min(counts, key=lambda k: (counts[k], k)) if counts else None
+
+
+def corner_values(conninfo: str) -> tuple[list[Corner], list[str]]:
+    """A rare and an empty value of every filter parameter, picked from the data.
+
+    Rare: the value the fewest events hold (from a sample where counting all would scan the table).
+    Empty: a valid value no event holds. Returns the corners and the parameters that have no empty value
+    (every kind or status occurs, for instance).
+    """
+    from app.countries import names_by_code
+    from app.vocab import KINDS, RELIABILITY, STAGES, STATUSES
+
+    rare: dict[str, str | None] = {}
+    empty: dict[str, str | None] = {}
+    with psycopg.connect(conninfo) as conn:
+        sample = _sample_clause(conn)
+
+        def rows(sql: str, *args: Any) -> list[tuple[Any, ...]]:
+            return list(conn.execute(sql, args).fetchall())
+
+        by_role: dict[str, dict[str, int]] = {"country": {}}
+        for role, code, n in rows("SELECT role, country_code, count(*) FROM event_countries GROUP BY 1, 2"):
+            by_role.setdefault(role, {})[code] = int(n)
+            by_role["country"][code] = by_role["country"].get(code, 0) + int(n)
+        for param in ("country", "supplier", "recipient", "target"):
+            held = by_role.get(param, {})
+            rare[param] = _least(held)
+            empty[param] = next((c for c in sorted(names_by_code()) if c not in held), None)
+        for param, link, table, name in (
+            ("actor", "actor_id", "actors", "name"),
+            ("system", "system_id", "systems", "designation"),
+        ):
+            least = rows(
+                f"SELECT t.{name} FROM {table} t JOIN (SELECT {link}, count(*) AS n FROM event_{table} "
+                f"GROUP BY 1) c ON c.{link} = t.id ORDER BY c.n, t.{name} LIMIT 1"
+            )
+            rare[param] = least[0][0] if least else None
+            unused = rows(
+                f"SELECT {name} FROM {table} t WHERE NOT EXISTS "
+                f"(SELECT 1 FROM event_{table} l WHERE l.{link} = t.id) ORDER BY 1 LIMIT 1"
+            )
+            empty[param] = unused[0][0] if unused else f"Nosuch {param.title()} Zzyx"
+        columns: dict[str, dict[str, int]] = {"kind": {}, "status": {}, "stage_min": {}}
+        for kind, status, stage, n in rows(
+            "SELECT kind, status, stage, count(*) FROM events WHERE deleted_at IS NULL GROUP BY 1, 2, 3"
+        ):
+            for param, value in (("kind", kind), ("status", status), ("stage_min", str(stage))):
+                columns[param][value] = columns[param].get(value, 0) + int(n)
+        for param, vocab in (("kind", KINDS), ("status", STATUSES)):
+            rare[param] = _least(columns[param])
+            empty[param] = next((v for v in vocab if v not in columns[param]), None)
+        top = max((int(s) for s in columns["stage_min"]), default=0)
+        rare["stage_min"] = str(top)
+        empty["stage_min"] = str(top + 1) if top + 1 in STAGES else None
+        span = rows(
+            "SELECT min(date_start), max(period_end), max(date_start) FROM events WHERE deleted_at IS NULL"
+        )[0]
+        if span[0] is not None:
+            rare["from"], rare["to"] = span[1].isoformat(), span[0].isoformat()
+            empty["from"], empty["to"] = str(span[1].year + 1), str(span[0].year - 1)
+        publishers = rows(
+            "SELECT min(publisher), count(*) FROM sources GROUP BY lower(publisher) ORDER BY 2, 1 LIMIT 1"
+        )
+        rare["source"] = publishers[0][0] if publishers else None
+        empty["source"] = "Nosuch Gazette Zzyx"
+        best = rows("SELECT min(reliability) FROM sources")[0][0]
+        rare["reliability_max"] = best
+        empty["reliability_max"] = RELIABILITY[RELIABILITY.index(best) - 1] if best and best != "A" else None
+        tags = dict(
+            rows(
+                f"SELECT t, count(*) FROM events {sample}, unnest(tags) AS t "
+                "WHERE deleted_at IS NULL GROUP BY 1"
+            )
+        )
+        rare["tag"], empty["tag"] = _least(tags), "nosuch"
+        words = rows(
+            "SELECT word FROM ts_stat($$SELECT search_vector FROM events "
+            f"{sample} WHERE deleted_at IS NULL$$) WHERE word ~ '^[a-z]{{4,}}$' ORDER BY ndoc, word LIMIT 1"
+        )
+        rare["q"], empty["q"] = (words[0][0] if words else None), "zzyxnosuch"
+    corners, missing = [], []
+    for param in FILTER_PARAMS:
+        for which, value in (("rare", rare.get(param)), ("empty", empty.get(param))):
+            if value is None:
+                missing.append(f"{param} ({which})")
+            else:
+                corners.append(Corner(param, which, {param: value}))
+    return corners, missing
+
+
+# Every parameter of the timeline's filter, in the order of the issue.
+FILTER_PARAMS = (
+    "q", "country", "supplier", "recipient", "target", "actor", "system", "kind", "status", "stage_min",
+    "from", "to", "source", "reliability_max", "tag",
+)  # fmt: skip
+
+
+def count_matches(conninfo: str, corners: list[Corner]) -> None:
+    """Fill in how many events each corner matches (PostgreSQL's count, the app's own conditions).
+
+    Raises SystemExit when a value is not valid for the filter: an empty value must match nothing by
+    the data, not be refused.
+    """
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from app.db import to_psycopg_url
+    from app.filters import EventFilter
+    from app.queries.events import count_events_sql
+
+    engine = create_engine(to_psycopg_url(conninfo))
+    with Session(engine) as s:
+        for c in corners:
+            f = EventFilter.from_pairs(list(c.params.items()))
+            if f.errors:
+                raise SystemExit(f"corner value {c.params} is not valid: {f.errors}")
+            c.matches = count_events_sql(s, f)
+    engine.dispose()
+
+
+def bench_corners(
+    client: httpx.Client, corners: list[Corner], repeat: int, lazy: list[str]
+) -> list[dict[str, Any]]:
+    """First page (cold, then repeated) and its lazy parts (cold, then repeated) for each corner value."""
+    out = []
+    hx = {"HX-Request": "true"}
+    for c in corners:
+        qs = urlencode(c.params)
+        label = f"{c.param} {c.which} ({urlencode(c.params)}; {c.matches:,} events)"
+        cold = Timing(f"first page (full, cold) · {label}")
+        timed_get(client, f"/?{qs}", cold)
+        out.append(cold.row())
+        warm = Timing(f"first page (HTMX) · {label}")
+        for _ in range(repeat):
+            timed_get(client, f"/?{qs}", warm, hx)
+        out.append(warm.row())
+        if lazy:
+            parts = Timing(f"{' + '.join(lazy)} (cold) · {label}")
+            get_all(client, lazy, qs, parts)
+            out.append(parts.row())
+            parts = Timing(f"{' + '.join(lazy)} · {label}")
+            for _ in range(max(2, repeat // 4)):
+                get_all(client, lazy, qs, parts)
+            out.append(parts.row())
+    return out
+
+
+def largest_dyads(conninfo: str, n: int = 3) -> list[tuple[str, str, int]]:
+    """The n supplier -> recipient pairs with the most events."""
+    with psycopg.connect(conninfo) as conn:
+        found = conn.execute(
+            "SELECT s.country_code, r.country_code, count(*) FROM event_countries s JOIN event_countries r "
+            "ON r.event_id = s.event_id AND r.role = 'recipient' WHERE s.role = 'supplier' "
+            "GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT %s",
+            (n,),
+        ).fetchall()
+    return [(s, r, int(c)) for s, r, c in found]
+
+
+def bench_ladders(
+    client: httpx.Client, dyads: list[tuple[str, str, int]], repeat: int
+) -> list[dict[str, Any]]:
+    """/dyads?supplier=S&recipient=R (the dyad's ladder): the first request, then repeated."""
+    out = []
+    for s, r, n in dyads:
+        path = f"/dyads?{urlencode({'supplier': s, 'recipient': r})}"
+        cold = Timing(f"ladder (full, cold) · {s}→{r} ({n:,} events)")
+        timed_get(client, path, cold)
+        out.append(cold.row())
+        warm = Timing(f"ladder (full, repeated) · {s}→{r} ({n:,} events)")
+        for _ in range(repeat):
+            timed_get(client, path, warm)
+        out.append(warm.row())
+    return out
+
+
+def other_pages(conninfo: str) -> dict[str, str]:
+    """The pages outside the timeline: the lists, the newest event's page and the API's first page."""
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute("SELECT max(id) FROM events WHERE deleted_at IS NULL").fetchone()
+    pages = {"actors list": "/actors", "systems list": "/systems", "countries list": "/countries"}
+    if row and row[0] is not None:
+        pages["event page (newest)"] = f"/events/{row[0]}"
+    pages["API first page"] = "/api/v1/events"
+    pages["dyad matrix"] = "/dyads"
+    return pages
+
+
+def bench_pages(client: httpx.Client, pages: dict[str, str], repeat: int) -> list[dict[str, Any]]:
+    """Each page: the first request, then repeated."""
+    out = []
+    for name, path in pages.items():
+        cold = Timing(f"{name} (cold) · {path}")
+        timed_get(client, path, cold)
+        out.append(cold.row())
+        warm = Timing(f"{name} · {path}")
+        for _ in range(repeat):
+            timed_get(client, path, warm)
+        out.append(warm.row())
+    return out
+
+
+def measure_corners(
+    client: httpx.Client, conninfo: str, args: argparse.Namespace, report: Report, step: Callable[[str], None]
+) -> None:
+    """The corner parts of a run (rare and empty values, ladders, other pages), unless skipped."""
+    if not args.skip_corners:
+        step("rare and empty filter values")
+        corners, missing = corner_values(conninfo)
+        count_matches(conninfo, corners)
+        report.meta["filter values without an empty value"] = ", ".join(missing) or "none"
+        lazy = [p for p in (find_route(client, x) for x in LAZY_PATHS) if p]
+        report.corners = bench_corners(client, corners, args.repeat, lazy)
+    if not args.skip_ladders:
+        step("dyad ladders")
+        report.ladders = bench_ladders(client, largest_dyads(conninfo), args.repeat)
+    if not args.skip_pages:
+        step("lists, event page, API")
+        report.pages = bench_pages(client, other_pages(conninfo), args.repeat)
+
+
+# What the timeline loads after its first page, in the order the corner rows name them.
+LAZY_PATHS = ("/timeline/facets", "/timeline/chart", "/timeline/count")
+
+
 # ---- main ---------------------------------------------------------------------------------------
 def cpu_gauge() -> float:
     """Seconds a fixed pure-Python loop of 5,000,000 additions takes.
@@ -762,7 +1017,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--quick", action="store_true", help="tiny sizes: a smoke run that keeps the script working"
     )
-    for part in ("timeline", "facets", "export", "import", "load"):
+    for part in ("timeline", "facets", "corners", "ladders", "pages", "export", "import", "load"):
         p.add_argument(f"--skip-{part}", action="store_true")
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = p.parse_args(argv)
@@ -834,6 +1089,7 @@ def main(argv: list[str] | None = None) -> int:
                 report.facets = bench_facets(client, sets, args.repeat, paths)
             else:
                 step("no facet/chart endpoint found: the full timeline page above includes them")
+        measure_corners(client, conninfo, args, report, step)
         if not args.skip_export and find_route(client, "/export.csv") is None:
             step("no /export.csv route in this app: export skipped")
         elif not args.skip_export:

@@ -7,8 +7,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.events_service import create_event
-from app.models import Event
+from app.models import Actor, Event, System
 from app.schemas import EventInput
+from app.textkeys import match_keys
 
 
 def event_data(**overrides: Any) -> dict[str, Any]:
@@ -42,3 +43,24 @@ def make_event(db: Session, **overrides: Any) -> Event:
     event = create_event(db, EventInput.model_validate(event_data(**overrides)), None)
     db.flush()
     return event
+
+
+def make_actor(db: Session, name: str, aliases: list[str] | None = None, **fields: Any) -> Actor:
+    """A catalogue actor with aliases (match keys folded as the services fold them)."""
+    actor = Actor(name=name, aliases=aliases or [], match_keys=match_keys(name, aliases or []), **fields)
+    db.add(actor)
+    db.flush()
+    return actor
+
+
+def make_system(db: Session, designation: str, aliases: list[str] | None = None, **fields: Any) -> System:
+    """A catalogue system with aliases."""
+    system = System(
+        designation=designation,
+        aliases=aliases or [],
+        match_keys=match_keys(designation, aliases or []),
+        **fields,
+    )
+    db.add(system)
+    db.flush()
+    return system

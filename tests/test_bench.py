@@ -47,6 +47,19 @@ def test_quick_bench_runs_every_part(engine: Engine, tmp_path: Path) -> None:
     assert any(n.startswith("page 3 (HTMX, cursor) · none") for n in names)  # the cursor was followed
     assert all(r["errors"] == 0 for r in report["timeline"])
     assert all(r["server_p50_ms"] > 0 for r in report["timeline"])  # Server-Timing header was read
+    corners = [r["name"] for r in report["corners"]]
+    for param in ("q", "country", "supplier", "recipient", "target", "actor", "system", "kind", "status"):
+        assert any(n.startswith(f"first page (HTMX) · {param} rare (") for n in corners), param
+    for param in ("stage_min", "from", "to", "source", "reliability_max", "tag"):
+        assert any(n.startswith(f"first page (HTMX) · {param} rare (") for n in corners), param
+    assert "first page (HTMX) · tag empty (tag=nosuch; 0 events)" in corners
+    assert any(n.startswith("first page (HTMX) · country empty (") and "; 0 events)" in n for n in corners)
+    assert len([r for r in report["ladders"] if r["name"].startswith("ladder (full, repeated)")]) == 3
+    pages = " ".join(r["name"] for r in report["pages"])
+    for page in ("/actors", "/systems", "/countries", "/events/", "/api/v1/events"):
+        assert page in pages
+    for r in report["corners"] + report["ladders"] + report["pages"]:
+        assert r["errors"] == 0 and r["server_p50_ms"] > 0, r
     export = report["export"]
     assert export["status"] == 200
     assert export["rows"] == export["copy_rows"] == 300

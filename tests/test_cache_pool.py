@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
-from app.db import CONNECT_ARGS, MAX_OVERFLOW, POOL_SIZE, get_engine, get_session
+from app.db import CONNECT_ARGS, MAX_OVERFLOW, POOL_SIZE, WORKER_THREADS, get_engine, get_session
 from app.main import create_app
 from app.queries import cache
 
@@ -92,8 +92,20 @@ def test_expired_entry_is_served_stale_while_one_thread_refreshes(monkeypatch: p
 def test_app_connections_run_without_jit_and_the_pool_covers_the_threadpool(engine: Engine) -> None:
     with get_engine().connect() as conn:
         assert conn.scalar(text("SHOW jit")) == "off"
-    assert POOL_SIZE + MAX_OVERFLOW >= 40  # anyio's default thread limiter runs 40 sync routes at once
-    assert get_engine().pool.timeout() > 0  # type: ignore[attr-defined]
+    assert POOL_SIZE + MAX_OVERFLOW >= WORKER_THREADS + 2  # every route thread, plus background reads
+    # Two workers and a CLI cannot exhaust a default PostgreSQL (max_connections 100, 3 reserved).
+    assert 3 * (POOL_SIZE + MAX_OVERFLOW) <= 97
+
+
+def test_the_app_runs_sync_routes_on_the_bounded_threadpool(engine: Engine) -> None:
+    """The lifespan bounds the threads that run sync routes, so they cannot outnumber the pool."""
+    import anyio.to_thread
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app()) as web:
+        assert web.portal is not None
+        tokens = web.portal.call(lambda: anyio.to_thread.current_default_thread_limiter().total_tokens)
+    assert tokens == WORKER_THREADS
 
 
 def test_exhausted_pool_answers_503_with_retry_after(engine: Engine, db: Session) -> None:
@@ -122,3 +134,13 @@ def test_exhausted_pool_answers_503_with_retry_after(engine: Engine, db: Session
         assert r.headers["Retry-After"] == "5"
         assert "Traceback" not in r.text and "QueuePool" not in r.text
     assert "Server busy" in response.text
+
+
+def test_a_request_takes_one_connection_without_a_replica(db: Session) -> None:
+    """The read session is the request's own session: a route taking both holds one connection."""
+    from app.db import get_read_session
+
+    reads = get_read_session(db)
+    assert next(reads) is db
+    with pytest.raises(StopIteration):
+        next(reads)

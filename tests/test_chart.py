@@ -61,7 +61,7 @@ def test_page_embeds_the_chart_data_and_a_table(client: Client, db: Session) -> 
     client.login("viewer")
     page = client.get("/?country=VEN").text
     html = with_aggregates(client, page)
-    assert client.get("/timeline/chart?country=VEN").text in html  # the chart comes from its own route
+    assert client.get("/timeline/chart?country=VEN").text in html  # the page's chart is its route's
     assert lazy_parts(client.get("/?country=VEN&aggregates=inline").text) == {}
     data = json.loads(
         re.search(r'<script type="application/json" id="chart-data">(.*?)</script>', html, re.S).group(1)

@@ -19,10 +19,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from app.cli import main as cli_main
-from app.csvio import COLUMNS, HEADER, read_csv, write_rows
+from app.csvio import COLUMNS, HEADER, read_csv, write_lines
 from app.filters import from_mapping
 from app.models import Actor, AuditEntry, Event, System
-from app.queries.export import export_rows
+from app.queries.export import export_batches
 from app.queries.imports import commit_import
 from tests.conftest import Client, truncate_all
 from tests.factories import make_event
@@ -107,7 +107,7 @@ AWKWARD: list[dict[str, Any]] = [
 
 
 def export_bytes(db: Session, bom: bool = False) -> bytes:
-    return b"".join(write_rows(export_rows(db, from_mapping({})), bom=bom))
+    return b"".join(write_lines(export_batches(db, from_mapping({})), bom=bom))
 
 
 def without_ignored(body: bytes) -> list[dict[str, str]]:

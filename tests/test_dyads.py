@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from app.events_service import delete_event
 from app.filters import EventFilter, from_mapping
-from app.queries.dyads import dyad_matrix, support_ladder
-from tests.conftest import Client
+from app.queries import facts
+from app.queries.dyads import Ladder, dyad_matrix, support_ladder
+from app.synthetic import seed_synthetic
+from tests import sql_oracle
+from tests.conftest import TEST_DB_URL, Client, truncate_all
 from tests.corpus import make_corpus
 from tests.factories import make_event
+from tests.test_timeline import lazy_parts
 
 
 def _ladder_events(db: Session) -> dict[str, int]:
@@ -145,3 +154,91 @@ def test_one_event_reads_in_the_singular_and_a_day_takes_on(client: Client, db: 
     assert 'aria-label="1 event Russia to Venezuela: open the ladder"' in matrix
     ladder = client.get("/dyads?supplier=RUS&recipient=VEN").text
     assert "</strong> on 14 Oct 2025 and stayed there." in ladder
+
+
+@pytest.fixture
+def synthetic(engine: Engine) -> Iterator[Engine]:
+    """2,000 committed synthetic events (dyads of every size, all precisions), some deleted."""
+    truncate_all(engine)
+    seed_synthetic(
+        TEST_DB_URL.replace("postgresql+psycopg://", "postgresql://"), 2000, seed=5, batch_size=1000
+    )
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE events SET deleted_at = now() WHERE id % 89 = 0"))
+    facts.forget()
+    yield engine
+    facts.forget()
+    truncate_all(engine)
+
+
+def sql_ladder(session: Session, f: EventFilter) -> Ladder:
+    """The ladder as PostgreSQL computes it (the oracle the copy's ladder is compared with)."""
+    return sql_oracle.support_ladder(session, f)
+
+
+LADDER_FILTERS: list[dict[str, str | list[str]]] = [
+    {},
+    {"kind": ["transfer", "offer", "statement"]},
+    {"from": "2016-03", "to": "2019"},
+    {"status": ["denied", "reported"]},
+    {"stage_min": "3"},
+    {"q": "drones"},
+]
+
+
+def test_ladder_from_the_copy_equals_the_sql_ladder(synthetic: Engine) -> None:
+    """Steps and months from the in-memory copy match PostgreSQL's window, also for patched rows."""
+    with Session(synthetic) as s:
+        pairs = s.execute(
+            text(
+                "SELECT s.country_code, r.country_code FROM event_countries s JOIN event_countries r "
+                "ON r.event_id = s.event_id AND r.role = 'recipient' WHERE s.role = 'supplier' "
+                "GROUP BY 1, 2 ORDER BY count(*) DESC, 1, 2"
+            )
+        ).all()
+        picked = [*pairs[:3], pairs[-1]]  # the largest dyads and the smallest
+        facts.current(s)  # support_ladder below reads the copy
+
+        def compare() -> None:
+            for sup, rec in picked:
+                for params in LADDER_FILTERS:
+                    f = from_mapping({**params, "supplier": sup, "recipient": rec})
+                    ladder = support_ladder(s, f)
+                    assert ladder == sql_ladder(s, f), (sup, rec, params)
+
+        compare()
+        sup, rec = picked[0]
+        big = support_ladder(s, from_mapping({"supplier": sup, "recipient": rec}))
+        assert len(big.steps) >= 2 and len(big.months) > 12 and any(m.year_only for m in big.months)
+        # An early high step lands in the copy's patched tail, out of date order; a deleted step is masked.
+        countries = [{"code": sup, "role": "supplier"}, {"code": rec, "role": "recipient"}]
+        make_event(s, title="Early deployment", kind="deployment", date="2000-02-03", countries=countries)
+        # A denial never raises the ladder, even one given a stage by override (the copy must agree).
+        make_event(
+            s, title="Early denial", kind="denial", date="1999-05-06", stage_override=6, countries=countries
+        )
+        delete_event(s, big.steps[1].id, None)
+        s.commit()
+        copy = facts.current(s)
+        assert copy.tail > 0
+        compare()
+        top = support_ladder(s, from_mapping({"supplier": sup, "recipient": rec}))
+        assert [(x.title, x.stage) for x in top.steps] == [("Early denial", 0), ("Early deployment", 6)]
+
+
+def test_dyad_page_carries_its_facet_counts_and_its_ladder_follows_writes(
+    client: Client, db: Session
+) -> None:
+    _ladder_events(db)
+    client.login("viewer")
+    for headers in ({}, {"HX-Request": "true"}):
+        page = client.get("/dyads?supplier=RUS&recipient=VEN", headers=headers).text
+        # One request per view: the counted facets come in this response, no loader asks for them.
+        assert lazy_parts(page) == {} and "/timeline/facets" not in page
+        assert 'class="facet-count"' in page, "no facet count in the response"
+    # The ladder is cached by data version: a new first step shows at once.
+    rv = [{"code": "RUS", "role": "supplier"}, {"code": "VEN", "role": "recipient"}]
+    early = make_event(db, title="RV early troops", kind="deployment", date="2025-07-01", countries=rv)
+    db.commit()
+    again = client.get("/dyads?supplier=RUS&recipient=VEN").text
+    assert f'href="/events/{early.id}"' in again and "RV early troops" in again

@@ -1,147 +1,165 @@
-"""Stored CSV lines: the export gives the same bytes with them, and no change leaves a stale one in use.
+"""Stored CSV lines: every write stores its events' lines; the export's bytes are the same without them.
 
-These tests commit for real (the filler reads on its own connections, and a row's xmin only tells
-versions apart across transactions), so each starts and ends with an empty database.
+These tests commit for real (a re-make locks and writes on its own connections), so each starts and ends
+with an empty database.
 """
 
 from __future__ import annotations
 
-import logging
-import time
+import threading
+import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from app.csvio import write_lines, write_rows
-from app.events_service import delete_event, restore_event
+from app.csvio import FORMAT_VERSION, read_csv, write_lines
+from app.events_service import delete_event, event_input, load_event, restore_event, update_event
 from app.filters import EventFilter, from_mapping
-from app.models import Actor, Event, EventLine, Source, System
+from app.models import Actor, Event, EventLine, System
 from app.queries import export as export_query
 from app.queries import export_lines
-from app.queries.export import export_batches, export_rows
-from app.reference_service import merge_actors
+from app.queries.export import export_batches
+from app.queries.imports import commit_import
+from app.reference_service import (
+    ActorEdit,
+    SystemEdit,
+    merge_actors,
+    merge_systems,
+    update_actor,
+    update_system,
+)
+from app.schemas import SourceInput
 from tests.conftest import truncate_all
 from tests.factories import make_event
 from tests.test_csv_roundtrip import AWKWARD
 
-ADD_COUNTRY = text(
-    "INSERT INTO event_countries (event_id, country_code, role, position) VALUES (:id, :code, :role, 9)"
-)
 FILTERS = [{}, {"kind": "statement"}, {"country": "VEN"}, {"q": "quotes"}, {"actor": "Сергей Рябков"}]
 
 
-def computed(s: Session, f: EventFilter, bom: bool = False) -> bytes:
-    """The export made from cells alone: what the stored lines must reproduce."""
-    return b"".join(write_rows(export_rows(s, f), bom=bom))
-
-
 def exported(engine: Engine, f: EventFilter | None = None, bom: bool = False, batch: int = 3) -> bytes:
-    """The export as the app streams it (stored lines where valid), in a fresh session."""
+    """The export as the app streams it (stored lines where current), in a fresh session."""
     with Session(engine) as s:
         return b"".join(write_lines(export_batches(s, f or EventFilter(), batch=batch), bom=bom))
 
 
-def reference(engine: Engine, f: EventFilter | None = None, bom: bool = False) -> bytes:
+def made(engine: Engine, f: EventFilter | None = None, bom: bool = False) -> bytes:
+    """The export with every line made now from the tables (none stored): what stored lines must give."""
     with Session(engine) as s:
-        return computed(s, f or EventFilter(), bom=bom)
+        s.execute(text("DELETE FROM event_lines"))
+        body = b"".join(write_lines(export_batches(s, f or EventFilter()), bom=bom))
+        s.rollback()
+    return body
 
 
-def stale(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return len(export_lines.stale_ids(conn))
+def stored(engine: Engine) -> dict[int, str]:
+    with Session(engine) as s:
+        return dict(
+            s.execute(select(EventLine.event_id, EventLine.line).where(EventLine.fmt == FORMAT_VERSION))
+            .tuples()
+            .all()
+        )
+
+
+def assert_current(engine: Engine) -> None:
+    """Every event (deleted ones too) has a stored line of this version, equal to one made now."""
+    with Session(engine) as s:
+        ids = list(s.scalars(select(Event.id)))
+        fresh = export_lines.make_lines(s, ids)
+    assert stored(engine) == fresh
 
 
 @pytest.fixture
 def filled(engine: Engine) -> Iterator[Engine]:
-    """The awkward events twice over, committed, with every line made."""
+    """The awkward events twice over, made through the write path and committed."""
     truncate_all(engine)
     with Session(engine) as s:
         for data in AWKWARD * 2:
             make_event(s, **data)
         s.commit()
-    assert stale(engine) == 2 * len(AWKWARD)
-    assert export_lines.fill(engine) == 2 * len(AWKWARD)
-    assert stale(engine) == 0
     yield engine
     truncate_all(engine)
 
 
-@pytest.mark.parametrize("params", FILTERS, ids=lambda p: "&".join(f"{k}={v}" for k, v in p.items()) or "all")
-def test_stored_lines_give_the_same_bytes(filled: Engine, params: dict[str, str]) -> None:
-    f = from_mapping(params)
-    assert exported(filled, f) == reference(filled, f)
-    assert exported(filled, f, bom=True) == reference(filled, f, bom=True)
+def test_the_write_path_stores_every_line(filled: Engine) -> None:
+    assert len(stored(filled)) == 2 * len(AWKWARD)
+    assert_current(filled)
 
 
 @pytest.mark.parametrize("params", FILTERS, ids=lambda p: "&".join(f"{k}={v}" for k, v in p.items()) or "all")
-def test_the_wide_plan_gives_the_same_bytes(
-    filled: Engine, params: dict[str, str], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("wide", [False, True])
+def test_stored_lines_give_the_same_bytes(
+    filled: Engine, params: dict[str, str], wide: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every filter here matches a large share of these few events once the floor is lifted."""
-    monkeypatch.setattr(export_query, "GROUPED_MIN_ROWS", 1)
+    monkeypatch.setattr(export_query, "use_grouped_plan", lambda _s, _f: wide)
     f = from_mapping(params)
-    with Session(filled) as s:
-        wide = export_query.line_settings(s, f) is export_query.WIDE_LINE_SETTINGS
-    if not params:
-        assert wide  # at least the unfiltered export takes the wide plan here
-    assert exported(filled, f) == reference(filled, f)
+    assert exported(filled, f) == made(filled, f)
+    assert exported(filled, f, bom=True) == made(filled, f, bom=True)
     with filled.begin() as conn:
         conn.execute(text("DELETE FROM event_lines WHERE event_id % 3 = 0"))  # some made on the way
-    assert exported(filled, f) == reference(filled, f)
+    assert exported(filled, f) == made(filled, f)
 
 
-def test_lines_are_stored_and_used(filled: Engine) -> None:
-    with Session(filled) as s:
-        lines = s.scalars(select(EventLine.line)).all()
-    assert len(lines) == 2 * len(AWKWARD)
-    # Proof that the export reads them: a doctored line shows up (made lines would not have it).
+def test_stored_lines_are_used(filled: Engine) -> None:
+    # Proof that the export reads them: a doctored line shows up (a made line would not have it).
     with filled.begin() as conn:
         conn.execute(text("UPDATE event_lines SET line = 'doctored\r\n' WHERE event_id = 1"))
     assert b"doctored\r\n" in exported(filled)
 
 
-def test_without_lines_the_export_makes_them(filled: Engine) -> None:
+def test_lines_of_another_format_version_are_not_used_and_are_made_again(filled: Engine) -> None:
     with filled.begin() as conn:
-        conn.execute(text("DELETE FROM event_lines WHERE event_id % 2 = 0"))
-    assert stale(filled) == len(AWKWARD)
-    assert exported(filled) == reference(filled)
+        conn.execute(
+            text("UPDATE event_lines SET line = 'old\r\n', fmt = :v WHERE event_id % 2 = 0"),
+            {"v": FORMAT_VERSION - 1},
+        )
+        conn.execute(text("DELETE FROM event_lines WHERE event_id = 1"))  # none at all (a restored backup)
+    assert b"old\r\n" not in exported(filled)
+    assert exported(filled) == made(filled)
+    assert export_lines.remake(filled, batch=2) == len(AWKWARD) + 1
+    assert_current(filled)
+    assert export_lines.remake(filled) == 0
 
 
-def test_a_new_format_makes_every_line_stale(filled: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(export_query, "FORMAT", export_query.FORMAT + 1)
-    assert stale(filled) == 2 * len(AWKWARD)
-    assert exported(filled) == reference(filled)
-    assert export_lines.fill(filled) == 2 * len(AWKWARD)
-    assert stale(filled) == 0
-
-
-def _first_with(s: Session, what: str) -> int:
-    return int(s.scalar(text(f"SELECT min(event_id) FROM {what}")) or 0)
+def _first(s: Session, model: type[Actor] | type[System], name: str) -> int:
+    column = Actor.name if model is Actor else System.designation
+    return int(s.scalars(select(model.id).where(column == name)).one())
 
 
 def edit_title(s: Session) -> None:
-    s.get_one(Event, 1).title = "A new title, with a comma"
+    event = load_event(s, 1)
+    data = event_input(event).model_copy(update={"title": "A new title, with a comma"})
+    update_event(s, 1, data, None, event.version)
 
 
 def add_source(s: Session) -> None:
-    s.add(Source(event_id=3, publisher="=Late Press", quote="added later", reliability="B", credibility=2))
+    event = load_event(s, 3)
+    data = event_input(event)
+    source = SourceInput(publisher="=Late Press", quote="added later", reliability="B", credibility=2)
+    update_event(s, 3, data.model_copy(update={"sources": [*data.sources, source]}), None, event.version)
 
 
 def rename_actor(s: Session) -> None:
-    s.scalars(select(Actor).where(Actor.name == "Сергей Рябков")).one().name = "Sergei Ryabkov; renamed"
+    update_actor(s, _first(s, Actor, "Сергей Рябков"), ActorEdit(name="Sergei Ryabkov; renamed"), None)
 
 
 def rename_system(s: Session) -> None:
-    s.scalars(select(System).where(System.designation == "Kalibr")).one().designation = "Kalibr-NK"
+    update_system(s, _first(s, System, "Kalibr"), SystemEdit(designation="Kalibr-NK"), None)
 
 
 def merge_two_actors(s: Session) -> None:
-    keep = s.scalars(select(Actor).where(Actor.name == "Odd; Name")).one()
-    drop = s.scalars(select(Actor).where(Actor.name == "Сергей Рябков")).one()
-    merge_actors(s, keep.id, drop.id, None)
+    merge_actors(s, _first(s, Actor, "Odd; Name"), _first(s, Actor, "Сергей Рябков"), None)
+
+
+def merge_two_systems(s: Session) -> None:
+    keep, drop = s.scalars(select(System.id).order_by(System.id).limit(2)).all()
+    merge_systems(s, keep, drop, None)
+
+
+def soft_delete(s: Session) -> None:
+    delete_event(s, 3, None)
 
 
 def soft_delete_and_restore(s: Session) -> None:
@@ -150,29 +168,10 @@ def soft_delete_and_restore(s: Session) -> None:
     restore_event(s, 3, None)
 
 
-def sql_add_country(s: Session) -> None:
-    s.execute(ADD_COUNTRY, {"id": 5, "code": "FRA", "role": "target"})
-
-
-def sql_change_quantity(s: Session) -> None:
-    s.execute(text("UPDATE event_systems SET quantity = 77 WHERE event_id = 3"))
-
-
-def sql_move_link(s: Session) -> None:
-    s.execute(text("UPDATE event_actors SET event_id = 5 WHERE event_id = 3"))  # 5 has no actors
-
-
-def sql_move_source(s: Session) -> None:
-    s.execute(text("UPDATE sources SET event_id = 5 WHERE event_id = 2"))
-
-
-def add_source_in_a_savepoint(s: Session) -> None:
-    with s.begin_nested():
-        add_source(s)
-
-
-def sql_delete_sources(s: Session) -> None:
-    s.execute(text("DELETE FROM sources WHERE event_id = (SELECT min(event_id) FROM sources)"))
+def import_rows(s: Session) -> None:
+    parsed = read_csv(made(s.get_bind()).decode())  # type: ignore[arg-type]
+    assert parsed.ok
+    commit_import(s, parsed.rows, None, uuid.uuid4())
 
 
 CHANGES: list[Callable[[Session], None]] = [
@@ -181,97 +180,48 @@ CHANGES: list[Callable[[Session], None]] = [
     rename_actor,
     rename_system,
     merge_two_actors,
+    merge_two_systems,
+    soft_delete,
     soft_delete_and_restore,
-    sql_add_country,
-    sql_change_quantity,
-    sql_move_link,
-    sql_delete_sources,
-    sql_move_source,
-    add_source_in_a_savepoint,
+    import_rows,
 ]
 
 
 @pytest.mark.parametrize("change", CHANGES, ids=lambda c: c.__name__)
-def test_no_change_leaves_a_stale_line_in_use(filled: Engine, change: Callable[[Session], None]) -> None:
+def test_every_write_stores_current_lines(filled: Engine, change: Callable[[Session], None]) -> None:
     before = exported(filled)
     with Session(filled) as s:
         change(s)
         s.commit()
-    after = reference(filled)
+    after = exported(filled)
     assert after != before  # the change shows in the CSV, so a stale line would be caught
-    assert stale(filled) > 0
-    assert exported(filled) == after
-    export_lines.fill(filled)
-    assert stale(filled) == 0
-    assert exported(filled) == after
+    assert after == made(filled)
+    assert_current(filled)
 
 
-def test_a_deleted_event_takes_its_line_along(filled: Engine) -> None:
+def test_an_unrelated_edit_of_an_actor_writes_no_line(filled: Engine) -> None:
+    with filled.begin() as conn:
+        conn.execute(text("UPDATE event_lines SET line = 'kept\r\n'"))
+    with Session(filled) as s:
+        actor_id = _first(s, Actor, "Сергей Рябков")
+        # Only what a line shows counts: an actor's title is not in the CSV.
+        update_actor(s, actor_id, ActorEdit(name="Сергей Рябков", title="Deputy minister"), None)
+        s.commit()
+    assert set(stored(filled).values()) == {"kept\r\n"}
+
+
+def test_a_hard_deleted_event_takes_its_line_along(filled: Engine) -> None:
     with filled.begin() as conn:
         conn.execute(text("DELETE FROM events WHERE id = 2"))
         assert conn.scalar(text("SELECT count(*) FROM event_lines WHERE event_id = 2")) == 0
-    assert stale(filled) == 0
-    assert exported(filled) == reference(filled)
-
-
-@pytest.mark.parametrize("table", ["event_actors", "sources", "actors CASCADE", "systems CASCADE"])
-def test_emptying_a_link_or_name_table_drops_every_line(filled: Engine, table: str) -> None:
-    with filled.begin() as conn:
-        conn.execute(text(f"TRUNCATE {table}"))
-    assert stale(filled) == 2 * len(AWKWARD)
-    assert exported(filled) == reference(filled)
-
-
-def test_an_unrelated_rename_leaves_the_lines_alone(filled: Engine) -> None:
-    with Session(filled) as s:
-        # Only what a line shows counts: an actor's title is not in the CSV.
-        s.scalars(select(Actor).where(Actor.name == "Сергей Рябков")).one().title = "Deputy minister"
-        s.commit()
-    assert stale(filled) == 0
-
-
-def test_links_written_with_their_new_event_do_not_touch_it(engine: Engine) -> None:
-    truncate_all(engine)
-    try:
-        with Session(engine) as s:
-            event_id = make_event(s, countries=[]).id
-            ctid = s.scalar(text("SELECT ctid::text FROM events WHERE id = :id"), {"id": event_id})
-            s.execute(ADD_COUNTRY, {"id": event_id, "code": "FRA", "role": "supplier"})
-            # No second row version: an import's links cost no update of their events.
-            assert s.scalar(text("SELECT ctid::text FROM events WHERE id = :id"), {"id": event_id}) == ctid
-            s.commit()
-        with Session(engine) as s:
-            s.execute(ADD_COUNTRY, {"id": event_id, "code": "DEU", "role": "target"})
-            assert s.scalar(text("SELECT ctid::text FROM events WHERE id = :id"), {"id": event_id}) != ctid
-            s.rollback()
-    finally:
-        truncate_all(engine)
-
-
-def test_a_line_made_before_a_concurrent_change_is_never_used(filled: Engine) -> None:
-    """The filler reads, a writer commits, the filler writes what it read: the old line must not count."""
-    with filled.begin() as conn:
-        conn.execute(text("DELETE FROM event_lines WHERE event_id = 3"))
-    with filled.connect() as reader, filled.connect() as writer:
-        with reader.begin():
-            batches = list(export_lines._lines(reader, [3]))  # the snapshot is taken here
-        assert [row[0] for batch in batches for row in batch] == [3]
-        with Session(filled) as s:
-            add_source(s)
-            s.commit()
-        with writer.begin():
-            for batch in batches:
-                export_lines._write(writer, batch)
-    assert stale(filled) == 1
-    assert exported(filled) == reference(filled)
-    assert b"=Late Press" in exported(filled)  # the new source shows
+    assert exported(filled) == made(filled)
 
 
 def test_one_export_reads_one_snapshot(filled: Engine) -> None:
     """A change committed while an export streams does not show half-way through it."""
     with filled.begin() as conn:
-        conn.execute(text("DELETE FROM event_lines"))  # every batch then looks its rows up again
-    before = reference(filled)
+        conn.execute(text("DELETE FROM event_lines"))  # every batch then makes its lines
+    before = made(filled)
     with Session(filled) as s:
         last = s.scalar(select(Event.id).order_by(Event.date_start, Event.id).limit(1))  # streamed last
     with Session(filled) as s:
@@ -279,117 +229,35 @@ def test_one_export_reads_one_snapshot(filled: Engine) -> None:
         head = next(stream) + next(stream)
         with Session(filled) as w:
             w.execute(text("DELETE FROM events WHERE id = :id"), {"id": last})
-            w.get_one(Event, 4).title = "Changed while the export ran"
+            edit_title(w)
             w.commit()
         body = head + b"".join(stream)
     assert body == before
-    assert reference(filled) != before
+    assert made(filled) != before
 
 
-def test_the_filler_thread_keeps_up(filled: Engine) -> None:
-    with Session(filled) as s:
-        edit_title(s)
-        s.commit()
-    assert stale(filled) == 1
-    filler = export_lines.Filler(filled)
-    filler.POLL_SECONDS = 0.05
-    filler.start()
-    try:
-        deadline = time.monotonic() + 30
-        while (stale(filled) or filler.state != "ready") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert stale(filled) == 0
-        assert filler.state == "ready"
-    finally:
-        filler.stop()
-    assert exported(filled) == reference(filled)
+def test_a_remake_waits_for_a_writer_of_its_events(filled: Engine) -> None:
+    """A re-make never stores a line made from data a concurrent write is changing."""
+    with filled.begin() as conn:
+        conn.execute(text("DELETE FROM event_lines WHERE event_id IN (1, 3)"))
+    writer = Session(filled)
+    add_source(writer)  # holds event 3's row lock until it commits
+    done: list[int] = []
+    remaking = threading.Thread(target=lambda: done.append(export_lines.remake(filled)))
+    remaking.start()
+    remaking.join(1.0)
+    assert remaking.is_alive()  # waiting for the writer
+    writer.commit()
+    writer.close()
+    remaking.join(30)
+    assert done == [1]  # event 1; the writer stored event 3's line itself
+    assert_current(filled)
+    assert b"=Late Press" in exported(filled)
 
 
-def test_one_filler_at_a_time(filled: Engine) -> None:
+def test_the_start_up_remake_reports_its_state(filled: Engine) -> None:
     with filled.begin() as conn:
         conn.execute(text("DELETE FROM event_lines"))
-    with filled.connect() as holder:
-        assert holder.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": export_lines._LOCK_KEY})
-        assert export_lines.fill(filled) is None  # another process is at it
-        holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": export_lines._LOCK_KEY})
-        holder.commit()
-    assert export_lines.fill(filled) == 2 * len(AWKWARD)
-
-
-def test_the_filler_is_not_ready_while_another_process_fills(filled: Engine) -> None:
-    with filled.begin() as conn:
-        conn.execute(text("DELETE FROM event_lines"))
-    filler = export_lines.Filler(filled)
-    filler.POLL_SECONDS = 0.05
-    with filled.connect() as holder:
-        assert holder.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": export_lines._LOCK_KEY})
-        filler.start()
-        try:
-            time.sleep(0.5)  # ten polls, each finding the lock taken
-            assert filler.state == "filling"
-            assert stale(filled) == 2 * len(AWKWARD)
-            holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": export_lines._LOCK_KEY})
-            holder.commit()
-            deadline = time.monotonic() + 30
-            while filler.state != "ready" and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert filler.state == "ready"
-            assert stale(filled) == 0  # made by this filler once the other let go
-        finally:
-            filler.stop()
-
-
-def test_the_filler_logs_one_line_per_retry_while_the_database_is_away(
-    filled: Engine, caplog: pytest.LogCaptureFixture
-) -> None:
-    # Nothing listens on port 1: every poll fails to connect, as during a database restart.
-    away = create_engine(filled.url.set(host="127.0.0.1", port=1), connect_args={"connect_timeout": 2})
-    filler = export_lines.Filler(away)
-    filler.POLL_SECONDS = 0.05
-    with caplog.at_level(logging.WARNING, logger="app.queries.export_lines"):
-        filler.start()
-        try:
-            deadline = time.monotonic() + 10
-            while len(caplog.records) < 2 and time.monotonic() < deadline:
-                time.sleep(0.05)
-        finally:
-            filler.stop()
-            away.dispose()
-    assert len(caplog.records) >= 2  # it keeps trying
-    assert all(r.levelno == logging.WARNING and r.exc_info is None for r in caplog.records)
-    assert "database unavailable" in caplog.records[0].getMessage()
-    assert filler.state == "filling"
-
-
-def test_many_events_use_the_grouped_read(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    truncate_all(engine)
-    try:
-        with Session(engine) as s:
-            for data in AWKWARD * 3:
-                make_event(s, **data)
-            s.commit()
-        monkeypatch.setattr(export_query, "GROUPED_MIN_ROWS", 5)
-        monkeypatch.setattr(export_lines, "WRITE_BATCH", 4)  # several write transactions
-        reads: list[object] = []
-        real = export_lines._lines
-        monkeypatch.setattr(export_lines, "_lines", lambda conn, ids: reads.append(ids) or real(conn, ids))
-        assert export_lines.fill(engine) == 3 * len(AWKWARD)
-        assert reads == [None]  # the grouped read of every stale event, not a list of ids
-        assert stale(engine) == 0
-        assert exported(engine) == reference(engine)
-    finally:
-        truncate_all(engine)
-
-
-def test_the_format_number_follows_the_cells_query(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Lines made by older code stop counting when the SQL that makes their cells changes."""
-    before = export_query.format_fingerprint()
-    assert before == export_query.FORMAT
-    real = export_query.export_select
-    monkeypatch.setattr(
-        export_query, "export_select", lambda f, grouped=False: real(f, grouped=grouped).limit(7)
-    )
-    assert export_query.format_fingerprint() != before
-    monkeypatch.setattr(export_query, "export_select", real)
-    monkeypatch.setattr(export_query, "LINE_FORMAT", export_query.LINE_FORMAT + 1)
-    assert export_query.format_fingerprint() != before
+    export_lines.remake_at_start(filled)
+    assert export_lines.state() == "ready"
+    assert_current(filled)

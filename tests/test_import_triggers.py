@@ -1,4 +1,4 @@
-"""The bulk import's fast paths (no per-row trigger checks, tokens by hand) store what the slow ones would."""
+"""The bulk import: any role may run it (PostgreSQL checks every foreign key), references held, tokens."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import app.queries.imports as imports
 from app.cli import main as cli_main
 from app.csvio import read_csv
 from app.models import Actor, AuditEntry, Event, EventActor
+from app.queries.export_lines import make_lines
 from app.queries.imports import ReferenceGone, build_batch, commit_import, prepare_batch, write_batch
 from app.textkeys import match_keys
 from tests.conftest import Client
@@ -45,42 +46,35 @@ def _count(engine: Engine, model: type) -> int:  # type: ignore[type-arg]
         return int(s.scalar(select(func.count()).select_from(model)) or 0)
 
 
-def test_a_superuser_may_skip_triggers_a_plain_role_may_not(engine: Engine) -> None:
-    with Session(engine) as s:
-        assert imports.may_skip_triggers(s)  # the tests connect as a superuser
+def test_a_plain_role_imports_and_its_lines_are_stored(committed: Engine) -> None:
+    """No superuser, no session_replication_role: the import runs as an ordinary owner of nothing."""
     role = f"sb_plain_{secrets.token_hex(3)}"
-    admin = create_engine(engine.url, isolation_level="AUTOCOMMIT")
+    admin = create_engine(committed.url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
-    plain = create_engine(engine.url.set(username=role))
+        conn.execute(text(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"'))
+        conn.execute(text(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"'))
+    plain = create_engine(committed.url.set(username=role))
     try:
+        parsed = read_csv(BATCHED)
         with Session(plain) as s:
-            assert not imports.may_skip_triggers(s)
+            assert not s.scalar(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"))
+            result = commit_import(s, parsed.rows, None, uuid.uuid4())
+            s.commit()
+        assert len(result.event_ids) == 5
+        assert len(_stored(committed)) == 5
+        with Session(committed) as s:
+            lines = dict(s.execute(text("SELECT event_id, line FROM event_lines")).tuples().all())
+            assert lines == make_lines(s, result.event_ids)
     finally:
         plain.dispose()
         with admin.connect() as conn:
+            conn.execute(text(f'DROP OWNED BY "{role}"'))
             conn.execute(text(f'DROP ROLE "{role}"'))
         admin.dispose()
 
 
-def test_both_ways_store_the_same_rows(committed: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    parsed = read_csv(BATCHED)
-    assert parsed.ok, parsed.errors
-    stored = []
-    for allowed in (True, False):
-        monkeypatch.setattr(imports, "may_skip_triggers", lambda _s, allowed=allowed: allowed)
-        with Session(committed) as s:
-            commit_import(s, parsed.rows, None, uuid.uuid4())
-            s.commit()
-        stored.append(_stored(committed))
-        with Session(committed) as s:
-            s.execute(text("TRUNCATE events, audit_log, actors, systems CASCADE"))
-            s.commit()
-    assert stored[0] == stored[1] and len(stored[0]) == 5
-
-
-@pytest.mark.parametrize("skip_triggers", [True, False])
-def test_a_reference_deleted_before_loading_fails_the_batch(committed: Engine, skip_triggers: bool) -> None:
+def test_a_reference_deleted_before_loading_fails_the_batch(committed: Engine) -> None:
     actor_id = _known_actor(committed)
     rows = read_csv(ONE_ROW).rows
     with Session(committed) as s:
@@ -89,7 +83,7 @@ def test_a_reference_deleted_before_loading_fails_the_batch(committed: Engine, s
         with psycopg.connect(_psycopg(committed), autocommit=True) as other:
             other.execute("DELETE FROM actors WHERE id = %s", (actor_id,))
         with pytest.raises(ReferenceGone, match=f"actors {actor_id} no longer exist"):
-            write_batch(s, payload, skip_triggers=skip_triggers)
+            write_batch(s, payload)
         s.rollback()
     assert _count(committed, Event) == 0
 
@@ -98,9 +92,7 @@ def test_held_references_cannot_be_deleted_until_commit(committed: Engine) -> No
     actor_id = _known_actor(committed)
     rows = read_csv(ONE_ROW).rows
     with Session(committed) as s:
-        write_batch(s, build_batch(rows, prepare_batch(s, rows), None, uuid.uuid4()), skip_triggers=True)
-        # Triggers are back on for whatever else the transaction does.
-        assert s.scalar(text("SHOW session_replication_role")) == "origin"
+        write_batch(s, build_batch(rows, prepare_batch(s, rows), None, uuid.uuid4()))
         with psycopg.connect(_psycopg(committed), autocommit=True) as other:
             other.execute("SET lock_timeout = '300ms'")
             with pytest.raises(psycopg.errors.LockNotAvailable):
@@ -118,7 +110,7 @@ def test_events_missing_from_the_load_fail_the_batch(committed: Engine) -> None:
         short = replace(payload, copy_text={**payload.copy_text, "import_events": staged.split("\n", 1)[1]})
         events = imports.event_rows(helper, short)  # one event lost on the way
         with pytest.raises(RuntimeError, match="4 of the batch's 5 events were loaded"):
-            write_batch(s, payload, events=events, skip_triggers=True)
+            write_batch(s, payload, events=events)
         s.rollback()
     assert _count(committed, Event) == 0
 
@@ -157,12 +149,9 @@ def test_web_import_answers_409_when_a_reference_is_gone(
     assert db.scalar(select(func.count()).select_from(Event)) == before
 
 
-def test_web_import_records_the_user_under_both_ways(
-    analyst: Client, db: Session, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_web_import_records_the_user(analyst: Client, db: Session) -> None:
     # The events' created_by/updated_by and the audit's user_id point to the importing user.
     for allowed in (True, False):
-        monkeypatch.setattr(imports, "may_skip_triggers", lambda _s, allowed=allowed: allowed)
         body = FRIENDLY.replace("Russia offers", f"Russia offers ({allowed})").replace(
             "Iran ships", f"Iran ({allowed}) ships"
         )
@@ -187,19 +176,12 @@ def test_row_token_texts_are_uuid5_of_the_line() -> None:
         assert imports.row_tokens(token, rows) == expected
 
 
-def test_cli_says_when_it_checks_row_by_row(  # type: ignore[no-untyped-def]
-    committed: Engine, tmp_path, capsys, monkeypatch: pytest.MonkeyPatch
+def test_cli_imports_without_a_word_about_triggers(  # type: ignore[no-untyped-def]
+    committed: Engine, tmp_path, capsys
 ) -> None:
     path = tmp_path / "batched.csv"
     path.write_text(BATCHED, encoding="utf-8")
     assert cli_main(["import", str(path)]) == 0
-    assert "session_replication_role" not in capsys.readouterr().err
-    fast = _stored(committed)
-    with Session(committed) as s:
-        s.execute(text("TRUNCATE events, audit_log, actors, systems CASCADE"))
-        s.commit()
-    monkeypatch.setattr(imports, "may_skip_triggers", lambda _s: False)
-    assert cli_main(["import", str(path)]) == 0
     err = capsys.readouterr().err
-    assert "may not set session_replication_role" in err and "imported 5 event(s)" in err
-    assert _stored(committed) == fast
+    assert "session_replication_role" not in err and "imported 5 event(s)" in err
+    assert len(_stored(committed)) == 5

@@ -302,10 +302,10 @@ def export_csv(s: Session) -> list[dict[str, str]]:
     import csv
     import io
 
-    from app.csvio import write_rows
-    from app.queries.export import export_rows
+    from app.csvio import write_lines
+    from app.queries.export import export_batches
 
-    raw = b"".join(write_rows(export_rows(s, EventFilter())))
+    raw = b"".join(write_lines(export_batches(s, EventFilter())))
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8"), newline="")))
     return [{k: v for k, v in row.items() if k not in MASKED} for row in rows]
 
@@ -334,9 +334,9 @@ def test_export_import_export_is_identity_for_arbitrary_text(dataset: Engine, da
     from hypothesis import reject
     from pydantic import ValidationError
 
-    from app.csvio import decode_upload, read_csv, write_rows
+    from app.csvio import decode_upload, read_csv, write_lines
     from app.events_service import create_event
-    from app.queries.export import export_rows
+    from app.queries.export import export_batches
     from app.queries.imports import commit_import
 
     try:
@@ -353,7 +353,7 @@ def test_export_import_export_is_identity_for_arbitrary_text(dataset: Engine, da
             first = export_csv(s)
             assert len(first) == 1
 
-            raw = b"".join(write_rows(export_rows(s, EventFilter())))
+            raw = b"".join(write_lines(export_batches(s, EventFilter())))
             decoded, problem = decode_upload(raw, 10_000_000)
             assert problem is None and decoded is not None
             parsed = read_csv(decoded)

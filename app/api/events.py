@@ -28,7 +28,9 @@ from app.events_service import (
 from app.filters import MAX_LENGTH, MAX_VALUES, FilterError, InvalidFilter, strict_filter
 from app.queries.api import event_id_for_client_token
 from app.queries.events import Cursor, event_or_none, timeline_page
+from app.queries.new_names import LINK_FIELDS, near_names
 from app.schemas import DATE_PATTERN, EventInput
+from app.textkeys import fold
 from app.vocab import KINDS, STATUSES
 
 bearer = HTTPBearer(
@@ -89,6 +91,49 @@ def _many(values: tuple[str, ...] = ()) -> JsonDict:
         {"type": "string", "enum": ["", *values]} if values else {"type": "string", "maxLength": MAX_LENGTH}
     )
     return {"anyOf": [item, {"type": "array", "items": item, "maxItems": MAX_VALUES}]}
+
+
+# Naming an actor or system that is not in the catalogue but close to one ("Zelenskyy") is refused
+# unless the client confirms that the new entry is meant: a second "Zelensky" is worse than a retry.
+NEAR_NAME: dict[int | str, dict[str, Any]] = {
+    422: {
+        "model": Problem,
+        "description": "Invalid input: `detail` lists each bad field or parameter. An actor or system "
+        "not in the catalogue but close to a known one is refused with type `near_name` (the message "
+        "names the field, the typed name and the known names, also given as `input` and `suggestions`); "
+        "send a known name, or "
+        "`create_new_names=true` to create it.",
+    }
+}
+CreateNewNames = Annotated[
+    bool,
+    Query(
+        description="create actors and systems that are not in the catalogue even when a known name is "
+        "close (otherwise 422 `near_name`, with the suggestions)"
+    ),
+]
+
+
+def _near_name_errors(db: SessionDep, data: EventInput) -> JSONResponse | None:
+    """422 naming each new actor or system that is close to a catalogue entry, or None."""
+    errors = []
+    for kind, (group, field) in LINK_FIELDS.items():
+        links = getattr(data, group)
+        near = {fold(n.typed): n for n in near_names(db, kind, [getattr(link, field) for link in links])}
+        for i, link in enumerate(links):
+            hit = near.get(fold(getattr(link, field)))
+            if hit is not None:
+                errors.append(
+                    {
+                        "loc": ["body", group, i, field],
+                        "msg": f"{hit.sentence()} Send that name, or create_new_names=true to create "
+                        f"“{hit.typed}” as a new {kind}.",
+                        "type": "near_name",
+                        "input": hit.typed,
+                        "suggestions": list(hit.suggestions),
+                    }
+                )
+    return JSONResponse({"detail": errors}, status_code=422) if errors else None
 
 
 CREATE_EXAMPLE = {
@@ -252,6 +297,7 @@ def get_event(event_id: EventId, db: SessionDep, principal: ViewerDep) -> Any:
         409: {"model": Problem, "description": "The `client_token`'s event was deleted since."},
         **AUTH_ERRORS,
         **INVALID,
+        **NEAR_NAME,
     },
 )
 def create(
@@ -260,9 +306,11 @@ def create(
     ],
     db: SessionDep,
     principal: AnalystDep,
+    create_new_names: CreateNewNames = False,
 ) -> Any:
     """Validated exactly like the web form; unknown actors and systems are created.
 
+    An unknown name close to a known one is refused (422 `near_name`) unless `create_new_names=true`.
     Send a fresh `client_token` (UUID) to make retries safe: the same token gives back the same event
     (409 if that event was deleted since).
     """
@@ -274,6 +322,8 @@ def create(
                 # Its id would only 404: say what happened and how to get it back instead.
                 return JSONResponse({"detail": deleted_message(existing)}, status_code=409)
             return JSONResponse(jsonable_encoder(EventOut.of(event)))
+    if not create_new_names and (refused := _near_name_errors(db, data)) is not None:
+        return refused
     event = create_event(db, data, principal.user)
     db.commit()
     event = load_event(db, event.id)
@@ -288,7 +338,7 @@ def create(
     "/events/{event_id}",
     response_model=EventOut,
     summary="Replace an event",
-    responses={**AUTH_ERRORS, **NOT_FOUND, **CONFLICT, **INVALID},
+    responses={**AUTH_ERRORS, **NOT_FOUND, **CONFLICT, **INVALID, **NEAR_NAME},
 )
 def replace(
     event_id: EventId,
@@ -296,8 +346,13 @@ def replace(
     db: SessionDep,
     principal: AnalystDep,
     reason: Annotated[str | None, Query(max_length=500, description="recorded in the history")] = None,
+    create_new_names: CreateNewNames = False,
 ) -> Any:
     """Set every field (unset ones take their defaults); refused with 409 if `version` is not current."""
+    if not create_new_names:
+        _load(db, event_id)  # a missing event is a 404 before any question about its names
+        if (refused := _near_name_errors(db, data)) is not None:
+            return refused
     try:
         event = update_event(db, event_id, data, principal.user, data.version, reason)
     except EventNotFound:
@@ -314,7 +369,7 @@ def replace(
     "/events/{event_id}",
     response_model=EventOut,
     summary="Change some fields of an event",
-    responses={**AUTH_ERRORS, **NOT_FOUND, **CONFLICT, **INVALID},
+    responses={**AUTH_ERRORS, **NOT_FOUND, **CONFLICT, **INVALID, **NEAR_NAME},
 )
 def patch(
     event_id: EventId,
@@ -322,6 +377,7 @@ def patch(
     db: SessionDep,
     principal: AnalystDep,
     reason: Annotated[str | None, Query(max_length=500, description="recorded in the history")] = None,
+    create_new_names: CreateNewNames = False,
 ) -> Any:
     """Send only the fields to change plus `version`; lists (countries, sources…) are replaced whole."""
     try:
@@ -334,6 +390,8 @@ def patch(
         data = EventInput.model_validate(merged)
     except ValidationError as exc:
         raise _body_errors(exc) from None
+    if not create_new_names and (refused := _near_name_errors(db, data)) is not None:
+        return refused
     try:
         event = update_event(db, event_id, data, principal.user, changes.model_dump()["version"], reason)
     except EventNotFound:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy.orm import Session
 
-from app.data_version import VERSION_SQL
+from app.data_version import VERSION_KEY, VERSION_SQL
 
 T = TypeVar("T")
 MAX_ENTRIES = 512
@@ -28,8 +28,15 @@ _entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
 
 
 def data_version(session: Session) -> tuple[Any, ...]:
-    """A value that changes whenever the events' data may have changed."""
-    return tuple(session.execute(VERSION_SQL).one())
+    """A value that changes whenever the events' data may have changed; read once per transaction.
+
+    The page, its total, facets and chart all ask; one read serves them. The session's own writes,
+    commits and rollbacks forget it (app/data_version.py), so it is read again after them.
+    """
+    known = session.info.get(VERSION_KEY)
+    if known is None:
+        known = session.info[VERSION_KEY] = tuple(session.execute(VERSION_SQL).one())
+    return cast(tuple[Any, ...], known)
 
 
 class _Flight:

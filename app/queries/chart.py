@@ -6,14 +6,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Date, DateTime, cast, func, select
 from sqlalchemy.orm import Session
 
 from app.dates import format_human, format_iso
 from app.filters import EventFilter
-from app.models import Event
 from app.queries import facts
-from app.queries.events import conditions
 from app.vocab import KINDS
 
 # Beyond this many months a monthly chart becomes a comb; it switches to years.
@@ -68,27 +65,12 @@ def _months(first: date, last: date) -> list[date]:
 
 
 def chart_series(session: Session, f: EventFilter) -> ChartData:
-    """Counts by month (or by year over long spans) and kind; one grouped query.
+    """Counts by month (or by year over long spans) and kind, from the in-memory copy.
 
     An event counts in the month it starts. Events known only to the year have no month: a monthly chart
     leaves them out and says so in `note`; a yearly chart includes them.
     """
-    copy = facts.for_session(session)
-    rows = facts.Selection(session, copy, f).chart_rows() if copy is not None else chart_rows_sql(session, f)
-    return assemble(rows)
-
-
-def chart_rows_sql(session: Session, f: EventFilter) -> list[tuple[date, bool, str, int]]:
-    """(month, year precision?, kind, count) of the filter's events, grouped by PostgreSQL."""
-    # date::timestamp keeps date_trunc away from the session time zone.
-    month = cast(func.date_trunc("month", cast(Event.date_start, DateTime)), Date).label("month")
-    yearly = (Event.date_precision == "year").label("yearly")
-    stmt = (
-        select(month, yearly, Event.kind, func.count())
-        .where(*conditions(f))
-        .group_by(month, yearly, Event.kind)
-    )
-    return [(m, bool(y), k, int(n)) for m, y, k, n in session.execute(stmt)]
+    return assemble(facts.selection(session, f).chart_rows())
 
 
 def assemble(rows: list[tuple[date, bool, str, int]]) -> ChartData:

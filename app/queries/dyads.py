@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import Any
 
-from sqlalchemy import Date, DateTime, and_, case, cast, distinct, func, select
-from sqlalchemy.orm import Session, aliased
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import case, select
+from sqlalchemy.orm import Session
 
 from app.dates import format_human
 from app.filters import EventFilter
-from app.models import Event, EventCountry
+from app.models import Event
 from app.queries import facts
-from app.queries.events import conditions, matching_ids
+from app.vocab import KINDS
 
 # The matrix shows the busiest suppliers and recipients; a filter narrows it to the rest.
 MATRIX_SIZE = 15
@@ -41,9 +45,8 @@ class Matrix:
 
 
 def dyad_matrix(session: Session, f: EventFilter, size: int = MATRIX_SIZE) -> Matrix:
-    """Every supplier x recipient pair of the filter's events and its count (copy or one grouped query)."""
-    copy = facts.for_session(session)
-    cells = facts.Selection(session, copy, f).dyad_cells() if copy else dyad_cells_sql(session, f)
+    """Every supplier x recipient pair of the filter's events and its count (from the in-memory copy)."""
+    cells = facts.selection(session, f).dyad_cells()
     m = Matrix(cells=cells)
     for (s, r), c in cells.items():
         m.supplier_totals[s] = m.supplier_totals.get(s, 0) + c
@@ -53,19 +56,6 @@ def dyad_matrix(session: Session, f: EventFilter, size: int = MATRIX_SIZE) -> Ma
     m.truncated = len(m.suppliers) > size or len(m.recipients) > size
     m.suppliers, m.recipients = m.suppliers[:size], m.recipients[:size]
     return m
-
-
-def dyad_cells_sql(session: Session, f: EventFilter) -> dict[tuple[str, str], int]:
-    """Supplier x recipient counts of the filter's events, grouped by PostgreSQL."""
-    sup, rec = aliased(EventCountry), aliased(EventCountry)
-    n = func.count(distinct(sup.event_id))
-    stmt = (
-        select(sup.country_code, rec.country_code, n)
-        .join(rec, and_(rec.event_id == sup.event_id, rec.role == "recipient"))
-        .where(sup.role == "supplier", sup.event_id.in_(matching_ids(f)))
-        .group_by(sup.country_code, rec.country_code)
-    )
-    return {(s, r): int(c) for s, r, c in session.execute(stmt)}
 
 
 @dataclass(frozen=True)
@@ -123,48 +113,84 @@ def ladder_filter(f: EventFilter) -> tuple[EventFilter, tuple[str, ...]]:
 
 
 def support_ladder(session: Session, f: EventFilter) -> Ladder:
-    """The ladder of the filter's single supplier -> recipient pair: two queries whatever the event count.
-
-    Steps come from a window over the dyad's events in date order: an event is a step when its stage
-    is above every earlier one. Months come from one grouped query; the running maximum is added here.
-    """
+    """The ladder of the filter's single supplier -> recipient pair, climbed on the facts copy."""
     g, excluded = ladder_filter(f)
     ladder = Ladder(f.supplier[0], f.recipient[0], excluded_statuses=excluded)
-    before = (
-        func.max(LADDER_STAGE).over(order_by=(Event.date_start, Event.id), rows=(None, -1)).label("before")
-    )
-    ordered = (
-        select(
-            Event.id,
-            Event.title,
-            Event.date_start,
-            Event.date_precision,
-            Event.kind,
-            Event.status,
-            LADDER_STAGE.label("stage"),
-            before,
-        )
-        .where(*conditions(g))
-        .subquery()
-    )
-    steps = (
-        select(ordered)
-        .where((ordered.c.before.is_(None)) | (ordered.c.stage > ordered.c.before))
-        .order_by(ordered.c.date_start, ordered.c.id)
-    )
-    ladder.steps = [
-        LadderEvent(r.id, r.title, r.date_start, r.date_precision, r.kind, r.status, r.stage)
-        for r in session.execute(steps)
-    ]
-    month = cast(func.date_trunc("month", cast(Event.date_start, DateTime)), Date).label("month")
-    monthly = (
-        select(month, func.count(), func.max(LADDER_STAGE), func.bool_and(Event.date_precision == "year"))
-        .where(*conditions(g))
-        .group_by(month)
-        .order_by(month)
-    )
+    _climb_on_copy(session, facts.current(session), g, ladder)
+    return ladder
+
+
+def add_months(ladder: Ladder, rows: Iterable[tuple[date, int, int, bool]]) -> None:
+    """Append (month, events, highest stage, year-only?) rows in month order, with the running maximum."""
     reached = -1
-    for m, count, highest, year_only in session.execute(monthly):
+    for m, count, highest, year_only in rows:
         reached = max(reached, int(highest))
         ladder.months.append(Month(m, int(count), int(highest), reached, bool(year_only)))
-    return ladder
+
+
+def _climb_on_copy(session: Session, copy: facts.Facts, g: EventFilter, ladder: Ladder) -> None:
+    """Steps and months from the in-memory copy; only the steps' titles are read from PostgreSQL.
+
+    A big dyad holds tens of thousands of events at a million: PostgreSQL fetched and sorted every one
+    of them from the heap for the window, on every request, where the copy's columns take milliseconds.
+    """
+    rows = _pair_rows(session, copy, g)
+    if not len(rows):
+        return
+    rows = rows[np.argsort(copy.keys[rows], kind="stable")]  # (date_start, id): the SQL window's order
+    # LADDER_STAGE on the copy's columns: a denial stays at 0 whatever its stored stage.
+    stage = np.where(copy.kind[rows] == KINDS.index("denial"), 0, copy.stage[rows]).astype(np.int64)
+    higher = np.ones(len(rows), dtype=bool)
+    higher[1:] = stage[1:] > np.maximum.accumulate(stage)[:-1]
+    step_ids = [int(i) for i in copy.ids[rows[higher]]]
+    found = {
+        r.id: r
+        for r in session.execute(
+            select(*STEP_COLUMNS).where(Event.id.in_(step_ids), Event.deleted_at.is_(None))
+        )
+    }
+    ladder.steps = [ladder_step(found[i]) for i in step_ids if i in found]
+    months = copy.month[rows]  # non-decreasing, as the rows are in date order
+    first = np.flatnonzero(np.diff(months, prepend=months[0] - 1))
+    counts = np.diff(np.append(first, len(rows)))
+    highest = np.maximum.reduceat(stage, first)
+    year_only = np.logical_and.reduceat(copy.yearly[rows], first)
+    add_months(
+        ladder,
+        (
+            (np.datetime64(int(months[i]), "M").astype("datetime64[D]").item(), n, h, y)
+            for i, n, h, y in zip(first, counts, highest, year_only, strict=True)
+        ),
+    )
+
+
+def _pair_rows(session: Session, copy: facts.Facts, g: EventFilter) -> npt.NDArray[np.int64]:
+    """Rows of the copy in the ladder: the pair's rows (one pass over the pair links) the rest keeps.
+
+    The pair's links pick its rows directly, where a Selection would build the supplier and the recipient
+    masks over every country link and combine them, the largest part of the ladder's time.
+    """
+    index, width = copy.country_index, len(copy.countries)
+    supplier, recipient = g.supplier[0], g.recipient[0]
+    if supplier not in index or recipient not in index:
+        return np.zeros(0, dtype=np.int64)
+    pair = index[supplier] * width + index[recipient]
+    rows = copy.dyads.rows[copy.dyads.values == pair].astype(np.int64)  # distinct: one link per pair
+    rest = facts.Selection(session, copy, g.without("supplier").without("recipient")).mask()
+    return rows[rest[rows]]
+
+
+STEP_COLUMNS = (
+    Event.id,
+    Event.title,
+    Event.date_start,
+    Event.date_precision,
+    Event.kind,
+    Event.status,
+    LADDER_STAGE.label("stage"),
+)
+
+
+def ladder_step(r: Any) -> LadderEvent:
+    """A ladder step from a row of STEP_COLUMNS."""
+    return LadderEvent(r.id, r.title, r.date_start, r.date_precision, r.kind, r.status, r.stage)

@@ -1,4 +1,4 @@
-"""The event select for a filter, keyset pages of the timeline, and single events."""
+"""The filter as SQL conditions (export, API list, the copy's id queries), timeline pages, single events."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, exists, func, select
 from sqlalchemy.orm import Session
 
 from app.events_service import event_options
@@ -126,24 +126,21 @@ class Page:
 
 
 def timeline_page(session: Session, f: EventFilter, cursor: Cursor | None = None, limit: int = 50) -> Page:
-    """A keyset page: a fixed number of queries (ids, then the events and one per eager-loaded link).
+    """A keyset page: ids from the in-memory copy, then the events by id (a fixed number of queries).
 
-    The ids come from the in-memory copy when it is current (milliseconds for any filter of its
-    columns), else from PostgreSQL walking the timeline index.
+    The copy orders by (date_start, id) and cuts at the cursor for any filter in milliseconds; the
+    conditions it does not hold (full text, publisher, reliability, tags) come from PostgreSQL as one id
+    query through their indexes, so a rare or empty tag costs no walk of the date index.
     """
     from app.queries import facts  # facts builds on this module's conditions
+    from app.queries.cache import cached, data_version
 
-    copy = facts.for_session(session, wait=False)
-    if copy is not None and (not facts.needs_sql(f) or facts.has_sql_mask(session, copy, f)):
-        before = (cursor.date_start, cursor.id) if cursor is not None else None
-        ids = facts.Selection(session, copy, f).page_ids(before, limit + 1)
-        found = {e.id: e for e in session.scalars(event_by_ids(ids)).unique()}
-        rows = [found[i] for i in ids if i in found]
-    else:
-        stmt = event_select(f).options(*event_options()).limit(limit + 1)
-        if cursor is not None:
-            stmt = stmt.where(tuple_(Event.date_start, Event.id) < tuple_(cursor.date_start, cursor.id))
-        rows = list(session.scalars(stmt).unique())
+    before = (cursor.date_start, cursor.id) if cursor is not None else None
+    # Kept per filter, position and data version like the aggregates: a repeated view costs its rows only.
+    key = ("page", f.query_string(), f.system_family, before, limit, data_version(session))  # families
+    ids = cached(key, lambda: facts.selection(session, f).page_ids(before, limit + 1))
+    found = {e.id: e for e in session.scalars(event_by_ids(ids)).unique()}
+    rows = [found[i] for i in ids if i in found]
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = Cursor(rows[-1].date_start, rows[-1].id).encode() if more and rows else None
@@ -181,18 +178,10 @@ def drop_unknown_names(session: Session, f: EventFilter) -> tuple[EventFilter, l
 
 
 def count_events(session: Session, f: EventFilter) -> int:
-    """How many events match the filter (from the in-memory copy when it is on)."""
+    """How many events match the filter (counted on the in-memory copy)."""
     from app.queries import facts  # facts builds on this module's conditions
 
-    copy = facts.for_session(session)
-    if copy is not None:
-        return facts.Selection(session, copy, f).total()
-    return count_events_sql(session, f)
-
-
-def count_events_sql(session: Session, f: EventFilter) -> int:
-    """How many events match the filter, counted by PostgreSQL."""
-    return int(session.scalar(select(func.count()).select_from(matching_ids(f).subquery())) or 0)
+    return facts.selection(session, f).total()
 
 
 def event_or_none(session: Session, event_id: int) -> Event | None:

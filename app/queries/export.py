@@ -1,50 +1,28 @@
-"""The CSV export: stored lines read in timeline order, and the query that makes a line from the tables."""
+"""The CSV export: the stored lines of the filter's events in timeline order, streamed from one snapshot."""
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import math
-import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Engine,
-    Select,
-    String,
-    Text,
-    and_,
-    case,
-    cast,
-    func,
-    literal_column,
-    select,
-    text,
-    true,
-)
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy import Connection, Engine, Select, and_, func, select, text
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 
-from app.csvio import HEADER, LineFormatter, join_items
+from app.csvio import FORMAT_VERSION
 from app.filters import EventFilter
-from app.models import Actor, Event, EventActor, EventCountry, EventLine, EventSystem, Source, System
+from app.models import Event, EventLine
 from app.queries.events import conditions
+from app.queries.export_lines import make_lines
 
 # Rows per FETCH: a few MB of text, fetched while the previous batch is written out.
 BATCH = 2000
-_SEP: ColumnElement[str] = literal_column("'; '")
-# Both plans want joins without hash tables: the grouped plan merge-joins the link aggregates in
-# event-id order (a hash of a million aggregated rows spills and loses the order), the per-event plan
-# looks actors and systems up by primary key (a hash per event rebuilt 1,000,000 times cost 4×).
-# JIT compiles for seconds and buys nothing for either. A cursor is planned for its first 10 % of rows
-# by default, which for a narrow filter meant walking every event in timeline order to find the few
-# that match (10–13 s instead of 0.8 s for one actor's 11,812 events); the export reads every row.
-# Applied with SET LOCAL to the export's own transaction, and by the bench to the COPY it compares with.
+# A narrow filter looks each line up by key (no hash tables); JIT compiles for seconds and buys nothing.
+# A cursor is planned for its first 10 % of rows by default, which for a narrow filter meant walking
+# every event in timeline order to find the few that match (10–13 s instead of 0.8 s for one actor's
+# 11,812 events); the export reads every row.
 PLAN_SETTINGS: dict[str, str] = {"jit": "off", "enable_hashjoin": "off", "cursor_tuple_fraction": "1"}
 # The stored lines of a large share of the events: both tables read in order on disk, the events hashed
 # (64 MB holds a million in one batch) and the joined lines sorted into timeline order once. Walking the
@@ -60,171 +38,7 @@ WIDE_LINE_SETTINGS: dict[str, str] = {
 _cursor_names = itertools.count()
 
 
-def _iso(day: Any, precision: Any) -> ColumnElement[str]:
-    """A stored date at its precision as YYYY, YYYY-MM or YYYY-MM-DD (app.dates.format_iso in SQL)."""
-    return case(
-        (precision == "year", func.to_char(day, "YYYY")),
-        (precision == "month", func.to_char(day, "YYYY-MM")),
-        else_=func.to_char(day, "YYYY-MM-DD"),
-    )
-
-
-def _utc(ts: Any) -> ColumnElement[str]:
-    return func.to_char(func.timezone("UTC", ts), 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
-
-
-def _esc(value: Any) -> ColumnElement[str]:
-    """csvio.escape_item in SQL: a literal ';' inside an item becomes ';;'."""
-    return func.replace(value, ";", ";;")
-
-
-def _agg(item: Any, position: Any) -> Any:
-    """csvio.join_items in SQL: items in position order joined with '; '."""
-    return func.string_agg(item, aggregate_order_by(_SEP, position))
-
-
-def _per_source(item: Any, column: Any) -> Any:
-    """One aligned item per source; NULL (an empty cell) when no source sets the field."""
-    return case((func.count(column) == 0, None), else_=_agg(func.coalesce(item, ""), Source.position))
-
-
-def export_select(f: EventFilter, *, grouped: bool = False) -> Select[Any]:
-    """Rows for the CSV in timeline order: text cells in csvio.HEADER order (tags as an array).
-
-    Two plans, same rows: per-event LATERAL lookups start streaming at once and suit a narrow filter;
-    `grouped` aggregates each link table once, in event-id order, and merge-joins the aggregates to the
-    events, much faster for a large share of events (one sort of the joined rows at the end).
-    """
-    joins: list[tuple[Any, ColumnElement[bool]]] = []
-
-    def attach(sub: Select[Any], event_id: Any, name: str) -> Any:
-        table: Any
-        if grouped:
-            # Newest id first, like the events' backward scan: the merge joins then need no sorts.
-            grouped_sub = sub.add_columns(event_id.label("event_id")).group_by(event_id)
-            table = grouped_sub.order_by(event_id.desc()).subquery(name)
-            joins.append((table, table.c.event_id == Event.id))
-        else:
-            table = sub.where(event_id == Event.id).lateral(name)
-            joins.append((table, true()))
-        return table
-
-    countries = attach(
-        select(
-            *(
-                _agg(EventCountry.country_code, EventCountry.position)
-                .filter(EventCountry.role == role)
-                .label(role)
-                for role in ("supplier", "recipient", "target", "intermediary")
-            )
-        ),
-        EventCountry.event_id,
-        "c",
-    )
-    actors = attach(
-        select(_agg(_esc(Actor.name) + " (" + EventActor.role + ")", EventActor.position).label("actors"))
-        .select_from(EventActor)
-        .join(Actor, Actor.id == EventActor.actor_id),
-        EventActor.event_id,
-        "a",
-    )
-    quantity = " ×" + cast(EventSystem.quantity, Text)
-    note = case((EventSystem.quantity_note != "", " [" + _esc(EventSystem.quantity_note) + "]"))
-    systems = attach(
-        select(
-            _agg(func.concat(_esc(System.designation), quantity, note), EventSystem.position).label("systems")
-        )
-        .select_from(EventSystem)
-        .join(System, System.id == EventSystem.system_id),
-        EventSystem.event_id,
-        "s",
-    )
-    sources = attach(
-        select(
-            _agg(_esc(Source.publisher), Source.position).label("publishers"),
-            _per_source(_esc(Source.url), Source.url).label("urls"),
-            _per_source(_esc(Source.title), Source.title).label("titles"),
-            _per_source(_iso(Source.published_on, Source.published_precision), Source.published_on).label(
-                "dates"
-            ),
-            _agg(Source.reliability + cast(Source.credibility, Text), Source.position).label("grades"),
-            _per_source(_esc(Source.quote), Source.quote).label("quotes"),
-            _per_source(_esc(Source.note), Source.note).label("notes"),
-        ),
-        Source.event_id,
-        "src",
-    )
-    stmt = (
-        select(
-            cast(Event.id, String),
-            _iso(Event.date_start, Event.date_precision),
-            _iso(Event.date_end, Event.date_end_precision),
-            Event.title,
-            Event.kind,
-            Event.status,
-            cast(Event.stage, String),
-            cast(Event.stage_override, String),
-            countries.c.supplier,
-            countries.c.recipient,
-            countries.c.target,
-            countries.c.intermediary,
-            actors.c.actors,
-            systems.c.systems,
-            Event.location,
-            Event.tags,
-            Event.summary,
-            sources.c.publishers,
-            sources.c.urls,
-            sources.c.titles,
-            sources.c.dates,
-            sources.c.grades,
-            sources.c.quotes,
-            sources.c.notes,
-            _utc(Event.created_at),
-            _utc(Event.updated_at),
-            cast(Event.version, String),
-        )
-        .select_from(Event)
-        .where(*conditions(f))
-        .order_by(Event.date_start.desc(), Event.id.desc())
-    )
-    for table, on in joins:
-        stmt = stmt.outerjoin(table, on)
-    assert len(stmt.selected_columns) == len(HEADER)
-    return stmt
-
-
-TAGS = HEADER.index("tags")
-# An event row's xmin as a number: the version of the row a stored line was made from.
-XMIN: ColumnElement[int] = literal_column("events.xmin::text::bigint")
-# What a stored line was formatted with; older lines stop matching when it changes. Raise LINE_FORMAT
-# for a change that the fingerprint below cannot see (a PostgreSQL setting, a library's behaviour).
-LINE_FORMAT = 1
-
-
-def format_fingerprint() -> int:
-    """A number that changes with the columns, the cells' SQL and the Python that formats a line."""
-    from app import csvio
-
-    parts = [
-        str(LINE_FORMAT),
-        *HEADER,
-        str(export_select(EventFilter()).compile(dialect=postgresql.dialect())),
-        str(export_select(EventFilter(), grouped=True).compile(dialect=postgresql.dialect())),
-        *(
-            inspect.getsource(code)
-            for code in (cells_of, csvio.LineFormatter, csvio.neutralise, csvio.join_items, csvio.csv_writer)
-        ),
-    ]
-    return zlib.crc32("\x1f".join(parts).encode()) & 0x7FFFFFFF
-
-
-def valid_line() -> ColumnElement[bool]:
-    """Join condition: the event's stored line, made from this very row version and format."""
-    return and_(EventLine.event_id == Event.id, EventLine.src_xmin == XMIN, EventLine.fmt == FORMAT)
-
-
-# Below this share of all events, per-event lookups beat aggregating the whole link tables.
+# Below this share of all events, looking each line up by key beats reading both tables in order.
 GROUPED_SHARE = 0.15
 GROUPED_MIN_ROWS = 2000
 
@@ -245,11 +59,6 @@ def use_grouped_plan(session: Session, f: EventFilter) -> bool:
     """True when the filter matches a large share of the events (two counts decide)."""
     need = _share_floor(session)
     return _count(session, f, need) >= need
-
-
-def use_grouped_plan_for(session: Session, rows: int) -> bool:
-    """True when `rows` events are a large share of all of them."""
-    return rows >= _share_floor(session)
 
 
 def declare(session: Session | Connection, stmt: Select[Any] | Any) -> Any:
@@ -280,27 +89,9 @@ def fetch_batches(cursor: Any, batch: int) -> Iterator[list[tuple[Any, ...]]]:
             yield rows
 
 
-def export_rows(
-    session: Session, f: EventFilter, batch: int = BATCH, grouped: bool | None = None
-) -> Iterator[list[str | None]]:
-    """Stream the export rows from a server-side cursor, `batch` rows at a time (memory stays flat)."""
-    if grouped is None:
-        grouped = use_grouped_plan(session, f)
-    for name, value in PLAN_SETTINGS.items():
-        session.execute(text(f"SET LOCAL {name} = {value}"))
-    cursor = declare(session, export_select(f, grouped=grouped))
-    try:
-        for rows in fetch_batches(cursor, batch):
-            yield from map(cells_of, rows)
-    finally:
-        cursor.close()
-
-
-def cells_of(row: tuple[Any, ...]) -> list[str | None]:
-    """A row of `export_select` as the CSV's cells (the tags array joined like any list)."""
-    cells = list(row)
-    cells[TAGS] = join_items(cells[TAGS]) if cells[TAGS] else None
-    return cells
+def valid_line() -> Any:
+    """Join condition: the event's stored line, of the current format version."""
+    return and_(EventLine.event_id == Event.id, EventLine.fmt == FORMAT_VERSION)
 
 
 def line_select(f: EventFilter) -> Select[int, str]:
@@ -322,9 +113,10 @@ def line_settings(session: Session, f: EventFilter) -> dict[str, str]:
 def export_batches(session: Session, f: EventFilter, batch: int | None = None) -> Iterator[list[str]]:
     """The export's CSV lines in timeline order, `batch` at a time, from one snapshot.
 
-    Most lines are stored (export_lines keeps them); an event without a valid one (new, just edited,
-    or not filled yet) has its line made here from its cells, with the same formatter, so the bytes
-    are the same either way. One query streams; one more per batch that lacks lines.
+    The write path stores each event's line (app.queries.export_lines); an event without one of the
+    current format version (lines not re-made yet after an upgrade or a restore) has its line made here
+    with the same formatter, so the bytes are the same either way. One query streams; five more per
+    batch that lacks lines.
     """
     if isinstance(session.get_bind(), Engine) and not session.in_transaction():
         # The stream and the per-batch lookups must see the same data, however long the export runs.
@@ -334,24 +126,16 @@ def export_batches(session: Session, f: EventFilter, batch: int | None = None) -
         session.execute(text(f"SET LOCAL {name} = {value}"))
     batch = batch or BATCH
     cursor = declare(session, line_select(f))
-    # The cursor's plan is fixed now; the per-batch lookups of missing lines want the per-event plan's
-    # settings (a hash per event under enable_nestloop=off would rebuild it for every event).
+    # The cursor's plan is fixed now; the per-batch lookups of missing lines want lookups by key.
     for name in WIDE_LINE_SETTINGS:
         session.execute(text(f"SET LOCAL {name} = {PLAN_SETTINGS.get(name, 'DEFAULT')}"))
-    formatter = LineFormatter()
     try:
         for rows in fetch_batches(cursor, batch):
             missing = [event_id for event_id, line in rows if line is None]
             if not missing:
                 yield [line for _, line in rows]
                 continue
-            made = {
-                int(row[0]): formatter(cells_of(row))
-                for row in session.execute(export_select(EventFilter()).where(Event.id.in_(missing)))
-            }
+            made = make_lines(session, missing)
             yield [line if line is not None else made.get(event_id, "") for event_id, line in rows]
     finally:
         cursor.close()
-
-
-FORMAT = format_fingerprint()

@@ -1,208 +1,190 @@
-"""Stored CSV lines: made for every live event that lacks a valid one, so an export mostly just reads them.
+"""Stored CSV lines: written by the write path with each event, in its transaction; re-made by format version.
 
-A line is valid while its event row keeps the xmin it was made from (migration 0004's triggers move the
-xmin when links or the names they show change). A line made from an older snapshot than a concurrent
-write therefore never counts, whatever the timing: no locks are needed between the filler and writers.
+Every write of an event (create, edit, delete, restore, import, an actor or system rename or merge) stores
+the event's finished line (app.csvio.format_events) in `event_lines` before it commits, so a stored line of
+the current csvio.FORMAT_VERSION is never stale. Lines of an older version, or none (a restored backup,
+rows written by hand), are made again by `remake` (`signalboard db upgrade`); until then the export makes
+them itself from the same records, so its bytes never depend on which lines are stored.
+
+Every writer stores its lines last, holding `event_lines` in ROW EXCLUSIVE mode until it commits. A
+`remake` batch first locks `event_lines` in SHARE mode: it waits for writers that have stored lines to
+commit (so it reads their data), and writers that store lines later wait for the batch to commit (and then
+overwrite what it read before their change). So no stale line survives, and no event row is locked:
+locking rows FOR SHARE would write every row of `events` once more.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Integer, any_, bindparam, exists, select, text
+from sqlalchemy import Connection, Engine, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.types import Integer, Text
 
-from app.csvio import LineFormatter
-from app.filters import EventFilter
-from app.models import Event
-from app.queries import export as export_query
-from app.queries.export import (
-    PLAN_SETTINGS,
-    XMIN,
-    cells_of,
-    declare,
-    export_select,
-    fetch_batches,
-    use_grouped_plan_for,
-    valid_line,
-)
+from app.csvio import FORMAT_VERSION, EventRecord, SourceRecord, format_events
 
 log = logging.getLogger(__name__)
 
-# Lines written per transaction: a few MB, so a long fill never holds one long write transaction.
-WRITE_BATCH = 20_000
-# One filler at a time across processes (several app processes, the CLI): the key of an advisory lock.
+# Events per batch: a few MB of lines, five queries to read them.
+BATCH = 5000
+
+_IDS = bindparam("ids", type_=ARRAY(Integer))
+_EVENTS = text(
+    "SELECT id, date_start, date_precision, date_end, date_end_precision, title, kind, status, stage,"
+    " stage_override, location, tags, summary, created_at, updated_at, version"
+    " FROM events WHERE id = ANY(:ids)"
+).bindparams(_IDS)
+_COUNTRIES = text(
+    "SELECT event_id, role, country_code FROM event_countries WHERE event_id = ANY(:ids)"
+    " ORDER BY event_id, position"
+).bindparams(_IDS)
+_ACTORS = text(
+    "SELECT l.event_id, a.name, l.role FROM event_actors l JOIN actors a ON a.id = l.actor_id"
+    " WHERE l.event_id = ANY(:ids) ORDER BY l.event_id, l.position"
+).bindparams(_IDS)
+_SYSTEMS = text(
+    "SELECT l.event_id, s.designation, l.quantity, l.quantity_note FROM event_systems l"
+    " JOIN systems s ON s.id = l.system_id WHERE l.event_id = ANY(:ids) ORDER BY l.event_id, l.position"
+).bindparams(_IDS)
+_SOURCES = text(
+    "SELECT event_id, publisher, url, title, published_on, published_precision, reliability, credibility,"
+    " quote, note FROM sources WHERE event_id = ANY(:ids) ORDER BY event_id, position"
+).bindparams(_IDS)
+_UPSERT = text(
+    "INSERT INTO event_lines (event_id, fmt, line)"
+    " SELECT u.id, :fmt, u.line FROM unnest(:ids, :lines) AS u(id, line)"
+    " ON CONFLICT (event_id) DO UPDATE SET fmt = excluded.fmt, line = excluded.line"
+).bindparams(_IDS, bindparam("lines", type_=ARRAY(Text)))
+
+Db = Session | Connection
+
+
+def _grouped(db: Db, stmt: Any, ids: list[int]) -> dict[int, list[Any]]:
+    """The statement's rows by event id (the id, its first column, left out), in the statement's order."""
+    out: dict[int, list[Any]] = defaultdict(list)
+    for row in db.execute(stmt, {"ids": ids}):
+        out[row[0]].append(row[1:])
+    return out
+
+
+def load_records(db: Db, ids: Sequence[int]) -> list[EventRecord]:
+    """The events (deleted ones too) with their links, as their lines show them, in the order of `ids`."""
+    ids = list(ids)
+    if not ids:
+        return []
+    rows = {row[0]: row for row in db.execute(_EVENTS, {"ids": ids})}
+    countries = _grouped(db, _COUNTRIES, ids)
+    actors = _grouped(db, _ACTORS, ids)
+    systems = _grouped(db, _SYSTEMS, ids)
+    sources = _grouped(db, _SOURCES, ids)
+    none: list[Any] = []
+    return [
+        EventRecord._make(
+            (
+                *rows[i],
+                countries.get(i, none),
+                actors.get(i, none),
+                systems.get(i, none),
+                [SourceRecord(*s) for s in sources.get(i, none)],
+            )
+        )
+        for i in ids
+        if i in rows
+    ]
+
+
+def make_lines(db: Db, ids: Sequence[int]) -> dict[int, str]:
+    """Event id → its current line, made now from the tables as this transaction sees them."""
+    records = load_records(db, ids)
+    return dict(zip((r.id for r in records), format_events(records), strict=True))
+
+
+def save_lines(db: Db, lines: Iterable[tuple[int, str]]) -> None:
+    """Upsert (event id, line) pairs at the current format version."""
+    pairs = list(lines)
+    if pairs:
+        ids, texts = [p[0] for p in pairs], [p[1] for p in pairs]
+        db.execute(_UPSERT, {"ids": ids, "fmt": FORMAT_VERSION, "lines": texts})
+
+
+def store_lines(db: Db, ids: Iterable[int], batch: int = BATCH) -> None:
+    """Make and store the lines of these events in the caller's transaction, `batch` at a time.
+
+    The write path calls it after its changes are flushed, while it holds the events' row locks.
+    """
+    if isinstance(db, Session):
+        db.flush()
+    ids = sorted(set(ids))
+    for start in range(0, len(ids), batch):
+        save_lines(db, make_lines(db, ids[start : start + batch]).items())
+
+
+_OUTDATED = text(
+    "SELECT e.id FROM events e WHERE e.id > :after AND NOT EXISTS"
+    " (SELECT 1 FROM event_lines l WHERE l.event_id = e.id AND l.fmt = :fmt) ORDER BY e.id LIMIT :n"
+)
+_LOCK = text("LOCK TABLE event_lines IN SHARE MODE")
+
+
+def outdated(db: Db) -> bool:
+    """True when some event lacks a line of the current format version."""
+    return db.execute(_OUTDATED, {"after": 0, "fmt": FORMAT_VERSION, "n": 1}).first() is not None
+
+
+def remake(engine: Engine, batch: int = BATCH, progress: Callable[[int], None] | None = None) -> int:
+    """Make the line of every event that lacks one of the current format version; how many were made.
+
+    A batch per transaction, in id order, each under the SHARE lock of the module's note: the app keeps
+    serving (a write waits for one batch at most); the export makes the lines still missing itself.
+    """
+    started, made, after = time.monotonic(), 0, 0
+    while True:
+        with engine.begin() as conn:
+            conn.execute(_LOCK)
+            ids = list(conn.scalars(_OUTDATED, {"after": after, "fmt": FORMAT_VERSION, "n": batch}))
+            if not ids:
+                break
+            lines = make_lines(conn, ids)  # an event deleted meanwhile is left out
+            save_lines(conn, lines.items())
+        made += len(lines)
+        after = ids[-1]
+        if progress is not None:
+            progress(made)
+    if made:
+        log.info("export lines: %d made in %.1f s", made, time.monotonic() - started)
+    return made
+
+
+# One start-up re-make at a time across processes: the key of an advisory lock.
 _LOCK_KEY = 0x5B_E7_11_E5
-
-# Emptied at each commit, so a pooled connection does not keep the last batch.
-_STAGE = text(
-    "CREATE TEMP TABLE IF NOT EXISTS _event_lines (event_id int, src_xmin bigint, line text)"
-    " ON COMMIT DELETE ROWS"
-)
-# Events deleted since the lines were made are left out (their lines would break the foreign key).
-_MERGE = text(
-    "INSERT INTO event_lines (event_id, src_xmin, fmt, line)"
-    " SELECT s.event_id, s.src_xmin, :fmt, s.line FROM _event_lines s JOIN events e ON e.id = s.event_id"
-    " ON CONFLICT (event_id) DO UPDATE"
-    " SET src_xmin = excluded.src_xmin, fmt = excluded.fmt, line = excluded.line"
-)
+_state = "off"
 
 
-def _stale() -> Any:
-    """Live events without a valid stored line."""
-    return ~exists().where(valid_line())
+def remake_at_start(engine: Engine) -> None:
+    """The app's start: re-make outdated lines once, unless another process is at it (a thread's target).
 
-
-def stale_ids(conn: Connection) -> list[int]:
-    """The live events that lack a valid stored line (one anti-join of events and lines)."""
-    return list(conn.scalars(select(Event.id).where(Event.deleted_at.is_(None), _stale())))
-
-
-def _lines(conn: Connection, ids: list[int] | None) -> Iterator[list[tuple[int, int, str]]]:
-    """(event id, xmin, line) for the stale events, a batch at a time, from one query.
-
-    With `ids` (a few), those events by key; without, every stale event by aggregating the link tables.
+    Meanwhile the app serves as usual; an export makes the lines still missing itself.
     """
-    for name, value in PLAN_SETTINGS.items():
-        conn.execute(text(f"SET LOCAL {name} = {value}"))
-    if ids is None:
-        stmt = export_select(EventFilter(), grouped=True).add_columns(XMIN).where(_stale()).order_by(None)
-    else:
-        picked = Event.id == any_(bindparam("stale_ids", ids, type_=ARRAY(Integer)))
-        stmt = export_select(EventFilter()).add_columns(XMIN).where(_stale(), picked).order_by(None)
-    cursor = declare(conn, stmt)
-    formatter = LineFormatter()
+    global _state
+    _state = "remaking"
     try:
-        for rows in fetch_batches(cursor, WRITE_BATCH):
-            yield [(int(row[0]), int(row[-1]), formatter(cells_of(row[:-1]))) for row in rows]
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as lock_conn:
+            if lock_conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": _LOCK_KEY}):
+                try:
+                    remake(engine)
+                finally:
+                    lock_conn.invalidate()  # closing the connection for good releases the lock
+    except Exception:  # the export still makes what is missing: worth a trace in the log, not a crash
+        log.exception("export lines: the start-up re-make failed")
     finally:
-        cursor.close()
-
-
-def _write(conn: Connection, batch: list[tuple[int, int, str]]) -> None:
-    """Upsert one batch of lines through COPY into a temporary table (emptied when its transaction ends)."""
-    conn.execute(_STAGE)
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    with raw.cursor().copy("COPY _event_lines (event_id, src_xmin, line) FROM STDIN") as copy:
-        for row in batch:
-            copy.write_row(row)
-    conn.execute(_MERGE, {"fmt": export_query.FORMAT})
-
-
-def fill(engine: Engine) -> int | None:
-    """Make and store the line of every live event that lacks a valid one; how many were written.
-
-    Reads on one connection and writes on another, a batch per transaction. Returns None at once when
-    another process is filling (its lines are not all made yet).
-    """
-    # A session lock outside any transaction: nothing idles in a transaction for the length of a fill.
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as lock_conn:
-        if not lock_conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": _LOCK_KEY}):
-            return None
-        try:
-            return _fill_locked(engine)
-        finally:
-            try:
-                lock_conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
-            except Exception:
-                # Closing the connection for good releases the lock: a pooled one would keep it.
-                lock_conn.invalidate()
-                raise
-
-
-def _fill_locked(engine: Engine) -> int:
-    """The fill itself, under the advisory lock: stale ids once, then their lines batch by batch."""
-    started = time.monotonic()
-    with engine.connect() as reader, engine.connect() as writer, reader.begin():
-        ids: list[int] | None = stale_ids(reader)
-        if not ids:
-            return 0
-        with Session(bind=reader) as session:
-            # Few: look them up by key. Many: aggregate each link table once (the export's own rule).
-            if use_grouped_plan_for(session, len(ids)):
-                ids = None
-        written = 0
-        for batch in _lines(reader, ids):
-            with writer.begin():
-                _write(writer, batch)
-            written += len(batch)
-    log.info("export lines: %d made in %.1f s", written, time.monotonic() - started)
-    return written
-
-
-class Filler:
-    """A background thread that keeps the stored lines made, after start and after every data change."""
-
-    # How often the data version is compared (one indexed max()). A fill after a change starts with an
-    # anti-join of events and lines (about a second at a million events), so changes are taken in
-    # groups; meanwhile an export makes the few missing lines itself.
-    POLL_SECONDS = 15.0
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.filling = True
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="export-lines", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    @property
-    def state(self) -> str:
-        return "filling" if self.filling else "ready"
-
-    def _run(self) -> None:
-        from app.queries.cache import data_version
-
-        seen: Any = None
-        while not self._stop.is_set():
-            try:
-                with Session(bind=self.engine) as session:
-                    version = data_version(session)
-                if version != seen:
-                    self.filling = True
-                    if fill(self.engine) is None:
-                        # Another process is filling: not ready until it is done; try again at the next poll.
-                        self._stop.wait(self.POLL_SECONDS)
-                        continue
-                    seen = version
-                self.filling = False
-            except OperationalError as exc:  # a database restart or a lost connection: one line, not a trace
-                log.warning("export lines: database unavailable, retrying: %s", str(exc.orig).strip())
-            except Exception:  # anything else is a bug worth its traceback; still retry at the next poll
-                log.exception("export lines: fill failed; retrying")
-            self._stop.wait(self.POLL_SECONDS)
-
-
-_filler: Filler | None = None
-
-
-def start(engine: Engine) -> None:
-    """Start this process's filler (the app's lifespan)."""
-    global _filler
-    _filler = Filler(engine)
-    _filler.start()
-
-
-def stop() -> None:
-    """Stop this process's filler, if any."""
-    global _filler
-    if _filler is not None:
-        _filler.stop()
-        _filler = None
+        _state = "ready"
 
 
 def state() -> str:
-    """`filling` until every live event has a valid line, then `ready`; `off` when no filler runs here."""
-    return _filler.state if _filler is not None else "off"
+    """`remaking` while this process re-makes outdated lines at start, then `ready`; `off` when it did not."""
+    return _state

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -15,13 +16,22 @@ from sqlalchemy import Date, Integer, Text, column, func, insert, select, text, 
 from sqlalchemy.orm import Session
 
 from app.audit import Who
-from app.csvio import ParsedFile, ParsedRow
+from app.csvio import (
+    FORMAT_VERSION,
+    EventRecord,
+    LineFormatter,
+    ParsedFile,
+    ParsedRow,
+    SourceRecord,
+    event_cells,
+)
 from app.dates import parse_partial
 from app.events_service import input_snapshot, system_label
 from app.models import Actor, Event, System
 from app.queries.duplicates import TITLE_SIMILARITY, WINDOW, Duplicate
 from app.schemas import EventInput
 from app.textkeys import fold, match_keys
+from app.vocab import KIND_STAGE
 
 # Checking rows against existing events costs a window scan per row: the preview checks rows in
 # batches until this many rows or this many seconds, then says how far it got.
@@ -259,6 +269,8 @@ class References:
     system_names: dict[int, str]
     new_actors: list[str]
     new_systems: list[str]
+    # The transaction's start: what the events' created_at and updated_at default to (their lines show it).
+    now: datetime
 
 
 def prepare_batch(session: Session, rows: list[ParsedRow]) -> References:
@@ -282,7 +294,11 @@ def prepare_batch(session: Session, rows: list[ParsedRow]) -> References:
     )
     # Ids drawn from the sequence up front, so every table can be loaded by COPY in one pass each.
     event_ids = new_ids(session, "events", len(rows))
-    return References(event_ids, actor_ids, system_ids, actor_names, system_names, new_actors, new_systems)
+    now = session.scalar(text("SELECT now()"))
+    assert now is not None
+    return References(
+        event_ids, actor_ids, system_ids, actor_names, system_names, new_actors, new_systems, now
+    )
 
 
 # Columns of each table's COPY, in the order build_batch writes its fields.
@@ -299,8 +315,9 @@ COPY_COLUMNS: dict[str, str] = {
         "reliability, credibility"
     ),
     "audit_log": "user_id, username, action, entity_type, entity_id, changes, reason",
+    "event_lines": "event_id, fmt, line",
 }
-LINK_TABLES = ("event_countries", "event_actors", "event_systems", "sources", "audit_log")
+LINK_TABLES = ("event_countries", "event_actors", "event_systems", "sources", "audit_log", "event_lines")
 
 # COPY's text format: backslash, newline, carriage return and tab are escaped; \N is NULL.
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
@@ -329,10 +346,20 @@ def copy_array(items: list[str]) -> str:
 
 
 @lru_cache(maxsize=65536)
-def _stored_date(iso: str) -> tuple[str, str]:
+def _partial(iso: str) -> tuple[date, str]:
     """A validated partial date (`2025-10`) as stored: first day of the period and its precision."""
     parsed = parse_partial(iso)
-    return parsed.start.isoformat(), parsed.precision
+    return parsed.start, parsed.precision
+
+
+_NO_DATE: tuple[date | None, str | None] = (None, None)
+
+
+@lru_cache(maxsize=65536)
+def _stored_date(iso: str) -> tuple[str, str]:
+    """`_partial` as COPY fields."""
+    start, precision = _partial(iso)
+    return start.isoformat(), precision
 
 
 @dataclass
@@ -395,7 +422,10 @@ class _BatchText:
         )
         self.audit_tail = copy_field(reason)
         self.lines: dict[str, list[str]] = {table: [] for table in COPY_COLUMNS}
-        self.events, self.countries, self.actors, self.systems, self.sources, self.audit = self.lines.values()
+        (self.events, self.countries, self.actors, self.systems, self.sources, self.audit, self.export) = (
+            self.lines.values()
+        )
+        self.line = LineFormatter()
         self.keys: dict[str, str] = {}  # actor name / system designation → fold key, folded once
         self.country_codes: set[str] = set()
 
@@ -408,13 +438,65 @@ class _BatchText:
         self._event(d, eid, token)
         self.countries.extend(f"{eid}\t{c.code}\t{c.role}\t{i}" for i, c in enumerate(d.countries))
         self.country_codes.update(c.code for c in d.countries)
-        actor_labels = self._actors(d, eid)
-        system_labels = self._systems(d, eid)
+        actors = self._actors(d, eid)
+        systems = self._systems(d, eid)
         self._sources(d, eid)
-        changes = _created(input_snapshot(d, actor_labels, system_labels))
+        changes = _created(
+            input_snapshot(
+                d, [f"{role}:{name}" for name, role in actors], [system_label(*s) for s in systems]
+            )
+        )
         # JSON escapes every control character itself, so only its backslashes need COPY's escaping.
         self.audit.append(
             f"{self.audit_head}\t{eid}\t{_json(changes).replace(chr(92), chr(92) * 2)}\t{self.audit_tail}"
+        )
+        line = self.line(event_cells(self._record(d, int(eid), actors, systems)))
+        self.export.append(f"{eid}\t{FORMAT_VERSION}\t{copy_field(line)}")
+
+    def _record(
+        self,
+        d: EventInput,
+        event_id: int,
+        actors: list[tuple[str, str]],
+        systems: list[tuple[str, int | None, str | None]],
+    ) -> EventRecord:
+        """The event as its rows will be stored (the canonical names; defaults as the database sets them)."""
+        start, precision = _partial(d.date)
+        end, end_precision = _partial(d.date_end) if d.date_end else (None, None)
+        now = self.refs.now
+        return EventRecord(
+            event_id,
+            start,
+            precision,
+            end,
+            end_precision,
+            d.title,
+            d.kind,
+            d.status,
+            KIND_STAGE.get(d.kind, 0) if d.stage_override is None else d.stage_override,
+            d.stage_override,
+            d.location,
+            d.tags,
+            d.summary,
+            now,
+            now,
+            1,
+            [(c.role, c.code) for c in d.countries],
+            actors,
+            systems,
+            [
+                SourceRecord(
+                    s.publisher,
+                    s.url,
+                    s.title,
+                    *(_partial(s.published) if s.published else _NO_DATE),
+                    s.reliability,
+                    s.credibility,
+                    s.quote,
+                    s.note,
+                )
+                for s in d.sources
+            ],
         )
 
     def _event(self, d: EventInput, eid: str, token: str) -> None:
@@ -446,25 +528,25 @@ class _BatchText:
             key = self.keys[name] = fold(name)
         return key
 
-    def _actors(self, d: EventInput, eid: str) -> list[str]:
-        """Link rows, one per (actor, role) as events_service._apply keeps them; the audit labels."""
+    def _actors(self, d: EventInput, eid: str) -> list[tuple[str, str]]:
+        """Link rows, one per (actor, role) as events_service._apply keeps them; (name, role) of each."""
         linked: dict[tuple[int, str], int] = {}
         for i, a in enumerate(d.actors):
             linked.setdefault((self.refs.actor_ids[self._key(a.name)], a.role), i)
         self.actors.extend(f"{eid}\t{aid}\t{role}\t{i}" for (aid, role), i in linked.items())
-        return [f"{role}:{self.refs.actor_names[aid]}" for aid, role in linked]
+        return [(self.refs.actor_names[aid], role) for aid, role in linked]
 
-    def _systems(self, d: EventInput, eid: str) -> list[str]:
-        """Link rows, one per system as events_service._apply keeps them; the audit labels."""
+    def _systems(self, d: EventInput, eid: str) -> list[tuple[str, int | None, str | None]]:
+        """Link rows, one per system as events_service._apply keeps them; (designation, quantity, note)."""
         linked: dict[int, int] = {}
         for i, s in enumerate(d.systems):
             linked.setdefault(self.refs.system_ids[self._key(s.designation)], i)
-        labels = []
+        shown = []
         for sid, i in linked.items():
             s = d.systems[i]
             self.systems.append(f"{eid}\t{sid}\t{copy_int(s.quantity)}\t{copy_field(s.quantity_note)}\t{i}")
-            labels.append(system_label(self.refs.system_names[sid], s.quantity, s.quantity_note))
-        return labels
+            shown.append((self.refs.system_names[sid], s.quantity, s.quantity_note))
+        return shown
 
     def _sources(self, d: EventInput, eid: str) -> None:
         for i, src in enumerate(d.sources):
@@ -564,28 +646,9 @@ class ReferenceGone(Exception):
     """An actor, system, country or user that the import's rows point to was deleted meanwhile."""
 
 
-# Foreign keys are checked by a trigger per inserted row, each running one query (`SELECT 1 … FOR KEY
-# SHARE`): about 1.2 million of them for 100,000 events, ~15 s of the import's connection. The import
-# makes the same guarantee once per batch instead (hold_references), so where the role may, it loads its
-# rows with session_replication_role = replica, under which no trigger fires. What that skips:
-# - the foreign keys to events: every link points to an event of the same batch, loaded just before
-#   in the same transaction (its row count is checked);
-# - those to countries, actors, systems and users: hold_references has locked every referenced row
-#   FOR KEY SHARE, as each check would have, and found all of them;
-# - the link tables' touch triggers: they rewrite events written by other transactions only, and every
-#   event here is new (it has no stored export line to invalidate).
-# Unique, check and not-null constraints are not triggers and still apply.
-SKIP_TRIGGERS = "SET LOCAL session_replication_role = replica"
-RESTORE_TRIGGERS = "SET LOCAL session_replication_role = DEFAULT"
-
-
-def may_skip_triggers(session: Session) -> bool:
-    """True when the role may set session_replication_role: a superuser, or (PostgreSQL 15+) granted SET."""
-    if _driver(session).info.server_version < 150000:
-        return bool(session.scalar(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")))
-    return bool(session.scalar(text("SELECT has_parameter_privilege('session_replication_role', 'SET')")))
-
-
+# Each row's foreign keys are checked by PostgreSQL's own triggers, whatever the role. Before loading, a
+# batch locks every row it points to FOR KEY SHARE, so a reference deleted meanwhile is reported by name
+# (ReferenceGone, a 409 on the web) rather than as a foreign key violation.
 _HOLD = {
     "countries": "SELECT code FROM countries WHERE code = ANY(%s) FOR KEY SHARE",
     "actors": "SELECT id FROM actors WHERE id = ANY(%s) FOR KEY SHARE",
@@ -613,13 +676,11 @@ def write_batch(
     payload: BatchPayload,
     merge: bool = True,
     events: bytes | None = None,
-    skip_triggers: bool = False,
 ) -> None:
     """Load a built batch in the session's transaction: events (with their search document), then the rest.
 
     `events` are the rows `event_rows` computed on a helper connection; without them the search
     document is computed here. `merge=False` leaves the GIN pending lists to one `merge_pending` at the end.
-    `skip_triggers` (see may_skip_triggers) loads without the per-row foreign key checks.
     """
     with _driver(session).cursor() as cursor:
         # New GIN entries (search document, tags) wait in each index's pending list and are merged in
@@ -627,8 +688,6 @@ def write_batch(
         # events).
         cursor.execute("SET LOCAL gin_pending_list_limit = '64MB'")
         hold_references(cursor, payload.referenced)
-        if skip_triggers:
-            cursor.execute(SKIP_TRIGGERS)
         if events is None:
             _stage(cursor, payload)
             cursor.execute(FROM_STAGING)
@@ -644,9 +703,6 @@ def write_batch(
             raise RuntimeError(f"{loaded} of the batch's {len(payload.event_ids)} events were loaded")
         for table in LINK_TABLES:
             _copy(cursor, table, payload.copy_text[table])
-        if skip_triggers:
-            # Back on before anything else runs in this transaction (a failure above rolls it all back).
-            cursor.execute(RESTORE_TRIGGERS)
     if merge:
         merge_pending(session)
 
@@ -686,5 +742,5 @@ def commit_import(
     The caller commits (or rolls back: nothing is written unless everything is).
     """
     payload = build_batch(rows, prepare_batch(session, rows), who, import_token, reason)
-    write_batch(session, payload, skip_triggers=may_skip_triggers(session))
+    write_batch(session, payload)
     return ImportResult(payload.event_ids, payload.new_actors, payload.new_systems)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import and_, distinct, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.countries import country_name
-from app.models import Actor, Event, EventActor, EventCountry, EventSystem, System
+from app.models import Actor, System
 from app.queries import facts
 from app.queries.families import family_totals
 from app.queries.reference import _key_matches
@@ -61,11 +61,9 @@ class CountryRow:
     events: int
 
 
-def _counted(session: Session) -> dict[str, Any] | None:
-    """Per-entity event counts from the facts copy (milliseconds), or None: the lists count in SQL."""
-    copy = facts.for_session(session)
-    if copy is None:
-        return None
+def _counted(session: Session) -> dict[str, Any]:
+    """Per-entity event counts from the facts copy (milliseconds; tests/sql_oracle.py counts in SQL)."""
+    copy = facts.current(session)
     return {"countries": copy.countries, **facts.reference_counts(copy)}
 
 
@@ -76,40 +74,16 @@ def _count_of(counts: Any, ident: int) -> int:
 def actor_list(session: Session, query: str = "", limit: int = LIST_LIMIT) -> list[ActorRow]:
     """Actors with their event counts, busiest first; `query` matches names and aliases."""
     counted = _counted(session)
-    if counted is not None:
-        found = (
-            select(Actor).where(_key_matches("actors.match_keys", fold(query)))
-            if fold(query)
-            else select(Actor)
-        )
-        rows = [
-            ActorRow(
-                a.id,
-                a.name,
-                list(a.aliases),
-                a.type,
-                a.country_code,
-                a.title,
-                _count_of(counted["actor"], a.id),
-            )
-            for a in session.scalars(found)
-        ]
-        return sorted(rows, key=lambda r: (-r.events, r.name))[:limit]
-    events = func.count(distinct(Event.id))
-    stmt = (
-        select(Actor, events)
-        .outerjoin(EventActor, EventActor.actor_id == Actor.id)
-        .outerjoin(Event, and_(Event.id == EventActor.event_id, Event.deleted_at.is_(None)))
-        .group_by(Actor.id)
-        .order_by(events.desc(), Actor.name)
-        .limit(limit)
+    found = (
+        select(Actor).where(_key_matches("actors.match_keys", fold(query))) if fold(query) else select(Actor)
     )
-    if fold(query):
-        stmt = stmt.where(_key_matches("actors.match_keys", fold(query)))
-    return [
-        ActorRow(a.id, a.name, list(a.aliases), a.type, a.country_code, a.title, int(n))
-        for a, n in session.execute(stmt)
+    rows = [
+        ActorRow(
+            a.id, a.name, list(a.aliases), a.type, a.country_code, a.title, _count_of(counted["actor"], a.id)
+        )
+        for a in session.scalars(found)
     ]
+    return sorted(rows, key=lambda r: (-r.events, r.name))[:limit]
 
 
 def system_list(session: Session, query: str = "", limit: int = LIST_LIMIT) -> list[SystemRow]:
@@ -119,31 +93,18 @@ def system_list(session: Session, query: str = "", limit: int = LIST_LIMIT) -> l
     comes along. Families count their own events and, once each, those of the whole family.
     """
     counted = _counted(session)
-    if counted is not None:
-        rows = [
-            SystemRow(
-                s.id,
-                s.designation,
-                list(s.aliases),
-                s.category,
-                s.origin_code,
-                _count_of(counted["system"], s.id),
-                s.parent_id,
-            )
-            for s in session.scalars(select(System))
-        ]
-    else:
-        events = func.count(distinct(Event.id))
-        stmt = (
-            select(System, events)
-            .outerjoin(EventSystem, EventSystem.system_id == System.id)
-            .outerjoin(Event, and_(Event.id == EventSystem.event_id, Event.deleted_at.is_(None)))
-            .group_by(System.id)
+    rows = [
+        SystemRow(
+            s.id,
+            s.designation,
+            list(s.aliases),
+            s.category,
+            s.origin_code,
+            _count_of(counted["system"], s.id),
+            s.parent_id,
         )
-        rows = [
-            SystemRow(s.id, s.designation, list(s.aliases), s.category, s.origin_code, int(n), s.parent_id)
-            for s, n in session.execute(stmt)
-        ]
+        for s in session.scalars(select(System))
+    ]
     matched = None
     if fold(query):
         matched = set(
@@ -196,38 +157,16 @@ def _as_tree(rows: list[SystemRow], totals: dict[int, int], matched: set[int] | 
 
 def country_list(session: Session, query: str = "") -> list[CountryRow]:
     """Countries named by at least one visible event, with counts per role, busiest first."""
-
-    def role(name: str) -> Any:
-        return func.count(distinct(EventCountry.event_id)).filter(EventCountry.role == name)
-
     counted = _counted(session)
-    if counted is not None:
-        sup, rec, tgt, mid, total = (
-            counted[key] for key in ("supplier", "recipient", "target", "intermediary", "country")
-        )
-        rows = [
-            CountryRow(
-                code, country_name(code), int(sup[i]), int(rec[i]), int(tgt[i]), int(mid[i]), int(total[i])
-            )
-            for i, code in enumerate(counted["countries"])
-            if total[i]
-        ]
-        return _matching(rows, query)
-    stmt = (
-        select(
-            EventCountry.country_code,
-            role("supplier"),
-            role("recipient"),
-            role("target"),
-            role("intermediary"),
-            func.count(distinct(EventCountry.event_id)),
-        )
-        .join(Event, and_(Event.id == EventCountry.event_id, Event.deleted_at.is_(None)))
-        .group_by(EventCountry.country_code)
+    sup, rec, tgt, mid, total = (
+        counted[key] for key in ("supplier", "recipient", "target", "intermediary", "country")
     )
     rows = [
-        CountryRow(code, country_name(code), int(s), int(r), int(t), int(i), int(n))
-        for code, s, r, t, i, n in session.execute(stmt)
+        CountryRow(
+            code, country_name(code), int(sup[i]), int(rec[i]), int(tgt[i]), int(mid[i]), int(total[i])
+        )
+        for i, code in enumerate(counted["countries"])
+        if total[i]
     ]
     return _matching(rows, query)
 

@@ -134,16 +134,25 @@ def catalogue_index(session: Session, param: str) -> NameIndex:
         return _country_index()
     if param not in _DIGEST:
         return NameIndex({"kind": KINDS, "status": STATUSES}.get(param, ()))
-    digest = str(session.scalar(text(_DIGEST[param])))
+    digest = catalogue_version(session, param)
     hit = _indexes.get(param)
     if hit is not None and hit[0] == digest:
         return hit[1]
-    model = Actor if param == "actor" else System
-    label = Actor.name if param == "actor" else System.designation
-    rows = session.execute(select(label, model.aliases))
-    index = NameIndex((name, aliases) for name, aliases in rows)
+    index = NameIndex(catalogue_entries(session, param))
     _indexes[param] = (digest, index)
     return index
+
+
+def catalogue_version(session: Session, param: str) -> str:
+    """A digest of every name and alias of the actors or systems (`param`): it changes when they do."""
+    return str(session.scalar(text(_DIGEST[param])))
+
+
+def catalogue_entries(session: Session, param: str) -> list[tuple[str, list[str]]]:
+    """Every actor name or system designation (`param`) with its aliases."""
+    model = Actor if param == "actor" else System
+    label = Actor.name if param == "actor" else System.designation
+    return [(name, list(aliases)) for name, aliases in session.execute(select(label, model.aliases))]
 
 
 def with_suggestions(session: Session, errors: list[FilterError]) -> list[FilterError]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
 
 from app.auth.deps import ViewerDep
 from app.dates import format_iso
@@ -13,11 +14,9 @@ from app.db import ReadSessionDep
 from app.filters import EventFilter
 from app.queries.cache import cached, data_version
 from app.queries.dyads import Ladder, dyad_matrix, support_ladder
-from app.queries.events import count_events
-from app.queries.facets import facet_counts
 from app.templating import is_htmx, render
 from app.vocab import STAGES
-from app.web.timeline import filter_state, parse_view, push_url
+from app.web.timeline import aggregates, filter_state, parse_view, push_url
 
 router = APIRouter()
 
@@ -45,6 +44,12 @@ def ladder_json(ladder: Ladder) -> dict[str, Any]:
     }
 
 
+def _ladder_and_json(db: Session, f: EventFilter) -> tuple[Ladder, dict[str, Any]]:
+    """The ladder and its step line's data, cached together (hundreds of month labels on a big dyad)."""
+    ladder = support_ladder(db, f)
+    return ladder, ladder_json(ladder)
+
+
 def heat(count: int, top: int) -> int:
     """Shade class 0-5 of a matrix cell, relative to the largest cell."""
     return 0 if not count or not top else max(1, min(5, -(-count * 5 // top)))
@@ -55,12 +60,14 @@ def dyads(request: Request, db: ReadSessionDep, principal: ViewerDep) -> HTMLRes
     """The matrix; with exactly one supplier and one recipient, that dyad's ladder (read-only: replica)."""
     f, errors = parse_view(request, db)
     version = data_version(db)
+    query = f.query_string()
     context: dict[str, Any] = {
         "filter": f,
         "errors": errors,
         "state": filter_state(f, errors, request.query_params),
-        "facets": cached(("facets", f.query_string(), version), lambda: facet_counts(db, f)),
-        "total": count_events(db, f),
+        # Counted on the facts copy, in this response (no lazy parts): milliseconds, cached per version.
+        **aggregates(db, f, ("total", "facets")),
+        "query": query,
         "oob": is_htmx(request),
         "dyad_query": dyad_query,
         "heat": heat,
@@ -68,12 +75,12 @@ def dyads(request: Request, db: ReadSessionDep, principal: ViewerDep) -> HTMLRes
         "ladder": None,
     }
     if len(f.supplier) == 1 and len(f.recipient) == 1:
-        ladder = support_ladder(db, f)
+        ladder, drawn = cached(("ladder", query, version), lambda: _ladder_and_json(db, f))
         context["ladder"] = ladder
-        context["ladder_json"] = ladder_json(ladder)
+        context["ladder_json"] = drawn
         context["matrix_query"] = f.without("supplier").without("recipient").query_string()
     else:
-        context["matrix"] = cached(("dyads", f.query_string(), version), lambda: dyad_matrix(db, f))
+        context["matrix"] = cached(("dyads", query, version), lambda: dyad_matrix(db, f))
     if not is_htmx(request):
         return render(request, "dyads/index.html", context)
     return render(request, "dyads/_partial.html", context, headers=push_url("/dyads", f))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -40,7 +42,9 @@ from app.forms import (
 from app.queries.audit import event_history
 from app.queries.duplicates import find_duplicates
 from app.queries.editing import event_id_for_token
+from app.queries.new_names import LINK_FIELDS, NearName, confirmation_key, known_keys, near_names
 from app.templating import env, render
+from app.textkeys import fold
 from app.vocab import (
     ACTOR_ROLES,
     ACTOR_TYPES,
@@ -122,15 +126,37 @@ def _render_form(
     event_id: int | None = None,
     status_code: int = 200,
     duplicates: list[Any] | None = None,
+    near: dict[str, NearName] | None = None,
+    quick: dict[str, Any] | None = None,
 ) -> HTMLResponse:
     ctx = {
+        "quick": quick,
         "form": form,
         "event_id": event_id,
         "mode": "edit" if event_id is not None else "new",
         "duplicates": duplicates or [],
+        "near": near or {},
         **_vocab(),
     }
     return render(request, "events/form.html", ctx, status_code=status_code)
+
+
+def render_event_form(request: Request, form: EventForm, quick: dict[str, Any]) -> HTMLResponse:
+    """The new-event form pre-filled by quick add (app.web.quick), the pasted report shown above it."""
+    return _render_form(request, form, quick=quick)
+
+
+QUICK_FIELDS = ("quick_text", "quick_url", "quick_publisher", "quick_published")
+
+
+def _saved_from_report(request: Request, form: EventForm, event_id: int) -> HTMLResponse:
+    """After saving a quick-add draft: the event's link, and the report kept for another draft from it."""
+    report = {k.removeprefix("quick_"): form.get(k) for k in QUICK_FIELDS}
+    return render(
+        request,
+        "events/quick_saved.html",
+        {"event_id": event_id, "report": report, "title": form.get("title")},
+    )
 
 
 def _saved(event_id: int) -> RedirectResponse:
@@ -139,6 +165,71 @@ def _saved(event_id: int) -> RedirectResponse:
 
 def _reason(form: EventForm) -> str | None:
     return (form.get("reason").strip()[:REASON_MAX]) or None
+
+
+# The rows whose typed name may become a new catalogue entry: group -> (catalogue kind, the name field).
+NAME_FIELDS = {group: (kind, name_field) for kind, (group, name_field) in LINK_FIELDS.items()}
+_NAME_ROW = re.compile(r"^(actors|systems)-(\d{1,3})$")
+# How many "create it as new" answers a form carries (one per actor and system row at most).
+CONFIRMED_MAX = 200
+
+
+def _confirmed(form: EventForm) -> list[str]:
+    """The names the analyst said to create as new ("kind:folded name"), carried in a hidden field."""
+    try:
+        keys = json.loads(form.get("new_names") or "[]")
+    except ValueError:
+        return []
+    if not isinstance(keys, list):
+        return []
+    return [k for k in keys if isinstance(k, str)][:CONFIRMED_MAX]
+
+
+def _named_row(form: EventForm, value: str) -> tuple[str, dict[str, str]] | None:
+    """The actor or system row a "did you mean" button names ("actors-0"), if the form has it."""
+    m = _NAME_ROW.match(value)
+    rows = form.rows.get(m[1], []) if m else []
+    if not m or not int(m[2]) < len(rows):
+        return None
+    return m[1], rows[int(m[2])]
+
+
+def _answer_names(db: Session, form: EventForm) -> None:
+    """Apply a "did you mean" answer: put the chosen existing name in the row, or remember "create it".
+
+    The chosen name must be in the catalogue (a forged value is ignored and the question comes back).
+    """
+    use = form.values.pop("use_name", "")
+    row_key, _, chosen = use.partition(":")
+    found = _named_row(form, row_key)
+    if found and chosen.strip():
+        group, row = found
+        kind, name_field = NAME_FIELDS[group]
+        if known_keys(db, kind, [chosen]):
+            row[name_field] = chosen.strip()
+    found = _named_row(form, form.values.pop("create_new", ""))
+    if found:
+        group, row = found
+        kind, name_field = NAME_FIELDS[group]
+        confirmed = _confirmed(form)
+        key = confirmation_key(kind, row.get(name_field, "").strip())
+        if key not in confirmed:
+            confirmed.append(key)
+        form.values["new_names"] = json.dumps(confirmed[-CONFIRMED_MAX:], ensure_ascii=False)
+
+
+def _near_rows(db: Session, form: EventForm) -> dict[str, NearName]:
+    """Row key ("actors-0") -> the close existing names, for each typed name that would be a new entry."""
+    confirmed = set(_confirmed(form))
+    out: dict[str, NearName] = {}
+    for group, (kind, name_field) in NAME_FIELDS.items():
+        rows = form.rows.get(group, [])
+        names = [row.get(name_field, "").strip() for row in rows]
+        by_key = {fold(n.typed): n for n in near_names(db, kind, names, confirmed)}
+        for i, name in enumerate(names):
+            if name and fold(name) in by_key:
+                out[f"{group}-{i}"] = by_key[fold(name)]
+    return out
 
 
 @router.get("/events/new", response_class=HTMLResponse)
@@ -163,9 +254,13 @@ def create_event_submit(
                 "can restore it from Admin → Deleted events (/admin/deleted).",
             )
         return _saved(existing)
+    _answer_names(db, form)
     data = validate(form)
     if data is None:
         return _render_form(request, form, status_code=422)
+    near = _near_rows(db, form)
+    if near:  # 200, like the duplicates question: nothing is created until the analyst answers
+        return _render_form(request, form, near=near)
     if not form.get("confirm_duplicate"):
         duplicates = find_duplicates(db, data)
         if duplicates:
@@ -178,6 +273,8 @@ def create_event_submit(
     except Exception:
         db.rollback()
         raise
+    if form.get("quick_text"):
+        return _saved_from_report(request, form, event_id)
     return _saved(event_id)
 
 
@@ -292,9 +389,13 @@ def update_event_submit(
         version = int(form.get("version"))
     except ValueError:
         raise HTTPException(400, "The form lost its version number; reload the edit page.") from None
+    _answer_names(db, form)
     data = validate(form)
     if data is None:
         return _render_form(request, form, event_id=event_id, status_code=422)
+    near = _near_rows(db, form)
+    if near:
+        return _render_form(request, form, event_id=event_id, near=near)
     try:
         update_event(db, event_id, data, principal.user, version, _reason(form))
         db.commit()

@@ -1,4 +1,4 @@
-"""/healthz: 200 when the database answers, 503 otherwise."""
+"""/healthz: 200 when the database answers and the facts copy is read, 503 otherwise."""
 
 from __future__ import annotations
 
@@ -15,22 +15,22 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz", include_in_schema=False)
 def healthz(db: SessionDep) -> JSONResponse:
-    """Ping the database."""
+    """Ping the database; 503 "starting" until the start-up read of the facts copy is done."""
     try:
         db.execute(text("SELECT 1"))
     except SQLAlchemyError:
         return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
-    # "facts": whether the in-memory copy is read yet ("building" right after start); "terms": whether its
-    # prepared search terms are (read in the background after it). No counts leak here.
-    # The copy lives with the read engine (the replica's, when DATABASE_REPLICA_URL is set).
-    # "lines": whether every event's CSV line is stored (export_lines), "off" where no filler runs.
+    # "facts": whether the in-memory copy is read yet ("building" right after start). No counts leak here.
+    # The copy the counts read lives with the read engine (the replica's, when DATABASE_REPLICA_URL is set).
+    # "lines": "remaking" while this process re-makes outdated export lines at start; "off" in tests.
     engine = get_replica_engine()
+    starting = facts.warming()
     return JSONResponse(
         {
-            "status": "ok",
+            "status": "starting" if starting else "ok",
             "database": "up",
             "facts": facts.state(engine),
-            "terms": facts.terms_state(engine),
             "lines": export_lines.state(),
-        }
+        },
+        status_code=503 if starting else 200,
     )

@@ -1,8 +1,10 @@
 """The timeline: events newest first, grouped by month, filtered by the one EventFilter.
 
 One URL, two shapes: the whole page, or for an HTMX request just #results plus out-of-band copies of
-the (count-free) facet lists and the chart placeholder (left out when only the page cursor changed).
-The aggregates over all matching rows (total, facet counts, chart) come from their own routes.
+the facet lists and the chart (left out when only the page cursor changed). The aggregates over all
+matching rows (total, facet counts, chart) come in the same response once the in-memory facts copy is
+read (milliseconds); before that (a process still starting) the page carries placeholders that fetch
+them from /timeline/count, /timeline/facets and /timeline/chart, which stay for that and for links.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from app.dates import format_human
 from app.db import ReadSessionDep, SessionDep
 from app.filters import EventFilter, FilterError, page_filter
 from app.models import Event
+from app.queries import facts
 from app.queries.cache import cached, data_version
 from app.queries.chart import chart_series
 from app.queries.events import Cursor, Page, count_events, timeline_page
@@ -85,12 +88,12 @@ def aggregates(db: Session, f: EventFilter, what: tuple[str, ...]) -> dict[str, 
 
 @router.get("/", response_class=HTMLResponse)
 def timeline(request: Request, db: SessionDep, read: ReadSessionDep, principal: ViewerDep) -> HTMLResponse:
-    """Full page, or #results (plus the count-free panel out of band) for an HTMX request.
+    """Full page, or #results (plus the panel and chart out of band) for an HTMX request: one request a view.
 
-    Only the page of rows is queried here. The total, the facet counts and the chart are computed over
-    every matching row (seconds on a million events when not cached), so the page carries placeholders
-    that fetch them from /timeline/count, /timeline/facets and /timeline/chart as soon as it is shown.
-    Without JavaScript, `?aggregates=inline` (a <noscript> link on the page) renders them in the page.
+    The total, the facet counts and the chart are counted on the in-memory copy, in this response when
+    the copy is read (always, once the process says ready). Only while it is not are they left to the
+    lazy routes, so a page never waits for a full read; `?aggregates=inline` (the <noscript> link)
+    asks for them in the page even then.
     """
     f, errors = parse_view(request, db)
     cursor = None
@@ -103,8 +106,8 @@ def timeline(request: Request, db: SessionDep, read: ReadSessionDep, principal: 
             raw_cursor = None
     page = timeline_page(db, f, cursor, get_settings().page_size)
     partial = is_htmx(request)
-    inline = not partial and request.query_params.get("aggregates") == "inline"
-    # Paging through the same filter leaves facets and chart as they are: no placeholders to refill.
+    inline = facts.ready(read) or (not partial and request.query_params.get("aggregates") == "inline")
+    # Paging through the same filter leaves facets and chart as they are: only the total is sent.
     with_aggregates = not (partial and cursor is not None)
     context: dict[str, Any] = {
         "filter": f,
@@ -122,7 +125,7 @@ def timeline(request: Request, db: SessionDep, read: ReadSessionDep, principal: 
         "chart": None,
     }
     if inline:
-        context.update(aggregates(read, f, ("total", "facets", "chart")))
+        context.update(aggregates(read, f, ("total", "facets", "chart") if with_aggregates else ("total",)))
     if not partial:
         return render(request, "timeline/index.html", context)
     return render(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
+from dataclasses import replace
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
 from app.auth.deps import AnalystDep, ViewerDep
@@ -18,9 +20,11 @@ from app.db import ReadSessionDep, SessionDep
 from app.filters import EXPORT_EXTRA, EventFilter, InvalidFilter, strict_filter
 from app.queries import staging
 from app.queries.export import export_batches
-from app.queries.imports import ReferenceGone, already_imported, commit_import, plan_import
+from app.queries.imports import ImportPlan, ReferenceGone, already_imported, commit_import, plan_import
+from app.queries.new_names import NearName, close_to_new, use_existing
 from app.streaming import guarded
 from app.templating import render
+from app.textkeys import fold
 
 router = APIRouter()
 
@@ -77,9 +81,54 @@ def _page(request: Request, context: dict[str, Any], status_code: int = 200) -> 
         "plan": None,
         "filename": "",
         "problem": None,
+        "near": [],
+        "near_complete": True,
     }
     base.update(context)
     return render(request, "import/index.html", base, status_code=status_code)
+
+
+# Comparing every new name of a big file with the catalogue could take long: the preview stops after this.
+NEAR_BUDGET_SECONDS = 2.0
+
+
+def _near_in_plan(db: SessionDep, plan: ImportPlan) -> tuple[list[NearName], bool]:
+    """The new actors and systems close to known ones, and whether every new name was compared."""
+    deadline = time.monotonic() + NEAR_BUDGET_SECONDS
+    near: list[NearName] = []
+    complete = True
+    for kind, names in (("actor", plan.new_actors), ("system", plan.new_systems)):
+        found, compared = close_to_new(db, kind, names, deadline)
+        near += found
+        complete = complete and compared == len(names)
+    return near, complete
+
+
+async def _posted_fields(request: Request) -> dict[str, str]:
+    """The commit form's text fields (the per-name choices have one field each, "near-3")."""
+    return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+
+
+class ChoiceRefused(ValueError):
+    """A posted name choice that the preview did not offer."""
+
+
+def _name_choices(staged_near: list[dict[str, Any]], fields: dict[str, str]) -> dict[tuple[str, str], str]:
+    """(kind, folded typed name) -> the known name chosen instead, from the preview's "near-N" choices.
+
+    Each value is "new" (create the name as typed) or the number of one of that name's suggestions; a
+    name left unanswered (a client that predates the question) is created as typed, as before.
+    """
+    chosen: dict[tuple[str, str], str] = {}
+    for n, item in enumerate(staged_near):
+        answer = fields.get(f"near-{n}", "new")
+        if answer == "new":
+            continue
+        suggestions = item["suggestions"]
+        if not answer.isdecimal() or not int(answer) < len(suggestions):
+            raise ChoiceRefused(answer)
+        chosen[(item["kind"], fold(item["typed"]))] = suggestions[int(answer)]
+    return chosen
 
 
 @router.get("/import", response_class=HTMLResponse)
@@ -110,16 +159,20 @@ def import_preview(
         return _page(request, {"parsed": parsed, "filename": filename}, 422)
     import_token = uuid.uuid4()
     plan = plan_import(db, parsed, import_token)
+    near, near_complete = _near_in_plan(db, plan)
     # The checked file stays on the server (any size up to the upload limit); the page gets a token.
-    # The duplicate lines are the preview's, so "skip the likely duplicates" skips exactly those shown.
+    # The duplicate lines are the preview's, so "skip the likely duplicates" skips exactly those shown;
+    # the close names too, so a commit can only choose among the suggestions the preview offered.
     options = {
         "filename": filename,
         "import_token": str(import_token),
         "duplicate_lines": [d.line for d in plan.duplicates],
+        "near_names": [{"kind": n.kind, "typed": n.typed, "suggestions": list(n.suggestions)} for n in near],
     }
     token = staging.stage(db, _user_id(principal), text, options)
     db.commit()
-    return _page(request, {"parsed": parsed, "plan": plan, "filename": filename, "token": token})
+    context = {"parsed": parsed, "plan": plan, "filename": filename, "token": token}
+    return _page(request, context | {"near": near, "near_complete": near_complete})
 
 
 def _user_id(principal: AnalystDep) -> int:
@@ -133,22 +186,32 @@ def import_commit(
     request: Request,
     db: SessionDep,
     principal: AnalystDep,
+    fields: Annotated[dict[str, str], Depends(_posted_fields)],
     token: Annotated[str, Form(max_length=200)] = "",
     duplicates: Annotated[str, Form(max_length=20)] = "include",
 ) -> HTMLResponse:
-    """Import a previewed file in one transaction (all rows, or all but its likely duplicates), once."""
+    """Import a previewed file in one transaction (all rows, or all but its likely duplicates), once.
+
+    Names the preview found close to known ones are linked to the known entry the analyst chose.
+    """
     try:
         staged = staging.take(db, token, _user_id(principal))
     except staging.StagingRefused as exc:
         db.rollback()
         return _page(request, {"problem": exc.message}, exc.status)
+    try:
+        chosen = _name_choices(staged.options.get("near_names", []), fields)
+    except ChoiceRefused:
+        db.rollback()  # the file stays for a corrected commit
+        problem = "A name choice was not one the preview offered; go back to the preview and choose again."
+        return _page(request, {"problem": problem}, 422)
     filename = str(staged.options.get("filename", ""))
     import_token = uuid.UUID(staged.options["import_token"])
     parsed = read_csv(staged.text)
     if not parsed.ok:  # checked at preview; the rules may have changed since (a new version, a country)
         db.rollback()
         return _page(request, {"parsed": parsed, "filename": filename}, 422)
-    rows = parsed.rows
+    rows = [replace(r, data=use_existing(r.data, chosen)) for r in parsed.rows] if chosen else parsed.rows
     skipped = 0
     if duplicates == "skip":
         flagged = set(staged.options.get("duplicate_lines", []))

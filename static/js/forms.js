@@ -46,9 +46,10 @@
   document.addEventListener("input", clearError);
   document.addEventListener("change", clearError);
 
-  // On a page that came back with errors or a duplicate warning, start at the explanation.
+  // On a page that came back with errors, a "did you mean" or a duplicate warning, start at the explanation.
   document.addEventListener("DOMContentLoaded", function () {
-    var box = document.getElementById("error-summary") || document.getElementById("duplicates");
+    var box = document.getElementById("error-summary") || document.getElementById("near-names") ||
+      document.getElementById("duplicates");
     if (box) { box.focus(); }
   });
 })();

@@ -9,18 +9,19 @@ million events, where the same counts take milliseconds; so do the ids of a time
 The copy is read-only and disposable: it is read from the database in one snapshot, labelled with the
 data version read first (app/data_version.py), and patched (the events written since are re-read and
 appended, the rows they replace masked out) or read again when the version moves, so it never answers
-for data it has not seen. PostgreSQL stays the only source of truth; the SQL implementations of
-every aggregate are kept, serve when the copy is switched off, and tests compare both on many filters.
-Conditions the copy does not hold (full text, publisher, reliability, tags) are asked of PostgreSQL as a
-set of ids in one query and intersected.
+for data it has not seen. PostgreSQL stays the only source of truth: tests/sql_oracle.py asks it the
+same questions and the tests compare both on many filters. Conditions the copy does not hold (full text,
+publisher, reliability, tags) are asked of PostgreSQL as one id query (through the GIN indexes) and
+intersected. The app reads the copy before it says ready (/healthz), so it is the only engine of these
+answers in the request path.
 
 The package: `columns` (the arrays, read and patched), `store` (one copy per database, its version and
 refreshes), `selection` (a filter evaluated on a copy).
 """
 
 from app.queries.facts.columns import EPOCH, ROLES, Facts, Links, pack_key
-from app.queries.facts.selection import Selection, has_sql_mask, needs_sql, reference_counts, sql_part
-from app.queries.facts.store import current, for_session, forget, state, terms_state, warm_up
+from app.queries.facts.selection import Selection, needs_sql, reference_counts, selection, sql_part
+from app.queries.facts.store import current, forget, ready, start_warm_up, state, warm_up, warming
 
 __all__ = [
     "EPOCH",
@@ -29,14 +30,15 @@ __all__ = [
     "Links",
     "Selection",
     "current",
-    "for_session",
     "forget",
-    "has_sql_mask",
     "needs_sql",
     "pack_key",
+    "ready",
     "reference_counts",
+    "selection",
     "sql_part",
+    "start_warm_up",
     "state",
-    "terms_state",
     "warm_up",
+    "warming",
 ]

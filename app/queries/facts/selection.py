@@ -14,8 +14,7 @@ from app.filters import EventFilter
 from app.models import Event
 from app.queries.events import conditions
 from app.queries.facts.columns import EPOCH, FILTER_ROLES, ROLES, Facts, Mask, from_bytea, pack_key
-from app.queries.facts.store import MAX_MASKS, holder_of
-from app.queries.facts.terms import and_of_lexemes
+from app.queries.facts.store import MAX_MASKS, current, holder_of
 from app.vocab import KINDS, STATUSES
 
 # Filter attributes the copy cannot answer: they go to PostgreSQL as one id query.
@@ -33,6 +32,11 @@ _PARALLEL_BACK = text(
 )
 
 
+def selection(session: Session, f: EventFilter) -> Selection:
+    """The filter evaluated on the session's current copy (the one engine for totals, facets, pages...)."""
+    return Selection(session, current(session), f)
+
+
 def needs_sql(f: EventFilter) -> bool:
     """True when the filter has a condition the copy does not hold (full text, publisher, ...)."""
     return any(getattr(f, a) for a in SQL_ONLY)
@@ -47,29 +51,6 @@ def _mask_key(facts: Facts, f: EventFilter) -> tuple[object, ...]:
     """Cache key of a filter's SQL-only mask: the copy's version and layout (a background full read may
     replace a copy by one of the same version whose rows are in another order), and the filter part."""
     return (facts.version, facts.full_read_at, facts.size, sql_part(f))
-
-
-def prepared_lexemes(session: Session, facts: Facts, f: EventFilter) -> tuple[str, ...] | None:
-    """The lexemes whose prepared masks answer the SQL-only part of the filter, or None (SQL must).
-
-    Only a full-text query alone qualifies, and only when PostgreSQL parses it into a plain AND of
-    lexemes that are all prepared: that is exactly `search_vector @@ query`. Anything else (phrases, OR,
-    negation, prefixes, stop words only, a word not prepared) goes to SQL.
-    """
-    prepared = facts.terms
-    if prepared is None or not prepared.lexemes or not f.q or sql_part(f) != EventFilter(q=f.q):
-        return None
-    lexemes = and_of_lexemes(session.connection(), f.q)
-    if not lexemes or not all(lx in prepared.where for lx in lexemes):
-        return None
-    return lexemes
-
-
-def has_sql_mask(session: Session, facts: Facts, f: EventFilter) -> bool:
-    """True when the SQL-only part of the filter is evaluated for this copy or prepared (no search)."""
-    if _mask_key(facts, f) in holder_of(session).masks:
-        return True
-    return prepared_lexemes(session, facts, f) is not None
 
 
 def _lookup(size: int, picked: Iterable[int]) -> Mask:
@@ -94,12 +75,7 @@ class Selection:
             with holder.mask_lock:
                 mask = holder.masks.get(key)
                 if mask is None:
-                    lexemes = prepared_lexemes(session, facts, f)
-                    if lexemes is not None and facts.terms is not None:
-                        mask = facts.terms.mask(lexemes)
-                    else:
-                        mask = self._sql_mask(session, sql_part(f))
-                    holder.masks[key] = mask
+                    mask = holder.masks[key] = self._sql_mask(session, sql_part(f))
                     while len(holder.masks) > MAX_MASKS:
                         holder.masks.popitem(last=False)
             self.parts["sql"] = mask
@@ -149,6 +125,8 @@ class Selection:
 
     def mask(self, without: str | None = None) -> Mask:
         """Rows the filter keeps, optionally leaving one parameter out (disjunctive facets)."""
+        if without not in self.parts:
+            without = None  # leaving out a parameter the filter does not use: the full mask, computed once
         if without is None and self._full is not None:
             return self._full
         out = self.facts.alive.copy()
