@@ -298,3 +298,15 @@ def test_the_demo_data_has_families(corpus: dict[str, int], db: Session) -> None
     for variant, family in (("Su-30MK2", "Su-30"), ("Igla-S", "Igla")):
         found, parent = find_system(db, variant), find_system(db, family)
         assert found is not None and parent is not None and found.parent_id == parent.id
+
+
+def test_the_systems_tree_counts_as_sql_does(corpus: dict[str, int], db: Session) -> None:
+    """The list's own counts (the copy) and family totals agree with PostgreSQL's."""
+    from app.queries.lists import system_list
+    from tests import sql_oracle as oracle
+
+    for query in ("", "geran"):
+        assert system_list(db, query) == oracle.system_list(db, query)
+    rows = {r.designation: r for r in system_list(db)}
+    assert (rows["Shahed-136"].events, rows["Shahed-136"].family_events) == (2, 4)
+    assert (rows["Geran-2M"].depth, rows["Geran-2M"].parent) == (2, "Geran-2")

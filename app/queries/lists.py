@@ -110,10 +110,12 @@ def system_list(session: Session, query: str = "", limit: int = LIST_LIMIT) -> l
         matched = set(
             session.scalars(select(System.id).where(_key_matches("systems.match_keys", fold(query))))
         )
-    return _as_tree(rows, family_totals(session) if any(r.parent_id for r in rows) else {}, matched)[:limit]
+    return system_tree(rows, family_totals(session) if any(r.parent_id for r in rows) else {}, matched)[
+        :limit
+    ]
 
 
-def _as_tree(rows: list[SystemRow], totals: dict[int, int], matched: set[int] | None) -> list[SystemRow]:
+def system_tree(rows: list[SystemRow], totals: dict[int, int], matched: set[int] | None) -> list[SystemRow]:
     """Rows in tree order (depth first, busiest first at each level), keeping `matched` and their families."""
     by_id = {r.id: r for r in rows}
     children: dict[int | None, list[SystemRow]] = {}
