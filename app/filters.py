@@ -23,6 +23,7 @@ PARAMS: dict[str, str] = {
     "target": "target",
     "actor": "actor",
     "system": "system",
+    "system_exact": "system_exact",
     "kind": "kind",
     "status": "status",
     "stage_min": "stage_min",
@@ -92,6 +93,8 @@ class EventFilter:
     target: tuple[str, ...] = ()
     actor: tuple[str, ...] = ()
     system: tuple[str, ...] = ()
+    # Only the systems named, not their variants (`system=Shahed-136` alone also finds Geran-2).
+    system_exact: bool = False
     kind: tuple[str, ...] = ()
     status: tuple[str, ...] = ()
     stage_min: int | None = None
@@ -101,6 +104,11 @@ class EventFilter:
     reliability_max: str | None = None
     tag: tuple[str, ...] = ()
     errors: tuple[FilterError, ...] = field(default=(), compare=False)
+    # Ids of the systems `system` covers (each named one and, unless system_exact, its variants at any
+    # depth), filled once by `page_filter`/`strict_filter` (app/queries/families.py) so every engine
+    # evaluates the same set; None: not resolved, engines match the names alone. Not part of the URL:
+    # caches keyed by the query string also hold the data version, which moves on any system edit.
+    system_family: tuple[int, ...] | None = field(default=None, compare=False)
 
     # ---- parsing -------------------------------------------------------------------------------
     @classmethod
@@ -150,6 +158,17 @@ class EventFilter:
             values[name] = tuple(codes)
         values["actor"] = tuple(many("actor"))
         values["system"] = tuple(many("system"))
+        exact = one("system_exact")
+        if exact is not None:
+            if exact in ("0", "1"):
+                values["system_exact"] = exact == "1"
+            else:
+                errors.append(
+                    FilterError(
+                        "system_exact",
+                        f"“{exact}” is not 0 or 1: system_exact=1 leaves the named systems' variants out",
+                    )
+                )
         values["source"] = tuple(many("source"))
         values["tag"] = tuple(t.lower() for t in many("tag"))
         for name, vocab in (("kind", KINDS), ("status", STATUSES)):
@@ -216,9 +235,11 @@ class EventFilter:
         out: list[tuple[str, str]] = []
         for param, attr in PARAMS.items():
             value = getattr(self, attr)
-            if value is None or value == ():
+            if value is None or value == () or value is False:
                 continue
-            if isinstance(value, tuple):
+            if value is True:
+                out.append((param, "1"))
+            elif isinstance(value, tuple):
                 out.extend((param, str(v)) for v in value)
             else:
                 out.append((param, value.iso() if isinstance(value, PartialDate) else str(value)))
@@ -237,10 +258,13 @@ class EventFilter:
         """A copy with one value (or the whole parameter) removed: the link behind a filter chip."""
         attr = PARAMS[param]
         current = getattr(self, attr)
+        # A family resolved for other system values is no longer the right one (see `system_family`).
+        stale: dict[str, Any] = {"system_family": None} if param.startswith("system") else {}
         if isinstance(current, tuple) and value is not None:
-            changes: dict[str, Any] = {attr: tuple(v for v in current if v != value)}
+            changes: dict[str, Any] = {attr: tuple(v for v in current if v != value), **stale}
             return replace(self, **changes)
-        cleared: dict[str, Any] = {attr: () if isinstance(current, tuple) else None}
+        empty = () if isinstance(current, tuple) else (False if isinstance(current, bool) else None)
+        cleared: dict[str, Any] = {attr: empty, **stale}
         return replace(self, **cleared)
 
     def adding(self, param: str, value: str) -> EventFilter:
@@ -248,8 +272,12 @@ class EventFilter:
         attr = PARAMS[param]
         current = getattr(self, attr)
         if isinstance(current, tuple):
+            if value in current:
+                return self
             added: dict[str, Any] = {attr: (*current, value)}
-            return self if value in current else replace(self, **added)
+            if attr == "system":
+                added["system_family"] = None  # resolved for the other values (see `system_family`)
+            return replace(self, **added)
         return EventFilter.parse(_Pairs([*self.without(param).pairs(), (param, value)]))
 
     def chips(self) -> list[dict[str, str]]:
@@ -261,7 +289,11 @@ class EventFilter:
                 label = country_name(value)
             elif param == "stage_min":
                 label = f"{value} {STAGES[int(value)]}"
-            name = {"q": "text", "from": "from", "to": "to"}.get(param, param.replace("_", " "))
+            elif param == "system_exact":
+                label = "left out"
+            name = {"q": "text", "from": "from", "to": "to", "system_exact": "variants"}.get(
+                param, param.replace("_", " ")
+            )
             chips.append(
                 {
                     "param": param,
@@ -285,7 +317,7 @@ class EventFilter:
         """Plain values, for JSON responses and templates."""
         out: dict[str, Any] = {}
         for f in fields(self):
-            if f.name == "errors":
+            if f.name in ("errors", "system_family"):
                 continue
             v = getattr(self, f.name)
             out[f.name] = v.iso() if isinstance(v, PartialDate) else (list(v) if isinstance(v, tuple) else v)
@@ -320,7 +352,7 @@ def from_mapping(mapping: Mapping[str, str | list[str]]) -> EventFilter:
 
 # ---- the one policy for bad values ---------------------------------------------------------------------
 # A problem with a single-valued parameter ("to" before "from", q given twice) leaves it out whole.
-SINGLE_VALUED = ("q", "stage_min", "from", "to", "reliability_max")
+SINGLE_VALUED = ("q", "system_exact", "stage_min", "from", "to", "reliability_max")
 
 
 def page_filter(session: Session, params: MultiMapping) -> tuple[EventFilter, list[FilterError]]:
@@ -337,6 +369,7 @@ def page_filter(session: Session, params: MultiMapping) -> tuple[EventFilter, li
     events" (a saved query keeps working before its first event); only a malformed one is refused.
     """
     from app.queries.events import drop_unknown_names
+    from app.queries.families import with_family
     from app.queries.reference import with_suggestions
 
     f = EventFilter.parse(params)
@@ -345,7 +378,7 @@ def page_filter(session: Session, params: MultiMapping) -> tuple[EventFilter, li
         if e.param in SINGLE_VALUED and getattr(f, PARAMS[e.param]) is not None:
             f = f.without(e.param)
     f, unknown = drop_unknown_names(session, f)
-    return f, with_suggestions(session, [*errors, *unknown])
+    return with_family(session, f), with_suggestions(session, [*errors, *unknown])
 
 
 def strict_filter(session: Session, params: QueryParams, allowed: Collection[str] = ()) -> EventFilter:

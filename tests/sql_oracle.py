@@ -203,22 +203,27 @@ def actor_list(session: Session, query: str = "", limit: int = LIST_LIMIT) -> li
 
 
 def system_list(session: Session, query: str = "", limit: int = LIST_LIMIT) -> list[SystemRow]:
-    """Systems with their event counts, busiest first, counted by PostgreSQL."""
+    """Systems with their event counts, counted by PostgreSQL, in the list's family tree order."""
+    from app.queries.aggregates.lists import system_tree
+    from app.queries.families import family_totals
+
     events = func.count(distinct(Event.id))
     stmt = (
         select(System, events)
         .outerjoin(EventSystem, EventSystem.system_id == System.id)
         .outerjoin(Event, and_(Event.id == EventSystem.event_id, Event.deleted_at.is_(None)))
         .group_by(System.id)
-        .order_by(events.desc(), System.designation)
-        .limit(limit)
     )
-    if fold(query):
-        stmt = stmt.where(_key_matches("systems.match_keys", fold(query)))
-    return [
-        SystemRow(s.id, s.designation, list(s.aliases), s.category, s.origin_code, int(n))
+    rows = [
+        SystemRow(s.id, s.designation, list(s.aliases), s.category, s.origin_code, int(n), s.parent_id)
         for s, n in session.execute(stmt)
     ]
+    matched = None
+    if fold(query):
+        matched = set(
+            session.scalars(select(System.id).where(_key_matches("systems.match_keys", fold(query))))
+        )
+    return system_tree(rows, family_totals(session), matched)[:limit]
 
 
 def country_list(session: Session, query: str = "") -> list[CountryRow]:

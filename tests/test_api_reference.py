@@ -84,6 +84,7 @@ def test_systems(client: Client, db: Session, viewer: Headers) -> None:
             "aliases": [],
             "category": "ballistic missile",
             "origin": "RUS",
+            "parent": None,
             "event_count": 1,
             "events": "/api/v1/events?system=Oreshnik",
         }

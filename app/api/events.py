@@ -215,7 +215,15 @@ def list_events(
     target: Annotated[list[str] | None, Query(json_schema_extra=_many())] = None,
     actor: Annotated[list[str] | None, Query(description="name or alias", json_schema_extra=_many())] = None,
     system: Annotated[
-        list[str] | None, Query(description="designation or alias", json_schema_extra=_many())
+        list[str] | None,
+        Query(
+            description="designation or alias; its variants too (Geran-2 for Shahed-136)",
+            json_schema_extra=_many(),
+        ),
+    ] = None,
+    system_exact: Annotated[
+        str | None,
+        Query(description="1: only the systems named, not their variants", json_schema_extra=_choice("01")),
     ] = None,
     kind: Annotated[list[str] | None, Query(examples=["statement"], json_schema_extra=_many(KINDS))] = None,
     status: Annotated[list[str] | None, Query(json_schema_extra=_many(STATUSES))] = None,

@@ -6,8 +6,10 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Path, Query, Security
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
-from app.api.events import AUTH_ERRORS, COMMON_ERRORS, INVALID, MAX_ID, bearer
+from app.api.events import AUTH_ERRORS, COMMON_ERRORS, INVALID, MAX_ID, _body_errors, bearer
 from app.api.schemas import (
     ActorOut,
     ActorPage,
@@ -16,8 +18,9 @@ from app.api.schemas import (
     Problem,
     SystemOut,
     SystemPage,
+    SystemPatch,
 )
-from app.auth.deps import ViewerDep
+from app.auth.deps import AnalystDep, ViewerDep
 from app.db import SessionDep
 from app.domain.countries import country_name, resolve_country
 from app.models import Actor, Country, System
@@ -29,6 +32,7 @@ from app.queries.api import (
     system_with_count,
     systems_page,
 )
+from app.services.reference import ReferenceConflict, SystemEdit, parent_designation, update_system
 
 router = APIRouter(tags=["reference"], dependencies=[Security(bearer)], responses=COMMON_ERRORS)
 RefId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -62,13 +66,14 @@ def _actor(actor: Actor, count: int) -> ActorOut:
     )
 
 
-def _system(system: System, count: int) -> SystemOut:
+def _system(system: System, count: int, parent: str | None) -> SystemOut:
     return SystemOut(
         id=system.id,
         designation=system.designation,
         aliases=list(system.aliases),
         category=system.category,
         origin=system.origin_code,
+        parent=parent,
         event_count=count,
         events="/api/v1/events?" + urlencode({"system": system.designation}),
     )
@@ -118,7 +123,7 @@ def list_systems(
     """Systems by designation; `q` matches designations and aliases."""
     rows, more = systems_page(db, q, limit, offset)
     return SystemPage(
-        items=[_system(s, n) for s, n in rows], next=_next("/api/v1/systems", q, limit, offset, more)
+        items=[_system(*row) for row in rows], next=_next("/api/v1/systems", q, limit, offset, more)
     )
 
 
@@ -132,6 +137,44 @@ def get_system(system_id: RefId, db: SessionDep, principal: ViewerDep) -> Any:
     """A catalogued system with its aliases and event count."""
     found = system_with_count(db, system_id)
     if found is None:
+        raise HTTPException(404, f"No system {system_id}.")
+    return _system(*found)
+
+
+@router.patch(
+    "/systems/{system_id}",
+    response_model=SystemOut,
+    summary="Change a system (names, category, origin, family)",
+    responses={**AUTH_ERRORS, **_missing("system"), **INVALID},
+)
+def patch_system(system_id: RefId, changes: SystemPatch, db: SessionDep, principal: AnalystDep) -> Any:
+    """Send only the fields to change. `parent` (a designation or alias) makes the system a variant of
+    that family; a parent that is the system itself or one of its variants is refused (422)."""
+    system = db.get(System, system_id)
+    if system is None:
+        raise HTTPException(404, f"No system {system_id}.")
+    current: dict[str, Any] = {
+        "designation": system.designation,
+        "aliases": list(system.aliases),
+        "category": system.category,
+        "origin": system.origin_code,
+        "parent": parent_designation(system),
+    }
+    current.update(changes.model_dump(exclude_unset=True))
+    try:
+        data = SystemEdit.model_validate(current)
+        update_system(db, system_id, data, principal.user)
+    except ValidationError as exc:
+        db.rollback()
+        raise _body_errors(exc) from None
+    except ReferenceConflict as exc:
+        db.rollback()
+        raise RequestValidationError(
+            [{"loc": ("body", exc.field), "msg": exc.message, "type": "value_error"}]
+        ) from None
+    db.commit()
+    found = system_with_count(db, system_id)
+    if found is None:  # merged away since
         raise HTTPException(404, f"No system {system_id}.")
     return _system(*found)
 

@@ -222,8 +222,27 @@ class SystemOut(BaseModel):
     aliases: list[str]
     category: str | None = Field(default=None, examples=["ballistic missile"])
     origin: str | None = Field(default=None, examples=["RUS"])
+    parent: str | None = Field(
+        default=None, description="the family it is a variant of (designation)", examples=["Shahed-136"]
+    )
     event_count: int
     events: str = Field(examples=["/api/v1/events?system=Oreshnik"])
+
+
+class SystemPatch(BaseModel):
+    """The fields of a system to change; the others stay. `parent` names its family (null clears it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    designation: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    aliases: Annotated[list[Annotated[str, Field(max_length=200)]], Field(max_length=50)] | None = None
+    category: Annotated[str, Field(max_length=500)] | None = None
+    origin: Annotated[str, Field(max_length=100)] | None = None
+    parent: Annotated[str, Field(max_length=200)] | None = Field(
+        default=None,
+        description='designation or alias of the family; null or "" for none',
+        examples=["Shahed-136"],
+    )
 
 
 class CountryOut(BaseModel):

@@ -58,6 +58,11 @@ def seed_demo(session: Session) -> int:
                 )
             )
     session.flush()
+    for s in (s for s in data["systems"] if s.get("parent")):  # families (Su-30MK2 -> Su-30)
+        variant, family = find_system(session, s["designation"]), find_system(session, s["parent"])
+        if variant is not None and family is not None and variant.parent_id is None:
+            variant.parent_id = family.id
+    session.flush()
     added = 0
     for raw in data["events"]:
         token = demo_token(raw["key"])

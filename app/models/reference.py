@@ -57,9 +57,15 @@ class System(Base):
     match_keys: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, server_default="{}")
     category: Mapped[str | None] = mapped_column(Text, nullable=True)
     origin_code: Mapped[str | None] = mapped_column(ForeignKey("countries.code"), nullable=True)
+    # The family it is a variant of (Geran-2 -> Shahed-136): `system=Shahed-136` finds its variants too.
+    # Never a cycle: app/services/reference.py refuses one, under a lock so two edits cannot make one.
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("systems.id", ondelete="SET NULL"), nullable=True, index=True
+    )
     created_at: Mapped[datetime] = created_at_column()
 
     __table_args__ = (
         CheckConstraint("length(btrim(designation)) > 0", name="designation_not_blank"),
+        CheckConstraint("parent_id <> id", name="not_own_parent"),
         Index("ix_systems_match_keys", "match_keys", postgresql_using="gin"),
     )

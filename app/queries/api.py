@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, case, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from app.domain.textkeys import fold
 from app.models import Actor, Country, Event, EventActor, EventCountry, EventSystem, System
@@ -45,23 +45,28 @@ def actor_with_count(session: Session, actor_id: int) -> tuple[Actor, int] | Non
     return (row[0], int(row[1])) if row else None
 
 
-def systems_page(session: Session, q: str, limit: int, offset: int) -> tuple[list[tuple[System, int]], bool]:
-    """Systems by designation (designation or alias containing `q`), with event counts."""
-    stmt = select(System, _count(EventSystem, EventSystem.system_id, System.id)).order_by(
-        System.designation, System.id
-    )
+def _system_columns() -> Select[Any]:
+    """A system, its event count and the designation of its family (parent), in one row."""
+    parent = aliased(System)
+    family = select(parent.designation).where(parent.id == System.parent_id).scalar_subquery()
+    return select(System, _count(EventSystem, EventSystem.system_id, System.id), family)
+
+
+def systems_page(
+    session: Session, q: str, limit: int, offset: int
+) -> tuple[list[tuple[System, int, str | None]], bool]:
+    """Systems by designation (designation or alias containing `q`), with event counts and parents."""
+    stmt = _system_columns().order_by(System.designation, System.id)
     if fold(q):
         stmt = stmt.where(_key_matches("systems.match_keys", fold(q)))
     rows, more = _page(session, stmt, limit, offset)
-    return [(r[0], int(r[1])) for r in rows], more
+    return [(r[0], int(r[1]), r[2]) for r in rows], more
 
 
-def system_with_count(session: Session, system_id: int) -> tuple[System, int] | None:
-    """One system and its event count."""
-    row = session.execute(
-        select(System, _count(EventSystem, EventSystem.system_id, System.id)).where(System.id == system_id)
-    ).first()
-    return (row[0], int(row[1])) if row else None
+def system_with_count(session: Session, system_id: int) -> tuple[System, int, str | None] | None:
+    """One system, its event count and its parent's designation."""
+    row = session.execute(_system_columns().where(System.id == system_id)).first()
+    return (row[0], int(row[1]), row[2]) if row else None
 
 
 def countries_page(

@@ -48,7 +48,12 @@ def conditions(f: EventFilter) -> list[ColumnElement[bool]]:
         where.append(
             exists().where(
                 EventSystem.event_id == Event.id,
-                EventSystem.system_id.in_(select(System.id).where(System.match_keys.overlap(keys))),
+                # families: the ids page_filter/strict_filter resolved (app/queries/families.py), if any
+                EventSystem.system_id.in_(
+                    select(System.id).where(System.match_keys.overlap(keys))
+                    if f.system_family is None
+                    else f.system_family
+                ),
             )
         )
     if f.kind:
@@ -132,7 +137,7 @@ def timeline_page(session: Session, f: EventFilter, cursor: Cursor | None = None
 
     before = (cursor.date_start, cursor.id) if cursor is not None else None
     # Kept per filter, position and data version like the aggregates: a repeated view costs its rows only.
-    key = ("page", f.query_string(), before, limit, data_version(session))
+    key = ("page", f.query_string(), f.system_family, before, limit, data_version(session))  # families
     ids = cached(key, lambda: facts.selection(session, f).page_ids(before, limit + 1))
     found = {e.id: e for e in session.scalars(event_by_ids(ids)).unique()}
     rows = [found[i] for i in ids if i in found]

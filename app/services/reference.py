@@ -7,16 +7,17 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import delete, exists, func, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, object_session
 
 from app.domain.countries import resolve_country
 from app.domain.textkeys import fold, match_keys
 from app.models import Actor, Event, EventActor, EventSystem, System
 from app.queries.editing import actors_owning_keys, systems_owning_keys
+from app.queries.families import descendant_ids
 from app.queries.transfer.export_lines import store_lines
 from app.schemas import ActorType, check_designation
 from app.services.audit import Who, diff, record
-from app.services.events import event_options, snapshot
+from app.services.events import event_options, find_system, snapshot
 
 
 class ReferenceConflict(ValueError):
@@ -87,16 +88,18 @@ class SystemEdit(_Edit):
     aliases: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=50)
     category: Annotated[str, Field(max_length=500)] | None = None
     origin: str | None = None
+    # The family it is a variant of, by designation or alias; None or "" clears it.
+    parent: Annotated[str, Field(max_length=200)] | None = None
 
     @field_validator("origin")
     @classmethod
     def _known(cls, v: str | None) -> str | None:
         return _country_or_none(v)
 
-    @field_validator("category")
+    @field_validator("category", "parent")
     @classmethod
     def _empty(cls, v: str | None) -> str | None:
-        return v or None
+        return " ".join(v.split()) if v and v.strip() else None
 
     @field_validator("designation")
     @classmethod
@@ -122,13 +125,54 @@ def actor_snapshot(actor: Actor) -> dict[str, Any]:
 
 
 def system_snapshot(system: System) -> dict[str, Any]:
-    """A system's editable fields, for the audit diff."""
+    """A system's editable fields, for the audit diff (the parent by designation)."""
     return {
         "designation": system.designation,
         "aliases": list(system.aliases),
         "category": system.category,
         "origin": system.origin_code,
+        "parent": parent_designation(system),
     }
+
+
+def parent_designation(system: System) -> str | None:
+    """The designation of the family the system is a variant of, or None."""
+    session = object_session(system)
+    parent = session.get(System, system.parent_id) if session is not None and system.parent_id else None
+    return parent.designation if parent is not None else None
+
+
+# Parent changes and merges take this transaction lock before their cycle check: two edits checked at
+# once (A under B, B under A) would each see no cycle and together make one.
+FAMILY_LOCK = 0x5F4D_11E5
+
+
+def _lock_families(session: Session) -> None:
+    session.execute(select(func.pg_advisory_xact_lock(FAMILY_LOCK)))
+
+
+def _parent_for(session: Session, system: System, name: str | None) -> int | None:
+    """The id of the parent named (None clears it), or ReferenceConflict on `parent` naming why not."""
+    if name is None:
+        return None
+    _lock_families(session)
+    parent = find_system(session, name)
+    if parent is None:
+        raise ReferenceConflict(
+            "parent",
+            f"No system is called “{name}” (by designation or alias); pick one from the suggestions.",
+        )
+    if parent.id == system.id:
+        raise ReferenceConflict(
+            "parent", f"“{name}” is this system itself; a system cannot be its own variant."
+        )
+    if parent.id in descendant_ids(session, system.id):
+        raise ReferenceConflict(
+            "parent",
+            f"“{parent.designation}” is a variant of {system.designation}; making it the parent would put "
+            "the family in a loop. Choose a system outside this family.",
+        )
+    return parent.id
 
 
 def _owner_message(
@@ -186,6 +230,7 @@ def update_system(session: Session, system_id: int, data: SystemEdit, who: Who |
         shown_by = _lock_events_linking(session, EventSystem, EventSystem.system_id, system.id)
     system.designation, system.aliases, system.match_keys = data.designation, list(data.aliases), keys
     system.category, system.origin_code = data.category, data.origin
+    system.parent_id = _parent_for(session, system, data.parent)
     changes = diff(before, system_snapshot(system))
     if changes:
         record(session, who, "update", "system", system.id, changes)
@@ -311,6 +356,26 @@ def _fill_quantities(session: Session, keep_id: int, drop_id: int) -> None:
     )
 
 
+def _adopt_variants(session: Session, keep: System, drop: System, who: Who | None, reason: str) -> None:
+    """Drop's variants become keep's; keep takes drop's place in the tree when it was below drop."""
+    _lock_families(session)
+    if keep.id in descendant_ids(session, drop.id):
+        keep.parent_id = drop.parent_id  # else keep would end up under its own former ancestor
+    elif keep.parent_id is None and drop.parent_id not in {keep.id, *descendant_ids(session, keep.id)}:
+        keep.parent_id = drop.parent_id  # like category and origin: keep's own wins, drop's fills a gap
+    session.flush()
+    moved = list(session.scalars(select(System.id).where(System.parent_id == drop.id, System.id != keep.id)))
+    session.execute(
+        update(System)
+        .where(System.id.in_(moved))
+        .values(parent_id=keep.id)
+        .execution_options(synchronize_session=False)
+    )
+    change = {"parent": {"before": drop.designation, "after": keep.designation}}
+    for child_id in moved:
+        record(session, who, "merge", "system", child_id, change, reason)
+
+
 def merge_systems(session: Session, keep_id: int, drop_id: int, who: Who | None) -> System:
     """Merge system `drop` into `keep`: links move over (quantities kept), drop's names become aliases."""
     if keep_id == drop_id:
@@ -346,9 +411,10 @@ def merge_systems(session: Session, keep_id: int, drop_id: int, who: Who | None)
     keep.match_keys = match_keys(keep.designation, keep.aliases)
     keep.category = keep.category or drop.category
     keep.origin_code = keep.origin_code or drop.origin_code
+    reason = f"merged system “{drop_before['designation']}” into “{keep.designation}”"
+    _adopt_variants(session, keep, drop, who, reason)
     session.delete(drop)
     session.flush()
-    reason = f"merged system “{drop_before['designation']}” into “{keep.designation}”"
     _record_event_moves(session, events, before, who, reason)
     record(session, who, "merge", "system", keep.id, diff(keep_before, system_snapshot(keep)), reason)
     record(

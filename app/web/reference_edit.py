@@ -14,6 +14,7 @@ from app.db import SessionDep
 from app.domain.vocab import ACTOR_TYPES
 from app.models import Actor, System
 from app.queries.editing import actor_event_count, entity_history, system_event_count
+from app.queries.families import descendant_ids
 from app.services.events import find_actor, find_system
 from app.services.reference import (
     ActorEdit,
@@ -22,6 +23,7 @@ from app.services.reference import (
     SystemEdit,
     merge_actors,
     merge_systems,
+    parent_designation,
     update_actor,
     update_system,
 )
@@ -36,6 +38,7 @@ MESSAGES = {
     "aliases": "Keep each alias under 200 characters (at most 50 aliases).",
     "title": "Keep the title under 500 characters.",
     "category": "Keep the category under 500 characters.",
+    "parent": "Keep the family's designation under 200 characters.",
 }
 
 
@@ -115,6 +118,8 @@ def _system_page(
         "values": values,
         "errors": errors,
         "events": system_event_count(db, system.id),
+        # The count is of this entry alone; with variants, its link must leave them out to agree.
+        "exact": bool(descendant_ids(db, system.id)),
         "history": entity_history(db, "system", system.id),
         "saved": request.query_params.get("saved"),
         "merged": request.query_params.get("merged"),
@@ -166,13 +171,14 @@ def save_actor(
 
 @router.get("/systems/{system_id:int}/edit", response_class=HTMLResponse)
 def edit_system(request: Request, system_id: int, db: SessionDep, principal: AnalystDep) -> HTMLResponse:
-    """The system's edit form: designation, aliases, category, origin."""
+    """The system's edit form: designation, aliases, category, origin, the family it is a variant of."""
     system = _system_or_404(db, system_id)
     values = {
         "designation": system.designation,
         "aliases": "\n".join(system.aliases),
         "category": system.category or "",
         "origin": system.origin_code or "",
+        "parent": parent_designation(system) or "",
     }
     return _system_page(request, db, system, values, {})
 
@@ -189,6 +195,7 @@ def save_system(
             aliases=_aliases(values.get("aliases", "")),
             category=values.get("category") or None,
             origin=values.get("origin") or None,
+            parent=values.get("parent") or None,
         )
         update_system(db, system.id, data, principal.user)
         db.commit()

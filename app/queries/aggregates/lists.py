@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -12,6 +12,7 @@ from app.domain.countries import country_name
 from app.domain.textkeys import fold
 from app.models import Actor, System
 from app.queries.aggregates import facts
+from app.queries.families import family_totals
 from app.queries.reference import _key_matches
 
 # A list page shows at most this many rows; the search box narrows it.
@@ -33,7 +34,7 @@ class ActorRow:
 
 @dataclass(frozen=True)
 class SystemRow:
-    """A catalogued system and how many events name it."""
+    """A catalogued system, how many events name it, and its place in its family's tree."""
 
     id: int
     designation: str
@@ -41,6 +42,10 @@ class SystemRow:
     category: str | None
     origin_code: str | None
     events: int
+    parent_id: int | None = None
+    depth: int = 0  # 0 for a family or a system on its own, 1 for a variant, 2 for a variant's variant...
+    family_events: int | None = None  # with variants: events naming it or any variant, each once
+    parent: str | None = None  # the family's designation
 
 
 @dataclass(frozen=True)
@@ -82,11 +87,12 @@ def actor_list(session: Session, query: str = "", limit: int = LIST_LIMIT) -> li
 
 
 def system_list(session: Session, query: str = "", limit: int = LIST_LIMIT) -> list[SystemRow]:
-    """Systems with their event counts, busiest first; `query` matches designations and aliases."""
+    """Systems as a tree: families busiest first, each followed by its variants (indented by `depth`).
+
+    `query` matches designations and aliases; a matching variant is shown under its family, whose row
+    comes along. Families count their own events and, once each, those of the whole family.
+    """
     counted = _counted(session)
-    found = select(System)
-    if fold(query):
-        found = found.where(_key_matches("systems.match_keys", fold(query)))
     rows = [
         SystemRow(
             s.id,
@@ -95,10 +101,60 @@ def system_list(session: Session, query: str = "", limit: int = LIST_LIMIT) -> l
             s.category,
             s.origin_code,
             _count_of(counted["system"], s.id),
+            s.parent_id,
         )
-        for s in session.scalars(found)
+        for s in session.scalars(select(System))
     ]
-    return sorted(rows, key=lambda r: (-r.events, r.designation))[:limit]
+    matched = None
+    if fold(query):
+        matched = set(
+            session.scalars(select(System.id).where(_key_matches("systems.match_keys", fold(query))))
+        )
+    return system_tree(rows, family_totals(session) if any(r.parent_id for r in rows) else {}, matched)[
+        :limit
+    ]
+
+
+def system_tree(rows: list[SystemRow], totals: dict[int, int], matched: set[int] | None) -> list[SystemRow]:
+    """Rows in tree order (depth first, busiest first at each level), keeping `matched` and their families."""
+    by_id = {r.id: r for r in rows}
+    children: dict[int | None, list[SystemRow]] = {}
+    for r in rows:
+        parent = r.parent_id if r.parent_id in by_id else None
+        children.setdefault(parent, []).append(r)
+    keep: set[int] | None = None
+    if matched is not None:
+        keep = set()
+        for ident in matched:
+            step: int | None = ident
+            while step is not None and step in by_id and step not in keep:  # up to the family's root
+                keep.add(step)
+                step = by_id[step].parent_id
+
+    def weight(r: SystemRow) -> tuple[int, str]:
+        return (-totals.get(r.id, r.events), r.designation.casefold())
+
+    out: list[SystemRow] = []
+    placed: set[int] = set()
+
+    def walk(parent: int | None, depth: int) -> None:
+        for r in sorted(children.get(parent, []), key=weight):
+            if r.id in placed:
+                continue
+            placed.add(r.id)
+            if keep is None or r.id in keep:
+                family = by_id[parent].designation if parent is not None else None
+                out.append(replace(r, depth=depth, family_events=totals.get(r.id), parent=family))
+            walk(r.id, depth + 1)
+
+    walk(None, 0)
+    for r in sorted(rows, key=weight):  # a loop written behind the app's back has no root: list it anyway
+        if r.id not in placed:
+            placed.add(r.id)
+            if keep is None or r.id in keep:
+                out.append(replace(r, family_events=totals.get(r.id)))
+            walk(r.id, 1)
+    return out
 
 
 def country_list(session: Session, query: str = "") -> list[CountryRow]:

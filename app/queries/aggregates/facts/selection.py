@@ -99,7 +99,9 @@ class Selection:
             wanted = _lookup(facts.actor_links.span(facts.actors), facts.actors.ids_for(f.actor))
             self.parts["actor"] = facts.actor_links.events_with(n, wanted)
         if f.system:
-            wanted = _lookup(facts.system_links.span(facts.systems), facts.systems.ids_for(f.system))
+            # families: the ids page_filter/strict_filter resolved (app/queries/families.py), if any
+            ids = facts.systems.ids_for(f.system) if f.system_family is None else f.system_family
+            wanted = _lookup(facts.system_links.span(facts.systems), ids)
             self.parts["system"] = facts.system_links.events_with(n, wanted)
         self._full: Mask | None = None
 
