@@ -325,3 +325,26 @@ def test_migration_0011_recomputes_every_document() -> None:
         with Session(eng) as s:
             assert found(s, "Shahed") == set(ids)  # deleted ones too: a restore finds them again
             assert stored(s, ids) == with_names
+
+
+def test_families_add_the_ancestors_names(db: Session) -> None:
+    """With systems.parent_id (system families), a variant's events answer to its ancestors' names too.
+
+    The column comes with another change; it is added here inside the test's transaction.
+    """
+    from app.queries.search_document import load_words, refresh_sql
+
+    parent = make_system(db, "Zephra-100", ["Old Zephra"])
+    child = make_system(db, "Zephra-100M")
+    grandchild = make_system(db, "Kestrune-2")
+    event = make_event(db, title="Drones", summary="", systems=[{"designation": "Kestrune-2"}], actors=[])
+    db.execute(text("ALTER TABLE systems ADD COLUMN parent_id integer REFERENCES systems(id)"))
+    db.execute(text("UPDATE systems SET parent_id = :p WHERE id = :c"), {"p": parent.id, "c": child.id})
+    db.execute(text("UPDATE systems SET parent_id = :p WHERE id = :c"), {"p": child.id, "c": grandchild.id})
+    assert found(db, "Zephra") == set()
+    db.execute(text(refresh_sql("e.id = :i", families=True)), {"i": event.id})
+    assert found(db, "Zephra") == found(db, "Old Zephra") == found(db, "Kestrune") == {event.id}
+    with db.connection().connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+        words = load_words(cursor, [], [grandchild.id], families=True).systems[grandchild.id]
+    assert words.split()[:3] == ["Kestrune-2", "kestrune-2", "Zephra-100M"]
+    assert "Old Zephra" in words
