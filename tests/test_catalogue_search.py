@@ -19,7 +19,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from app.csvio import ParsedRow
+from app.filters import EventFilter
 from app.models import Event
+from app.queries.events import matching_ids
 from app.queries.imports import commit_import
 from app.queries.search_document import refresh_documents
 from app.reference_service import (
@@ -348,3 +350,44 @@ def test_families_add_the_ancestors_names(db: Session) -> None:
         words = load_words(cursor, [], [grandchild.id], families=True).systems[grandchild.id]
     assert words.split()[:3] == ["Kestrune-2", "kestrune-2", "Zephra-100M"]
     assert "Old Zephra" in words
+
+
+def test_the_facts_copy_follows_renames(db: Session) -> None:
+    """A rename changes documents without an event audit row: the copy's prepared bits follow it anyway."""
+    import numpy as np
+
+    from app.queries import facts
+    from app.queries.events import count_events_sql
+    from app.queries.facts import terms
+    from app.queries.facts.selection import prepared_lexemes
+    from app.queries.facts.store import holder_of
+
+    make_actor(db, "Quillon Marsh")
+    named = make_event(db, title="Quiet", summary="", actors=[{"name": "Quillon Marsh", "role": "speaker"}])
+    make_event(db, title="Drones delivered", summary="", actors=[])
+    facts.forget()
+    holder = holder_of(db)
+    first = facts.current(db)
+    assert first is not None
+    prepared = terms.prepare_on(db.connection(), first, ["drone", "marsh"])
+    assert prepared is not None
+    from dataclasses import replace
+
+    holder.facts = replace(first, terms=prepared)
+    actor = named.actors[0].actor
+    update_actor(db, actor.id, ActorEdit(name="Quillon Fen", aliases=["Drone Command"]), None)
+    db.flush()
+    copy = facts.current(db)
+    assert copy is not None and copy.terms is not None
+    for q in ("drones", "marsh"):
+        f = EventFilter(q=q)
+        assert prepared_lexemes(db, copy, f) is not None, q
+        ids = np.asarray(db.scalars(matching_ids(f)).all(), dtype=np.int64)
+        mask = np.zeros(copy.size, dtype=bool)
+        mask[copy.rows_of(ids)] = True
+        assert np.array_equal(
+            copy.terms.mask(list(prepared_lexemes(db, copy, f) or ())) & copy.alive, mask & copy.alive
+        ), q
+        assert facts.Selection(db, copy, f).total() == count_events_sql(db, f), q
+    assert named.id in found(db, "drones") and named.id not in found(db, "marsh")
+    facts.forget()

@@ -180,3 +180,29 @@ def load_words(
     )
     systems = dict(cursor.fetchall())
     return CatalogueWords(countries, actors, systems)
+
+
+def audited_writes_sql(window: str) -> str:
+    """Pairs (id, event_id) of audit rows in `window` (SQL on `at`) that can change what an event matches.
+
+    An audited event write pairs with its event; an audited actor or system edit (rename, aliases,
+    merge, family) pairs with every event whose document names it now (a variant's too, with families):
+    their documents were recomputed without an event audit row, and copies re-read those events.
+    """
+    if families_enabled():
+        systems = (
+            "JOIN LATERAL (WITH RECURSIVE down(id, depth) AS (SELECT a.entity_id, 0 UNION "
+            "SELECT c.id, down.depth + 1 FROM down JOIN systems c ON c.parent_id = down.id "
+            f"WHERE down.depth < {FAMILY_DEPTH}) SELECT DISTINCT id FROM down) f ON true "
+            "JOIN event_systems l ON l.system_id = f.id"
+        )
+    else:
+        systems = "JOIN event_systems l ON l.system_id = a.entity_id"
+    return (
+        "SELECT id, entity_id AS event_id FROM audit_log "
+        f"WHERE entity_type = 'event' AND entity_id IS NOT NULL AND {window} "
+        "UNION ALL SELECT a.id, l.event_id FROM audit_log a JOIN event_actors l ON l.actor_id = a.entity_id "
+        f"WHERE a.entity_type = 'actor' AND a.{window} "
+        f"UNION ALL SELECT a.id, l.event_id FROM audit_log a {systems} "
+        f"WHERE a.entity_type = 'system' AND a.{window}"
+    )

@@ -30,6 +30,7 @@ import numpy.typing as npt
 from sqlalchemy import Connection, text
 
 from app.queries.cache import VERSION_SQL
+from app.queries.search_document import audited_writes_sql
 
 if TYPE_CHECKING:
     from app.queries.facts.columns import Facts
@@ -60,9 +61,9 @@ _PLAIN = re.compile(r"[^'\\]+")
 _PURE_AND = re.compile(r"'[^'\\]+'(?: & '[^'\\]+')*")
 _PARSE_SQL = text("SELECT websearch_to_tsquery('english', :q)::text")
 _AUDITED_SQL = text(
-    "SELECT coalesce(array_agg(id ORDER BY id), '{}'), coalesce(array_agg(DISTINCT entity_id), '{}')"
-    " FROM audit_log WHERE entity_type = 'event' AND entity_id IS NOT NULL"
-    " AND at >= :since - interval '15 minutes'"
+    "SELECT coalesce(array_agg(DISTINCT id), '{}'), coalesce(array_agg(DISTINCT event_id), '{}') FROM ("
+    + audited_writes_sql("at >= :since - interval '15 minutes'")
+    + ") w"
 )
 
 
