@@ -15,6 +15,7 @@ import psycopg
 from app.domain.countries import country_name
 from app.domain.textkeys import match_keys
 from app.domain.vocab import KIND_STAGE
+from app.queries.search_document import CatalogueWords, document_sql, load_words
 
 # ---- the mix ------------------------------------------------------------------------------------
 # Supplier -> recipient pairs with weights: a long tail behind a few dominant dyads, as in real reporting.
@@ -379,6 +380,8 @@ class Catalogue:
     all_actor_ids: list[int] = field(default_factory=list)
     all_system_ids: list[int] = field(default_factory=list)
     system_names: dict[int, str] = field(default_factory=dict)
+    # Each entry's words for the events' search documents (app.queries.search_document).
+    words: CatalogueWords = field(default_factory=lambda: CatalogueWords({}, {}, {}))
 
 
 def build_catalogue(rng: random.Random, n_actors: int = 320, n_systems: int = 300) -> Catalogue:
@@ -450,6 +453,8 @@ def _load_catalogue(conn: psycopg.Connection[Any], cat: Catalogue) -> None:
             cat.system_names[system_id] = d
     for ids in (*cat.actor_ids.values(), *cat.system_ids.values(), cat.all_actor_ids, cat.all_system_ids):
         ids.sort()  # the order of SELECT results must not change what a seed generates
+    with conn.cursor() as cur:
+        cat.words = load_words(cur, cat.all_actor_ids, cat.all_system_ids)
 
 
 @dataclass
@@ -579,6 +584,7 @@ class Generator:
                 )
             )
         )
+        event_line = len(out.events) - 1
         # Countries: the dyad, sometimes a second supplier, a target, an intermediary.
         codes = {(supplier, "supplier"), (recipient, "recipient")}
         if rng.random() < 0.05:
@@ -588,7 +594,8 @@ class Generator:
             codes.add((rng.choice(TARGETS[supplier]), "target"))
         if rng.random() < 0.05:
             codes.add((rng.choice(INTERMEDIARIES), "intermediary"))
-        for pos, (code, role) in enumerate(sorted(codes, key=lambda c: (c[1] != "supplier", c[1], c[0]))):
+        ordered_codes = sorted(codes, key=lambda c: (c[1] != "supplier", c[1], c[0]))
+        for pos, (code, role) in enumerate(ordered_codes):
             out.countries.append(f"{event_id}\t{role}\t{code}\t{pos}")
         # Actors: speakers and operators mostly from the supplier side.
         n_actors = rng.choice((0, 1, 1, 1, 2, 2, 3))
@@ -608,6 +615,8 @@ class Generator:
                 else None
             )
             out.systems.append(f"{event_id}\t{system_id}\t{_copy_text(quantity)}\t{_copy_text(note)}\t{pos}")
+        catalogue = self.cat.words.text((c for c, _ in ordered_codes), (a for a, _ in sorted(links)), systems)
+        out.events[event_line] += "\t" + _copy_text(catalogue)
 
 
 def _acc(weights: list[int]) -> list[int]:
@@ -631,20 +640,16 @@ SOURCE_COLUMNS = (
 )
 # Events go through an index-free staging table so the full-text document is computed on the way in
 # (one write per row instead of an INSERT plus an UPDATE). The document is the one of
-# app.services.events.refresh_search: title (A), summary (B), source quotes and titles (C).
+# app.queries.search_document: title (A), summary (B), source quotes and titles (C), catalogue names (D).
 STAGING = (
     "CREATE TEMP TABLE synthetic_events (id bigint, title text, summary text, kind text, status text, "
     "stage_override smallint, date_start date, date_precision text, date_end date, "
-    "date_end_precision text, location text, tags text[], quotes text) ON COMMIT DROP"
+    "date_end_precision text, location text, tags text[], quotes text, catalogue text) ON COMMIT DROP"
 )
-FROM_STAGING = f"""
-INSERT INTO events ({EVENT_COLUMNS}, search_vector)
-SELECT {EVENT_COLUMNS},
-    setweight(to_tsvector('english', title), 'A')
-    || setweight(to_tsvector('english', coalesce(summary, '')), 'B')
-    || setweight(to_tsvector('english', quotes), 'C')
-FROM synthetic_events
-"""
+FROM_STAGING = (
+    f"INSERT INTO events ({EVENT_COLUMNS}, search_vector) SELECT {EVENT_COLUMNS}, "
+    f"{document_sql('title', 'summary', 'quotes', 'catalogue')} FROM synthetic_events"
+)
 LINK_TABLES = ("event_countries", "event_actors", "event_systems", "sources")
 # Above this many events (and at least as many as the table holds) secondary indexes are dropped and
 # rebuilt after the load: a sorted bulk build is several times faster than row-by-row maintenance.
@@ -692,7 +697,7 @@ def _create_index_sql(index: Any) -> str:
 def _write_batch(conn: psycopg.Connection[Any], batch: Batch, counts: dict[str, int]) -> None:
     """COPY one batch: events through the staging table (search document computed), then their links."""
     with conn.cursor() as cur:
-        with cur.copy(f"COPY synthetic_events ({EVENT_COLUMNS}, quotes) FROM STDIN") as copy:
+        with cur.copy(f"COPY synthetic_events ({EVENT_COLUMNS}, quotes, catalogue) FROM STDIN") as copy:
             copy.write("\n".join(batch.events) + "\n")
         cur.execute(FROM_STAGING)
         cur.execute("TRUNCATE synthetic_events")

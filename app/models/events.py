@@ -78,7 +78,7 @@ class Event(Base):
     period_end: Mapped[date] = mapped_column(Date, Computed(PERIOD_END_SQL, persisted=True))
     location: Mapped[str | None] = mapped_column(Text, nullable=True)
     tags: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, server_default="{}")
-    # Full-text document over title, summary and source quotes; refreshed by app.search.refresh.
+    # Full-text document: title, summary, source quotes and catalogue names (app.queries.search_document).
     search_vector: Mapped[str | None] = mapped_column(TSVECTOR, nullable=True)
     version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
     # Lets a client retry a create without making a duplicate.

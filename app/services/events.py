@@ -7,13 +7,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from app.domain.dates import format_iso
 from app.domain.textkeys import fold, match_keys
 from app.models import Actor, Event, EventActor, EventCountry, EventSystem, Source, System
+from app.queries.search_document import refresh_documents
 from app.queries.transfer.export_lines import store_lines
 from app.schemas import ActorLink, CountryLink, EventInput, SourceInput, SystemLink
 from app.services.audit import Who, diff, record
@@ -339,22 +340,8 @@ def _apply(session: Session, event: Event, data: EventInput, entries: Entries) -
 
 
 def refresh_search(session: Session, event_ids: list[int] | None = None) -> None:
-    """Recompute the full-text document (title, summary, quotes) of some events, or all when None."""
-    where = "WHERE e.id = ANY(:ids)" if event_ids is not None else ""
-    session.execute(
-        text(
-            f"""
-            UPDATE events e SET search_vector =
-                setweight(to_tsvector('english', e.title), 'A')
-                || setweight(to_tsvector('english', coalesce(e.summary, '')), 'B')
-                || setweight(to_tsvector('english', coalesce(
-                    (SELECT string_agg(coalesce(s.quote, '') || ' ' || coalesce(s.title, ''), ' ')
-                     FROM sources s WHERE s.event_id = e.id), '')), 'C')
-            {where}
-            """
-        ),
-        {"ids": event_ids} if event_ids is not None else {},
-    )
+    """Recompute the full-text document (text and catalogue names) of some events, or all when None."""
+    refresh_documents(session, event_ids)
 
 
 def create_event(

@@ -14,6 +14,7 @@ from app.domain.textkeys import fold, match_keys
 from app.models import Actor, Event, EventActor, EventSystem, System
 from app.queries.editing import actors_owning_keys, systems_owning_keys
 from app.queries.families import descendant_ids
+from app.queries.search_document import refresh_documents, system_family
 from app.queries.transfer.export_lines import store_lines
 from app.schemas import ActorType, check_designation
 from app.services.audit import Who, diff, record
@@ -202,16 +203,18 @@ def update_actor(session: Session, actor_id: int, data: ActorEdit, who: Who | No
     if owners:
         raise _owner_message("actor", keys, owners, "actors", [data.name, *data.aliases])
     before = actor_snapshot(actor)
-    shown_by: list[int] = []
-    if data.name != actor.name:
-        shown_by = _lock_events_linking(session, EventActor, EventActor.actor_id, actor.id)
+    renamed = data.name != actor.name
+    linking: list[int] = []
+    if renamed or list(data.aliases) != actor.aliases or keys != actor.match_keys:
+        linking = _lock_events_linking(session, EventActor, EventActor.actor_id, [actor.id])
     actor.name, actor.aliases, actor.match_keys = data.name, list(data.aliases), keys
     actor.type, actor.country_code, actor.title = data.type, data.country, data.title
     changes = diff(before, actor_snapshot(actor))
     if changes:
         record(session, who, "update", "actor", actor.id, changes)
     session.flush()
-    store_lines(session, shown_by)  # their lines show the new name
+    refresh_documents(session, linking)  # their search documents hold the names and aliases
+    store_lines(session, linking if renamed else [])  # their lines show the new name
     return actor
 
 
@@ -225,17 +228,24 @@ def update_system(session: Session, system_id: int, data: SystemEdit, who: Who |
     if owners:
         raise _owner_message("system", keys, owners, "systems", [data.designation, *data.aliases])
     before = system_snapshot(system)
-    shown_by: list[int] = []
-    if data.designation != system.designation:
-        shown_by = _lock_events_linking(session, EventSystem, EventSystem.system_id, system.id)
+    renamed = data.designation != system.designation
+    parent_id = _parent_for(session, system, data.parent)
+    linking: list[int] = []
+    names_changed = renamed or list(data.aliases) != system.aliases or keys != system.match_keys
+    if names_changed or parent_id != system.parent_id:
+        # The documents of events naming it or one of its variants hold its names and its ancestors'.
+        linking = _lock_events_linking(
+            session, EventSystem, EventSystem.system_id, system_family(session, [system.id])
+        )
     system.designation, system.aliases, system.match_keys = data.designation, list(data.aliases), keys
     system.category, system.origin_code = data.category, data.origin
-    system.parent_id = _parent_for(session, system, data.parent)
+    system.parent_id = parent_id
     changes = diff(before, system_snapshot(system))
     if changes:
         record(session, who, "update", "system", system.id, changes)
     session.flush()
-    store_lines(session, shown_by)  # their lines show the new designation
+    refresh_documents(session, linking)
+    store_lines(session, linking if renamed else [])  # their lines show the new designation
     return system
 
 
@@ -258,9 +268,9 @@ def _lock_pair(session: Session, model: Any, keep_id: int, drop_id: int) -> tupl
     return found.get(keep_id), found.get(drop_id)
 
 
-def _lock_events_linking(session: Session, link: Any, column: Any, ref_id: int) -> list[int]:
-    """Lock the events (deleted ones too) that link the entry, in id order; their ids."""
-    ids = select(link.event_id).where(column == ref_id)
+def _lock_events_linking(session: Session, link: Any, column: Any, ref_ids: list[int]) -> list[int]:
+    """Lock the events (deleted ones too) that link any of the entries, in id order; their ids."""
+    ids = select(link.event_id).where(column.in_(ref_ids))
     return list(
         session.scalars(
             select(Event.id).where(Event.id.in_(ids)).order_by(Event.id).with_for_update(key_share=True)
@@ -296,7 +306,8 @@ def merge_actors(session: Session, keep_id: int, drop_id: int, who: Who | None) 
     keep, drop = _lock_pair(session, Actor, keep_id, drop_id)
     if keep is None or drop is None:
         raise LookupError(keep_id if keep is None else drop_id)
-    _lock_events_linking(session, EventActor, EventActor.actor_id, drop.id)
+    # Keep's events too: keep takes drop's names as aliases, which their search documents hold.
+    linking = _lock_events_linking(session, EventActor, EventActor.actor_id, [keep.id, drop.id])
     events = _events_linking(session, EventActor, EventActor.actor_id, drop.id)
     before = {e.id: snapshot(e) for e in events}
     keep_before, drop_before = actor_snapshot(keep), actor_snapshot(drop)
@@ -334,6 +345,7 @@ def merge_actors(session: Session, keep_id: int, drop_id: int, who: Who | None) 
         {"merged_into": {"before": None, "after": keep.name}, **diff(drop_before, {})},
         reason,
     )
+    refresh_documents(session, linking)
     store_lines(session, [e.id for e in events])
     return keep
 
@@ -383,7 +395,10 @@ def merge_systems(session: Session, keep_id: int, drop_id: int, who: Who | None)
     keep, drop = _lock_pair(session, System, keep_id, drop_id)
     if keep is None or drop is None:
         raise LookupError(keep_id if keep is None else drop_id)
-    _lock_events_linking(session, EventSystem, EventSystem.system_id, drop.id)
+    # Keep's events and (with families) those of both entries' variants: their documents hold the names.
+    linking = _lock_events_linking(
+        session, EventSystem, EventSystem.system_id, system_family(session, [keep.id, drop.id])
+    )
     events = _events_linking(session, EventSystem, EventSystem.system_id, drop.id)
     before = {e.id: snapshot(e) for e in events}
     keep_before, drop_before = system_snapshot(keep), system_snapshot(drop)
@@ -426,5 +441,6 @@ def merge_systems(session: Session, keep_id: int, drop_id: int, who: Who | None)
         {"merged_into": {"before": None, "after": keep.designation}, **diff(drop_before, {})},
         reason,
     )
+    refresh_documents(session, linking)
     store_lines(session, [e.id for e in events])
     return keep

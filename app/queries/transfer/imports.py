@@ -29,6 +29,7 @@ from app.domain.textkeys import fold, match_keys
 from app.domain.vocab import KIND_STAGE
 from app.models import Actor, Event, System
 from app.queries.duplicates import TITLE_SIMILARITY, WINDOW, Duplicate
+from app.queries.search_document import CatalogueWords, document_sql, load_words
 from app.schemas import EventInput
 from app.services.audit import Who
 from app.services.events import input_snapshot, system_label
@@ -271,6 +272,9 @@ class References:
     new_systems: list[str]
     # The transaction's start: what the events' created_at and updated_at default to (their lines show it).
     now: datetime
+    # The catalogue names each event's search document carries, read in the import's transaction (the
+    # helper connection that computes documents cannot see the actors and systems this import creates).
+    words: CatalogueWords
 
 
 def prepare_batch(session: Session, rows: list[ParsedRow]) -> References:
@@ -296,8 +300,10 @@ def prepare_batch(session: Session, rows: list[ParsedRow]) -> References:
     event_ids = new_ids(session, "events", len(rows))
     now = session.scalar(text("SELECT now()"))
     assert now is not None
+    with _driver(session).cursor() as cursor:
+        words = load_words(cursor, actor_ids.values(), system_ids.values())
     return References(
-        event_ids, actor_ids, system_ids, actor_names, system_names, new_actors, new_systems, now
+        event_ids, actor_ids, system_ids, actor_names, system_names, new_actors, new_systems, now, words
     )
 
 
@@ -305,7 +311,7 @@ def prepare_batch(session: Session, rows: list[ParsedRow]) -> References:
 COPY_COLUMNS: dict[str, str] = {
     "import_events": (
         "id, title, summary, kind, status, stage_override, date_start, date_precision, date_end, "
-        "date_end_precision, location, tags, client_token, created_by, updated_by, quotes"
+        "date_end_precision, location, tags, client_token, created_by, updated_by, quotes, catalogue"
     ),
     "event_countries": "event_id, country_code, role, position",
     "event_actors": "event_id, actor_id, role, position",
@@ -435,11 +441,12 @@ class _BatchText:
 
     def add(self, d: EventInput, eid: str, token: str) -> None:
         """One row: its event, links, sources and audit entry."""
-        self._event(d, eid, token)
         self.countries.extend(f"{eid}\t{c.code}\t{c.role}\t{i}" for i, c in enumerate(d.countries))
         self.country_codes.update(c.code for c in d.countries)
-        actors = self._actors(d, eid)
-        systems = self._systems(d, eid)
+        actor_ids, actors = self._actors(d, eid)
+        system_ids, systems = self._systems(d, eid)
+        catalogue = self.refs.words.text((c.code for c in d.countries), actor_ids, system_ids)
+        self._event(d, eid, token, catalogue)
         self._sources(d, eid)
         changes = _created(
             input_snapshot(
@@ -499,7 +506,7 @@ class _BatchText:
             ],
         )
 
-    def _event(self, d: EventInput, eid: str, token: str) -> None:
+    def _event(self, d: EventInput, eid: str, token: str, catalogue: str) -> None:
         start, precision = _stored_date(d.date)
         end, end_precision = _stored_date(d.date_end) if d.date_end else (NULL, NULL)
         fields = (
@@ -519,6 +526,7 @@ class _BatchText:
             self.user,
             self.user,
             copy_field(_quotes(d)),
+            copy_field(catalogue),
         )
         self.events.append("\t".join(fields))
 
@@ -528,16 +536,16 @@ class _BatchText:
             key = self.keys[name] = fold(name)
         return key
 
-    def _actors(self, d: EventInput, eid: str) -> list[tuple[str, str]]:
-        """Link rows, one per (actor, role) as services.events._apply keeps them; (name, role) of each."""
+    def _actors(self, d: EventInput, eid: str) -> tuple[list[int], list[tuple[str, str]]]:
+        """Link rows, one per (actor, role) as events_service._apply keeps them; ids, (name, role) of each."""
         linked: dict[tuple[int, str], int] = {}
         for i, a in enumerate(d.actors):
             linked.setdefault((self.refs.actor_ids[self._key(a.name)], a.role), i)
         self.actors.extend(f"{eid}\t{aid}\t{role}\t{i}" for (aid, role), i in linked.items())
-        return [(self.refs.actor_names[aid], role) for aid, role in linked]
+        return [aid for aid, _ in linked], [(self.refs.actor_names[aid], role) for aid, role in linked]
 
-    def _systems(self, d: EventInput, eid: str) -> list[tuple[str, int | None, str | None]]:
-        """Link rows, one per system as services.events._apply keeps them; (designation, quantity, note)."""
+    def _systems(self, d: EventInput, eid: str) -> tuple[list[int], list[tuple[str, int | None, str | None]]]:
+        """Link rows, one per system as events_service._apply keeps them; ids, (designation, qty, note)."""
         linked: dict[int, int] = {}
         for i, s in enumerate(d.systems):
             linked.setdefault(self.refs.system_ids[self._key(s.designation)], i)
@@ -546,7 +554,7 @@ class _BatchText:
             s = d.systems[i]
             self.systems.append(f"{eid}\t{sid}\t{copy_int(s.quantity)}\t{copy_field(s.quantity_note)}\t{i}")
             shown.append((self.refs.system_names[sid], s.quantity, s.quantity_note))
-        return shown
+        return list(linked), shown
 
     def _sources(self, d: EventInput, eid: str) -> None:
         for i, src in enumerate(d.sources):
@@ -580,7 +588,8 @@ def _json(value: Any) -> str:
 # Events go through an index-free staging table so the full-text document is computed on the way in:
 # one write per row and one pass over the events' indexes, instead of an INSERT plus an UPDATE (which
 # wrote a second row version and touched every index twice). The document is the one of
-# app.services.events.refresh_search: title (A), summary (B), source quotes and titles (C). Either the
+# app.queries.search_document: title (A), summary (B), source quotes and titles (C), and the catalogue
+# names of the event's links (D), staged as text by build_batch. Either the
 # import's own connection inserts from its staging table (commit_import), or a helper connection stages
 # the rows and hands them back with their document (event_rows) for one COPY into events.
 EVENT_COLUMNS = (
@@ -591,13 +600,9 @@ STAGING = (
     "CREATE TEMP TABLE IF NOT EXISTS import_events (id integer, title text, summary text, kind text, "
     "status text, stage_override smallint, date_start date, date_precision text, date_end date, "
     "date_end_precision text, location text, tags text[], client_token uuid, created_by integer, "
-    "updated_by integer, quotes text) ON COMMIT DROP"
+    "updated_by integer, quotes text, catalogue text) ON COMMIT DROP"
 )
-SEARCH_DOCUMENT = (
-    "setweight(to_tsvector('english', title), 'A') "
-    "|| setweight(to_tsvector('english', coalesce(summary, '')), 'B') "
-    "|| setweight(to_tsvector('english', quotes), 'C')"
-)
+SEARCH_DOCUMENT = document_sql("title", "summary", "quotes", "catalogue")
 FROM_STAGING = (
     f"INSERT INTO events ({EVENT_COLUMNS}, search_vector) "
     f"SELECT {EVENT_COLUMNS}, {SEARCH_DOCUMENT} FROM import_events ORDER BY id"

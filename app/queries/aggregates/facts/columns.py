@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, text
 from app.domain.textkeys import fold
 from app.domain.vocab import KINDS, STATUSES
 from app.queries.aggregates.cache import VERSION_SQL
+from app.queries.search_document import audited_writes_sql
 
 Mask = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.int64]
@@ -77,10 +78,12 @@ _SYSTEMS_SQL = (
     " l WHERE true {only}"
 )
 # Audited event writes (edits, deletes, restores, merges) over a window wide enough for any transaction
-# still open when a copy was read: a patch applies those whose audit id it has not applied yet.
+# still open when a copy was read: a patch applies those whose audit id it has not applied yet. Actor and
+# system edits count for the events that name them (their search documents change).
 _AUDITED_SQL = text(
-    f"SELECT {_bytes_agg('id', 'int8send')}, {_bytes_agg('entity_id', 'int8send')} FROM audit_log"
-    " WHERE entity_type = 'event' AND entity_id IS NOT NULL AND at >= :since - interval '15 minutes'"
+    f"SELECT {_bytes_agg('id', 'int8send')}, {_bytes_agg('event_id', 'int8send')} FROM ("
+    + audited_writes_sql("at >= :since - interval '15 minutes'")
+    + ") w"
 )
 _FILENODES_SQL = text(
     "SELECT "
