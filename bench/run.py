@@ -844,12 +844,12 @@ def count_matches(conninfo: str, corners: list[Corner]) -> None:
     Raises SystemExit when a value is not valid for the filter: an empty value must match nothing by
     the data, not be refused.
     """
-    from sqlalchemy import create_engine
+    from sqlalchemy import create_engine, func, select
     from sqlalchemy.orm import Session
 
     from app.db import to_psycopg_url
     from app.filters import EventFilter
-    from app.queries.events import count_events_sql
+    from app.queries.events import matching_ids
 
     engine = create_engine(to_psycopg_url(conninfo))
     with Session(engine) as s:
@@ -857,7 +857,7 @@ def count_matches(conninfo: str, corners: list[Corner]) -> None:
             f = EventFilter.from_pairs(list(c.params.items()))
             if f.errors:
                 raise SystemExit(f"corner value {c.params} is not valid: {f.errors}")
-            c.matches = count_events_sql(s, f)
+            c.matches = int(s.scalar(select(func.count()).select_from(matching_ids(f).subquery())) or 0)
     engine.dispose()
 
 
