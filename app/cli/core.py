@@ -6,7 +6,9 @@ import argparse
 import copy
 import getpass
 import logging
+import signal
 import sys
+from types import FrameType
 
 from sqlalchemy import func, select
 
@@ -44,6 +46,10 @@ def prepare_database(*, seed: bool) -> None:
         )
 
 
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the web app with uvicorn."""
     import uvicorn
@@ -59,6 +65,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # uvicorn's own start lines repeat the address above; its warnings, errors and access log stay.
     log_config = copy.deepcopy(LOGGING_CONFIG)
     log_config["loggers"]["uvicorn.error"] = {"level": "WARNING"}
+    # uvicorn re-raises the SIGTERM it shut down on (kill, systemd, docker stop); by default that ends the
+    # process at once, skipping main()'s `finally` and leaving the embedded PostgreSQL running.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
