@@ -232,6 +232,26 @@ def test_event_page_fits_a_phone(browser, live_server, live_user, engine, demo) 
 
 
 @pytest.mark.browser
+def test_ladder_steps_fit_a_phone(browser, live_server, live_user, demo) -> None:  # type: ignore[no-untyped-def]
+    """At 390 px each ladder step shows its stage, date, event and status without sideways scrolling."""
+    context = _context(browser, live_server, PHONE)
+    page = context.new_page()
+    try:
+        browser_login(page, live_user("viewer"))
+        page.goto("/dyads?supplier=RUS&recipient=VEN")
+        wrap = page.locator("table.ladder-steps").locator("xpath=..")
+        assert wrap.evaluate("w => w.scrollWidth <= w.clientWidth")
+        statuses = page.locator("table.ladder-steps .badge.status")
+        assert statuses.count() >= 2
+        for i in range(statuses.count()):
+            box = statuses.nth(i).bounding_box()
+            assert box and box["x"] + box["width"] <= PHONE["width"], statuses.nth(i).inner_text()
+        _shot(page, "ladder-390")
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
 def test_a_message_leaves_the_field_once_corrected(browser, live_server, live_user, demo) -> None:  # type: ignore[no-untyped-def]
     context = _context(browser, live_server, DESKTOP)
     page = context.new_page()
