@@ -35,6 +35,7 @@ PARAMS: dict[str, str] = {
 }
 # What /export.csv and `signalboard export` take besides the filter (`bom=1`: the Excel variant).
 EXPORT_EXTRA = ("bom",)
+BOM_ON, BOM_OFF = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 COUNTRY_PARAMS = ("country", "supplier", "recipient", "target")
 # Codes and vocabulary words never hold commas, so "RUS, VEN" typed in one box means two values.
 SPLIT_ON_COMMA = frozenset({*COUNTRY_PARAMS, "kind", "status", "tag"})
@@ -379,6 +380,16 @@ def page_filter(session: Session, params: MultiMapping) -> tuple[EventFilter, li
             f = f.without(e.param)
     f, unknown = drop_unknown_names(session, f)
     return with_family(session, f), with_suggestions(session, [*errors, *unknown])
+
+
+def wants_bom(params: MultiMapping) -> bool:
+    """Whether `bom` asks for the Excel variant (UTF-8 with a BOM); InvalidFilter if neither on nor off."""
+    values = [v.strip().lower() for v in params.getlist("bom")]
+    bad = [v for v in values if v not in BOM_ON + BOM_OFF]
+    if bad:
+        message = f"“{bad[0][:20]}” is not a switch: bom is 1 (Excel's byte-order mark) or 0"
+        raise InvalidFilter([FilterError("bom", message)])
+    return any(v in BOM_ON for v in values)
 
 
 def strict_filter(session: Session, params: QueryParams, allowed: Collection[str] = ()) -> EventFilter:

@@ -215,6 +215,43 @@ def test_phone_menu_shows_every_section_and_dyads_heading_has_no_gap(
 
 
 @pytest.mark.browser
+def test_event_page_fits_a_phone(browser, live_server, live_user, engine, demo) -> None:  # type: ignore[no-untyped-def]
+    """A long quantity note in the systems table stays inside the page at 390 px (it scrolls in its card)."""
+    with Session(engine) as s:
+        event_id = s.scalar(select(Event.id).where(Event.title.like("Duma defence official%")))
+    context = _context(browser, live_server, PHONE)
+    page = context.new_page()
+    try:
+        browser_login(page, live_user("viewer"))
+        page.goto(f"/events/{event_id}")
+        page.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
+        _shot(page, "event-390")
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_ladder_steps_fit_a_phone(browser, live_server, live_user, demo) -> None:  # type: ignore[no-untyped-def]
+    """At 390 px each ladder step shows its stage, date, event and status without sideways scrolling."""
+    context = _context(browser, live_server, PHONE)
+    page = context.new_page()
+    try:
+        browser_login(page, live_user("viewer"))
+        page.goto("/dyads?supplier=RUS&recipient=VEN")
+        wrap = page.locator("table.ladder-steps").locator("xpath=..")
+        assert wrap.evaluate("w => w.scrollWidth <= w.clientWidth")
+        statuses = page.locator("table.ladder-steps .badge.status")
+        assert statuses.count() >= 2
+        for i in range(statuses.count()):
+            box = statuses.nth(i).bounding_box()
+            assert box and box["x"] + box["width"] <= PHONE["width"], statuses.nth(i).inner_text()
+        _shot(page, "ladder-390")
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
 def test_a_message_leaves_the_field_once_corrected(browser, live_server, live_user, demo) -> None:  # type: ignore[no-untyped-def]
     context = _context(browser, live_server, DESKTOP)
     page = context.new_page()

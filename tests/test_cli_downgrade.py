@@ -1,4 +1,4 @@
-"""`signalboard db downgrade` on a database holding events asks first, or needs --yes."""
+"""`signalboard db downgrade` on a database holding events or accounts asks first, or needs --yes."""
 
 from __future__ import annotations
 
@@ -97,3 +97,18 @@ def test_help_mentions_the_question_and_yes(capsys: pytest.CaptureFixture[str]) 
         cli_main(["db", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "asks first, or needs --yes" in out and "--yes" in out
+
+
+def test_downgrade_asks_when_the_database_holds_accounts_but_no_events() -> None:
+    # Accounts, their API tokens and the audit log are data too: `base` would drop them without a word.
+    with scratch_database("signalboard_downgrade") as eng:
+        assert cli(eng, "db", "upgrade", stdin="").returncode == 0
+        made = cli(
+            eng, "create-user", "--username", "bob", "--password-stdin", stdin="correct-horse-battery-92\n"
+        )
+        assert made.returncode == 0, made.stderr
+        done = cli(eng, "db", "downgrade", "base", stdin="")
+        assert done.returncode == 2, done.stderr
+        assert "1 account(s)" in done.stderr and "--yes" in done.stderr
+        with eng.connect() as conn:
+            assert "users" in inspect(conn).get_table_names()

@@ -119,3 +119,23 @@ def _assert_short_start(out: str, port: int) -> None:
     assert all(step in out for step in steps)
     start = out.split("(Ctrl+C stops it)")[0]
     assert len(start.splitlines()) <= 15, start
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_embedded_server_too() -> None:
+    # `kill`, systemd and `docker stop` send SIGTERM, which uvicorn re-raises once it has shut down: the
+    # process must still stop the PostgreSQL it started rather than leave it running without an owner.
+    base = Path(tempfile.mkdtemp(prefix="signalboard-embedded-"))
+    base.chmod(0o755)
+    try:
+        port = _free_port()
+        proc = _serve(base / "data", port)
+        try:
+            _wait_healthy(proc, port)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, _ = proc.communicate(timeout=60)
+        assert "stopping embedded PostgreSQL" in out
+        assert not (base / "data" / "pgdata" / "postmaster.pid").exists(), "embedded PostgreSQL left running"
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -302,6 +302,13 @@ def test_unknown_parameter_names_are_refused_by_machines(
     code, _, err = cli_export("contry=RUS", capsysbinary)
     assert code == 2 and "contry" in err
     assert client.get("/export.csv?bom=1").status_code == 200
+    # A value the switch does not know is refused too, not read as "no BOM".
+    bad = client.get("/export.csv?kind=offer&bom=2")
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["loc"] == ["query", "bom"] and "“2”" in bad.json()["detail"][0]["msg"]
+    assert client.get("/export.csv?bom=0").content[:3] != b"\xef\xbb\xbf"
+    code, _, err = cli_export("kind=offer&bom=2", capsysbinary)
+    assert code == 2 and "bom" in err and "“2”" in err
 
 
 def test_the_page_cursor(corpus: dict[str, int], client: Client, capsysbinary: Any) -> None:

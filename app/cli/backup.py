@@ -9,8 +9,8 @@ from pathlib import Path
 from sqlalchemy import text
 
 
-def event_count() -> int | None:
-    """Events in the configured database, or None when it has no schema yet."""
+def _row_count(table: str) -> int | None:
+    """Rows of one of the app's tables in the configured database, or None when it has no schema yet."""
     from sqlalchemy.exc import ProgrammingError
 
     from app.db import get_engine
@@ -18,11 +18,21 @@ def event_count() -> int | None:
     engine = get_engine()
     try:
         with engine.connect() as conn:
-            return int(conn.scalar(text("SELECT count(*) FROM events")) or 0)
+            return int(conn.scalar(text(f"SELECT count(*) FROM {table}")) or 0)
     except ProgrammingError:
         return None
     finally:
         engine.dispose()  # pg_restore --clean must not wait behind our own idle connection
+
+
+def event_count() -> int | None:
+    """Events in the configured database, or None when it has no schema yet."""
+    return _row_count("events")
+
+
+def account_count() -> int | None:
+    """User accounts in the configured database, or None when it has no schema yet."""
+    return _row_count("users")
 
 
 def ask_first(warning: str, cancelled: str) -> int | None:

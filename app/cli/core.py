@@ -6,7 +6,9 @@ import argparse
 import copy
 import getpass
 import logging
+import signal
 import sys
+from types import FrameType
 
 from sqlalchemy import func, select
 
@@ -44,6 +46,10 @@ def prepare_database(*, seed: bool) -> None:
         )
 
 
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the web app with uvicorn."""
     import uvicorn
@@ -59,6 +65,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # uvicorn's own start lines repeat the address above; its warnings, errors and access log stay.
     log_config = copy.deepcopy(LOGGING_CONFIG)
     log_config["loggers"]["uvicorn.error"] = {"level": "WARNING"}
+    # uvicorn re-raises the SIGTERM it shut down on (kill, systemd, docker stop); by default that ends the
+    # process at once, skipping main()'s `finally` and leaving the embedded PostgreSQL running.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -107,16 +116,18 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def _ask_before_downgrade(revision: str) -> int | None:
-    """A downgrade drops the tables and columns its steps added: ask first when the database holds events."""
-    from app.cli.backup import ask_first, event_count
+    """A downgrade drops the tables and columns its steps added: ask first when the database holds events
+    or accounts (an instance without events yet still has its users, their API tokens and the audit log)."""
+    from app.cli.backup import account_count, ask_first, event_count
     from app.db import database_url, safe_url
 
-    events = event_count()
-    if not events:
+    events, accounts = event_count(), account_count()
+    if not events and not accounts:
         return None
     reach = "EVERY table and all of its data" if revision == "base" else "tables or columns and their data"
     return ask_first(
-        f"{safe_url(database_url())} holds {events} event(s); downgrading to {revision} drops {reach}.",
+        f"{safe_url(database_url())} holds {events or 0} event(s) and {accounts or 0} account(s); "
+        f"downgrading to {revision} drops {reach}.",
         "downgrade cancelled; nothing changed",
     )
 
@@ -193,8 +204,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "db",
         help="schema migrations",
         description="Upgrade the schema (to head by default) or downgrade it (one step by default; `base` "
-        "drops every table). A downgrade of a database holding events asks first, or needs --yes; "
-        "without a terminal and without --yes it refuses (exit 2).",
+        "drops every table). A downgrade of a database holding events or accounts asks first, or needs "
+        "--yes; without a terminal and without --yes it refuses (exit 2).",
     )
     p.add_argument("action", choices=["upgrade", "downgrade"])
     p.add_argument("revision", nargs="?", help="target revision (upgrade: head; downgrade: -1)")

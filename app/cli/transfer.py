@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from app.filters import EXPORT_EXTRA, PARAMS, InvalidFilter, pairs_of, strict_filter
+from app.filters import EXPORT_EXTRA, PARAMS, InvalidFilter, pairs_of, strict_filter, wants_bom
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -36,7 +36,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     pairs: list[tuple[str, str]] = []
     for query in args.query:
         pairs.extend(parse_qsl(query.lstrip("?"), keep_blank_values=True))
-    bom = args.bom or any(k == "bom" and v.lower() in ("1", "true", "yes", "on") for k, v in pairs)
     for param, attr in PARAMS.items():
         pairs.extend((param, v) for v in getattr(args, f"filter_{attr}") or [])
     out = sys.stdout.buffer
@@ -44,6 +43,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         with replica_session_factory()() as session:
             try:
                 f = strict_filter(session, pairs_of(pairs), EXPORT_EXTRA)
+                bom = args.bom or wants_bom(pairs_of(pairs))
             except InvalidFilter as exc:
                 # The same refusal as /export.csv and the API give, one line per bad value.
                 for e in exc.errors:

@@ -18,7 +18,7 @@ from app.config import get_settings
 from app.csvio import COLUMNS, decode_upload, read_csv, write_lines
 from app.db import ReadSessionDep, SessionDep
 from app.domain.textkeys import fold
-from app.filters import EXPORT_EXTRA, EventFilter, InvalidFilter, strict_filter
+from app.filters import EXPORT_EXTRA, EventFilter, InvalidFilter, strict_filter, wants_bom
 from app.http.streaming import guarded
 from app.queries.new_names import NearName, close_to_new, use_existing
 from app.queries.transfer import staging
@@ -48,11 +48,6 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
-def wants_bom(request: Request) -> bool:
-    """`bom=1` asks for the Excel variant."""
-    return request.query_params.get("bom", "").lower() in ("1", "true", "yes", "on")
-
-
 @router.get(
     "/export.csv",
     response_class=StreamingResponse,
@@ -62,11 +57,12 @@ def export_csv(request: Request, db: ReadSessionDep, principal: ViewerDep) -> Re
     """Every event the timeline filter matches, in timeline order, streamed as CSV (`bom=1` for Excel)."""
     try:
         f = strict_filter(db, request.query_params, EXPORT_EXTRA)
+        bom = wants_bom(request.query_params)
     except InvalidFilter as exc:
         # The API's refusal, word for word: a script gets the same answer from either address.
         return JSONResponse({"detail": exc.detail()}, status_code=422)
     return StreamingResponse(
-        guarded(write_lines(export_batches(db, f), bom=wants_bom(request)), "export"),
+        guarded(write_lines(export_batches(db, f), bom=bom), "export"),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": content_disposition(export_filename(f)),
