@@ -79,7 +79,7 @@ def safe_url(url: str) -> str:
 
 
 # JIT compilation costs seconds on the planner's estimate of big aggregates and never pays back for the
-# app's statements (measured: 3 s of the unfiltered facet query at 1M events), so it is off per connection.
+# app's statements (it compiles for seconds and buys nothing here), so it is off per connection.
 CONNECT_ARGS = {"options": "-c jit=off"}
 # Sync routes run on at most WORKER_THREADS threads (anyio's limiter, set at start; its default is 40):
 # with answers counted in memory, more threads only contend for the GIL on a few cores. The pool covers

@@ -307,7 +307,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # dateparser loads its language data on first use: a second the first quick add would wait.
         threading.Thread(target=quickadd_warm_up, name="quickadd-warm-up", daemon=True).start()
         # Everything loaded so far (modules, ORM mappers, compiled templates) lives as long as the process:
-        # out of the collector's sight, a full collection no longer walks it (a ~70 ms pause in 1 of 20
+        # out of the collector's sight, a full collection no longer walks it (a pause in some
         # timeline requests before).
         gc.freeze()
     yield

@@ -141,7 +141,7 @@ class Event(Base):
         Index("ix_events_search_vector", "search_vector", postgresql_using="gin"),
         Index("ix_events_deleted_at", "deleted_at", postgresql_where=text("deleted_at IS NOT NULL")),
         # The facts copy's start-up read (migration 0009): every column it takes from events, read by an
-        # index-only scan of ~56 MB instead of the 1 GB heap (summaries, tsvector) at a million events.
+        # index-only scan of a narrow index instead of the wide heap (summaries, search documents).
         Index(
             "ix_events_facts",
             "date_start",

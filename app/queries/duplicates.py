@@ -39,7 +39,7 @@ def find_duplicates(
 
     # Both tests only look near the event's own period (as the import's check does): a similar title
     # years apart is another event, and the window keeps this one index range scan, not a scan of
-    # every title (13.6 s at a million events).
+    # every title.
     near = and_(Event.period_end >= start.start - WINDOW, Event.date_start <= end.end + WINDOW)
     same_dyad = Event.kind == data.kind
     if suppliers:

@@ -20,15 +20,13 @@ from app.queries.transfer.export_lines import make_lines
 # Rows per FETCH: a few MB of text, fetched while the previous batch is written out.
 BATCH = 2000
 # A narrow filter looks each line up by key (no hash tables); JIT compiles for seconds and buys nothing.
-# A cursor is planned for its first 10 % of rows by default, which for a narrow filter meant walking
-# every event in timeline order to find the few that match (10–13 s instead of 0.8 s for one actor's
-# 11,812 events); the export reads every row.
+# A cursor is planned for its first 10 % of rows by default, which for a narrow filter means walking
+# every event in timeline order to find the few that match; the export reads every row.
 PLAN_SETTINGS: dict[str, str] = {"jit": "off", "enable_hashjoin": "off", "cursor_tuple_fraction": "1"}
 # The stored lines of a large share of the events: both tables read in order on disk, the events hashed
-# (64 MB holds a million in one batch) and the joined lines sorted into timeline order once. Walking the
-# timeline index and looking each line up reads both tables in random order: at a million events 8.6 s
-# against 5.0 s with warm caches, and 34 s against 8.8 s right after the OS dropped its page cache (this
-# machine's kernel pages out idle file pages on its own). A narrow filter keeps the lookups.
+# and the joined lines sorted into timeline order once. Walking the timeline index and looking each line
+# up reads both tables in random order, far slower when the pages are not cached (docs/architecture.md).
+# A narrow filter keeps the lookups.
 WIDE_LINE_SETTINGS: dict[str, str] = {
     "jit": "off",
     "enable_nestloop": "off",

@@ -252,7 +252,7 @@ def _distinct(links: Links) -> Links:
     """One link per (row, value): an event counts once per country whatever its roles."""
     if not len(links.rows):
         return links
-    # Sort and compare neighbours: numpy's hash-based unique took 2 s on 2.4 million links.
+    # Sort and compare neighbours: far cheaper than numpy's hash-based unique on millions of links.
     packed = np.sort(links.rows.astype(np.int64) << 32 | links.values.astype(np.int64))
     packed = packed[np.concatenate(([True], packed[1:] != packed[:-1]))]
     return Links((packed >> 32).astype(np.int32), (packed & 0xFFFFFFFF).astype(np.int32))
@@ -264,7 +264,7 @@ def _pairs(supplier: Links, recipient: Links, width: int) -> Links:
         return Links(np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32))
     order = np.argsort(recipient.rows, kind="stable")
     r_rows, r_vals = recipient.rows[order], recipient.values[order]
-    # Sorted needles: numpy's binary search then walks forward (random ones cost 2.8 s of cache misses).
+    # Sorted needles: numpy's binary search then walks forward instead of missing the cache at random.
     order = np.argsort(supplier.rows, kind="stable")
     supplier = Links(supplier.rows[order], supplier.values[order])
     lo = np.searchsorted(r_rows, supplier.rows, side="left")
@@ -304,7 +304,7 @@ def build(engine: Engine, old: Facts | None = None) -> Facts:
                     facts = build_on(conn, others)
         if old is None or facts.full_read_at != old.full_read_at:
             # A full read: close the connection rather than pool it, as libpq keeps its input buffer as
-            # large as the largest row received (the events' columns, hex-encoded: ~50 MB at a million).
+            # large as the largest row received (the events' columns, hex-encoded).
             conn.invalidate()
         return facts
 
@@ -323,7 +323,7 @@ def _helpers(engine: Engine, snapshot: str, count: int) -> Iterator[list[Connect
         others = []
         for _ in range(count):
             other = stack.enter_context(engine.connect()).execution_options(isolation_level="REPEATABLE READ")
-            stack.callback(other.invalidate)  # as build(): libpq's input buffer would stay ~50 MB
+            stack.callback(other.invalidate)  # as build(): libpq's input buffer would keep its largest size
             stack.enter_context(other.begin())
             other.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
             other.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
