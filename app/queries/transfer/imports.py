@@ -608,7 +608,7 @@ FROM_STAGING = (
     f"SELECT {EVENT_COLUMNS}, {SEARCH_DOCUMENT} FROM import_events ORDER BY id"
 )
 # In COPY's binary format, which the staging table's column types match: the search document goes over
-# as is, where text would be written out by the helper and parsed again by the import (a second parse of every row).
+# as is, where text would be written out by the helper and parsed again by the import.
 STAGED_ROWS = (
     f"COPY (SELECT {EVENT_COLUMNS}, {SEARCH_DOCUMENT} FROM import_events ORDER BY id) "
     "TO STDOUT (FORMAT binary)"
