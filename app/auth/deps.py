@@ -131,6 +131,10 @@ def get_principal(request: Request, db: SessionDep) -> Principal:
                 pre = new_token(16)
                 request.state.new_pre_cookie = pre
             principal = Principal(None, None, False, sign(get_settings().secret_key, pre))
+    # End the lookup's transaction: its connection goes back to the pool while the request waits for a
+    # worker thread, so a burst of more requests than threads cannot hold every connection and starve
+    # the routes already running (they would time out waiting for the pool).
+    db.commit()
     request.state.principal = principal
     return principal
 
