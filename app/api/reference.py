@@ -32,7 +32,7 @@ from app.queries.api import (
     system_with_count,
     systems_page,
 )
-from app.services.reference import ReferenceConflict, SystemEdit, parent_designation, update_system
+from app.services.reference import SYSTEMS, ReferenceConflict, SystemEdit, update_entry
 
 router = APIRouter(tags=["reference"], dependencies=[Security(bearer)], responses=COMMON_ERRORS)
 RefId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -153,17 +153,11 @@ def patch_system(system_id: RefId, changes: SystemPatch, db: SessionDep, princip
     system = db.get(System, system_id)
     if system is None:
         raise HTTPException(404, f"No system {system_id}.")
-    current: dict[str, Any] = {
-        "designation": system.designation,
-        "aliases": list(system.aliases),
-        "category": system.category,
-        "origin": system.origin_code,
-        "parent": parent_designation(system),
-    }
+    current = SYSTEMS.snapshot(system)
     current.update(changes.model_dump(exclude_unset=True))
     try:
         data = SystemEdit.model_validate(current)
-        update_system(db, system_id, data, principal.user)
+        update_entry(db, SYSTEMS, system_id, data, principal.user)
     except ValidationError as exc:
         db.rollback()
         raise _body_errors(exc) from None

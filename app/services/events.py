@@ -60,20 +60,22 @@ def load_event(
     return event
 
 
-def find_actor(session: Session, name: str) -> Actor | None:
-    """The actor whose name or alias folds to the same key as `name`."""
+def find_entry(session: Session, model: Any, name: str) -> Any:
+    """The actor or system (`model`) whose name or alias folds to the same key as `name`, or None."""
     key = fold(name)
     return session.scalars(
-        select(Actor).where(Actor.match_keys.contains([key])).order_by(Actor.id).limit(1)
+        select(model).where(model.match_keys.contains([key])).order_by(model.id).limit(1)
     ).first()
+
+
+def find_actor(session: Session, name: str) -> Actor | None:
+    """The actor whose name or alias folds to the same key as `name`."""
+    return find_entry(session, Actor, name)
 
 
 def find_system(session: Session, designation: str) -> System | None:
     """The system whose designation or alias folds to the same key."""
-    key = fold(designation)
-    return session.scalars(
-        select(System).where(System.match_keys.contains([key])).order_by(System.id).limit(1)
-    ).first()
+    return find_entry(session, System, designation)
 
 
 # Lock order: an event's writer takes the actors and systems it will link (FOR KEY SHARE, each table in
