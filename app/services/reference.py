@@ -15,14 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session, aliased, object_session
 
-from app.domain.countries import resolve_country
 from app.domain.textkeys import fold, match_keys
 from app.models import Actor, Event, EventActor, EventSystem, System
 from app.queries.editing import owning_keys
 from app.queries.families import descendant_ids
 from app.queries.search_document import refresh_documents, system_family
 from app.queries.transfer.export_lines import store_lines
-from app.schemas import ActorType, check_designation
+from app.schemas import ActorType, OptionalCountry, check_designation
 from app.services.audit import Who, diff, record
 from app.services.events import event_options, find_system, snapshot
 
@@ -54,15 +53,6 @@ def _other_aliases(values: list[str], name: str) -> list[str]:
     return [a for a in _aliases(values) if fold(a) != fold(name)]
 
 
-def _country_or_none(value: str | None) -> str | None:
-    if not value:
-        return None
-    code = resolve_country(value)
-    if code is None:
-        raise ValueError(f"unknown country “{value}”; use an ISO 3166-1 code such as RUS")
-    return code
-
-
 class _Edit(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -73,13 +63,8 @@ class ActorEdit(_Edit):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     aliases: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=50)
     type: ActorType = "person"
-    country: str | None = None
+    country: OptionalCountry = None
     title: Annotated[str, Field(max_length=500)] | None = None
-
-    @field_validator("country")
-    @classmethod
-    def _known(cls, v: str | None) -> str | None:
-        return _country_or_none(v)
 
     @field_validator("title")
     @classmethod
@@ -99,14 +84,9 @@ class SystemEdit(_Edit):
     designation: Annotated[str, Field(min_length=1, max_length=200)]
     aliases: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=50)
     category: Annotated[str, Field(max_length=500)] | None = None
-    origin: str | None = None
+    origin: OptionalCountry = None
     # The family it is a variant of, by designation or alias; None or "" clears it.
     parent: Annotated[str, Field(max_length=200)] | None = None
-
-    @field_validator("origin")
-    @classmethod
-    def _known(cls, v: str | None) -> str | None:
-        return _country_or_none(v)
 
     @field_validator("category", "parent")
     @classmethod
