@@ -53,6 +53,14 @@ def _next(path: str, q: str, limit: int, offset: int, more: bool) -> str | None:
     return f"{path}?{urlencode([*params, ('limit', str(limit)), ('offset', str(offset + limit))])}"
 
 
+def _page(
+    page: Any, found: tuple[list[Any], bool], out: Any, path: str, q: str, limit: int, offset: int
+) -> Any:
+    """One page of a list: each row made an item by `out`, and the link to the next page if more follow."""
+    rows, more = found
+    return page(items=[out(*row) for row in rows], next=_next(path, q, limit, offset, more))
+
+
 def _actor(actor: Actor, count: int) -> ActorOut:
     return ActorOut(
         id=actor.id,
@@ -94,10 +102,8 @@ def list_actors(
     db: SessionDep, principal: ViewerDep, q: Search = "", limit: Limit = 50, offset: Offset = 0
 ) -> Any:
     """Actors by name; `q` matches names and aliases, ignoring case and accents."""
-    rows, more = actors_page(db, q, limit, offset)
-    return ActorPage(
-        items=[_actor(a, n) for a, n in rows], next=_next("/api/v1/actors", q, limit, offset, more)
-    )
+    found = actors_page(db, q, limit, offset)
+    return _page(ActorPage, found, _actor, "/api/v1/actors", q, limit, offset)
 
 
 @router.get(
@@ -121,10 +127,8 @@ def list_systems(
     db: SessionDep, principal: ViewerDep, q: Search = "", limit: Limit = 50, offset: Offset = 0
 ) -> Any:
     """Systems by designation; `q` matches designations and aliases."""
-    rows, more = systems_page(db, q, limit, offset)
-    return SystemPage(
-        items=[_system(*row) for row in rows], next=_next("/api/v1/systems", q, limit, offset, more)
-    )
+    found = systems_page(db, q, limit, offset)
+    return _page(SystemPage, found, _system, "/api/v1/systems", q, limit, offset)
 
 
 @router.get(
@@ -183,10 +187,8 @@ def list_countries(
     db: SessionDep, principal: ViewerDep, q: Search = "", limit: Limit = 50, offset: Offset = 0
 ) -> Any:
     """ISO 3166-1 countries by name; `q` matches a code or part of a name."""
-    rows, more = countries_page(db, q, limit, offset)
-    return CountryPage(
-        items=[_country(c, n) for c, n in rows], next=_next("/api/v1/countries", q, limit, offset, more)
-    )
+    found = countries_page(db, q, limit, offset)
+    return _page(CountryPage, found, _country, "/api/v1/countries", q, limit, offset)
 
 
 @router.get(
