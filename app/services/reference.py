@@ -271,17 +271,7 @@ SYSTEMS = SystemKind(
     same_link=(),
     edit=SystemEdit,
 )
-KINDS: dict[str, ReferenceKind] = {kind.noun: kind for kind in (ACTORS, SYSTEMS)}
-
-
-def actor_snapshot(actor: Actor) -> dict[str, Any]:
-    """An actor's editable fields, for the audit diff."""
-    return ACTORS.snapshot(actor)
-
-
-def system_snapshot(system: System) -> dict[str, Any]:
-    """A system's editable fields, for the audit diff (the parent by designation)."""
-    return SYSTEMS.snapshot(system)
+REFERENCE_KINDS: dict[str, ReferenceKind] = {kind.noun: kind for kind in (ACTORS, SYSTEMS)}
 
 
 def _owner_message(

@@ -1,7 +1,7 @@
 """Editing actors and systems (names, aliases, country) and merging two entries into one.
 
-One set of handlers serves every reference kind (app/services/reference.py KINDS); the routes only bind
-a kind to its URLs.
+One set of handlers serves every reference kind (app/services/reference.py REFERENCE_KINDS); the routes
+only bind a kind to its URLs.
 """
 
 from __future__ import annotations
