@@ -61,6 +61,13 @@ def _page(
     return page(items=[out(*row) for row in rows], next=_next(path, q, limit, offset, more))
 
 
+def _one(found: tuple[Any, ...] | None, out: Any, missing: str) -> Any:
+    """The entry with its count made the response by `out`, or a 404 saying `missing`."""
+    if found is None:
+        raise HTTPException(404, missing)
+    return out(*found)
+
+
 def _actor(actor: Actor, count: int) -> ActorOut:
     return ActorOut(
         id=actor.id,
@@ -114,10 +121,7 @@ def list_actors(
 )
 def get_actor(actor_id: RefId, db: SessionDep, principal: ViewerDep) -> Any:
     """An actor with its aliases and event count."""
-    found = actor_with_count(db, actor_id)
-    if found is None:
-        raise HTTPException(404, f"No actor {actor_id}.")
-    return _actor(*found)
+    return _one(actor_with_count(db, actor_id), _actor, f"No actor {actor_id}.")
 
 
 @router.get(
@@ -139,10 +143,7 @@ def list_systems(
 )
 def get_system(system_id: RefId, db: SessionDep, principal: ViewerDep) -> Any:
     """A catalogued system with its aliases and event count."""
-    found = system_with_count(db, system_id)
-    if found is None:
-        raise HTTPException(404, f"No system {system_id}.")
-    return _system(*found)
+    return _one(system_with_count(db, system_id), _system, f"No system {system_id}.")
 
 
 @router.patch(
@@ -171,10 +172,8 @@ def patch_system(system_id: RefId, changes: SystemPatch, db: SessionDep, princip
             [{"loc": ("body", exc.field), "msg": exc.message, "type": "value_error"}]
         ) from None
     db.commit()
-    found = system_with_count(db, system_id)
-    if found is None:  # merged away since
-        raise HTTPException(404, f"No system {system_id}.")
-    return _system(*found)
+    # A 404 when merged away since.
+    return _one(system_with_count(db, system_id), _system, f"No system {system_id}.")
 
 
 @router.get(
@@ -201,6 +200,4 @@ def get_country(code: str, db: SessionDep, principal: ViewerDep) -> Any:
     """A country by alpha-3 or alpha-2 code or by name (`RUS`, `ru`, `Russia`)."""
     resolved = resolve_country(code[:100])
     found = country_with_count(db, resolved) if resolved else None
-    if found is None:
-        raise HTTPException(404, f"No country “{code[:100]}”; use an ISO 3166-1 code such as RUS.")
-    return _country(*found)
+    return _one(found, _country, f"No country “{code[:100]}”; use an ISO 3166-1 code such as RUS.")
