@@ -9,7 +9,15 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from pydantic.json_schema import JsonDict
 
 from app.domain.countries import resolve_country
@@ -84,6 +92,15 @@ def _country(value: str) -> str:
     return code
 
 
+def country_or_none(value: str | None) -> str | None:
+    """The alpha-3 code of a country given by code or name, None for none; ValueError when unknown."""
+    return _country(value) if value else None
+
+
+# An optional country by code or name, stored as its alpha-3 code.
+OptionalCountry = Annotated[str | None, AfterValidator(country_or_none)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -106,13 +123,8 @@ class ActorLink(_Strict):
     name: Annotated[str, Field(min_length=1, max_length=200, examples=["Sergei Ryabkov"])]
     role: ActorRole
     type: ActorType | None = None
-    country: str | None = None
+    country: OptionalCountry = None
     title: ShortText | None = None
-
-    @field_validator("country")
-    @classmethod
-    def _known(cls, v: str | None) -> str | None:
-        return _country(v) if v else None
 
 
 # A system is written "Designation ×4 [note]" in the CSV's systems cell: a designation that itself holds a
@@ -137,12 +149,7 @@ class SystemLink(_Strict):
     quantity: Annotated[int, Field(ge=0, le=10_000_000), NotBool] | None = None
     quantity_note: ShortText | None = None
     category: ShortText | None = None
-    origin: str | None = None
-
-    @field_validator("origin")
-    @classmethod
-    def _known(cls, v: str | None) -> str | None:
-        return _country(v) if v else None
+    origin: OptionalCountry = None
 
     @field_validator("designation")
     @classmethod

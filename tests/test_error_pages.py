@@ -89,7 +89,7 @@ WRITE_ROUTES: list[tuple[str, Callable[[Session], str], Any, str, dict[str, str]
         "actor",
         lambda db: f"/actors/{make_event(db).actors[0].actor.id}/edit",
         reference_edit,
-        "update_actor",
+        "update_entry",
         {"name": "Sergei Ryabkov", "type": "person"},
         "analyst",
     ),
@@ -97,7 +97,7 @@ WRITE_ROUTES: list[tuple[str, Callable[[Session], str], Any, str, dict[str, str]
         "system",
         lambda db: f"/systems/{make_event(db).systems[0].system.id}/edit",
         reference_edit,
-        "update_system",
+        "update_entry",
         {"designation": "Kalibr"},
         "analyst",
     ),
@@ -133,7 +133,7 @@ def test_a_failed_merge_after_a_rollback_is_the_503_page(
     make_event(db)
     make_event(db, actors=[{"name": "Sergey Rybakov", "role": "speaker"}])
     db.commit()
-    monkeypatch.setitem(reference_edit.MERGE_KINDS["actor"], "merge", _database_down)
+    monkeypatch.setattr(reference_edit, "merge_entries", _database_down)
     form = {"keep": "Sergei Ryabkov", "drop": "Sergey Rybakov", "confirm": "1"}
     _assert_page(closing_client.post("/actors/merge", data=form), 503, user.username)
 

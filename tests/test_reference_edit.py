@@ -221,12 +221,12 @@ def test_a_merge_whose_entry_went_meanwhile_says_so(client, db: Session, monkeyp
     make_event(db)
     make_event(db, actors=[{"name": "Sergey Rybakov", "role": "speaker"}])
 
-    def taken_away(session: Session, keep_id: int, drop_id: int, who: object) -> None:
+    def taken_away(session: Session, kind: object, keep_id: int, drop_id: int, who: object) -> None:
         raise LookupError(
             drop_id
         )  # what merge_actors raises when another merge removed one (test_reference_locks)
 
-    monkeypatch.setitem(reference_edit.MERGE_KINDS["actor"], "merge", taken_away)
+    monkeypatch.setattr(reference_edit, "merge_entries", taken_away)
     form = {"keep": "Sergei Ryabkov", "drop": "Sergey Rybakov", "confirm": "1"}
     r = client.post("/actors/merge", data=form)
     assert r.status_code == 409 and "was merged or deleted meanwhile" in r.text

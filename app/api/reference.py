@@ -32,7 +32,7 @@ from app.queries.api import (
     system_with_count,
     systems_page,
 )
-from app.services.reference import ReferenceConflict, SystemEdit, parent_designation, update_system
+from app.services.reference import SYSTEMS, ReferenceConflict, SystemEdit, update_entry
 
 router = APIRouter(tags=["reference"], dependencies=[Security(bearer)], responses=COMMON_ERRORS)
 RefId = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -51,6 +51,21 @@ def _next(path: str, q: str, limit: int, offset: int, more: bool) -> str | None:
         return None
     params = [("q", q)] if q else []
     return f"{path}?{urlencode([*params, ('limit', str(limit)), ('offset', str(offset + limit))])}"
+
+
+def _page(
+    page: Any, found: tuple[list[Any], bool], out: Any, path: str, q: str, limit: int, offset: int
+) -> Any:
+    """One page of a list: each row made an item by `out`, and the link to the next page if more follow."""
+    rows, more = found
+    return page(items=[out(*row) for row in rows], next=_next(path, q, limit, offset, more))
+
+
+def _one(found: tuple[Any, ...] | None, out: Any, missing: str) -> Any:
+    """The entry with its count made the response by `out`, or a 404 saying `missing`."""
+    if found is None:
+        raise HTTPException(404, missing)
+    return out(*found)
 
 
 def _actor(actor: Actor, count: int) -> ActorOut:
@@ -94,10 +109,8 @@ def list_actors(
     db: SessionDep, principal: ViewerDep, q: Search = "", limit: Limit = 50, offset: Offset = 0
 ) -> Any:
     """Actors by name; `q` matches names and aliases, ignoring case and accents."""
-    rows, more = actors_page(db, q, limit, offset)
-    return ActorPage(
-        items=[_actor(a, n) for a, n in rows], next=_next("/api/v1/actors", q, limit, offset, more)
-    )
+    found = actors_page(db, q, limit, offset)
+    return _page(ActorPage, found, _actor, "/api/v1/actors", q, limit, offset)
 
 
 @router.get(
@@ -108,10 +121,7 @@ def list_actors(
 )
 def get_actor(actor_id: RefId, db: SessionDep, principal: ViewerDep) -> Any:
     """An actor with its aliases and event count."""
-    found = actor_with_count(db, actor_id)
-    if found is None:
-        raise HTTPException(404, f"No actor {actor_id}.")
-    return _actor(*found)
+    return _one(actor_with_count(db, actor_id), _actor, f"No actor {actor_id}.")
 
 
 @router.get(
@@ -121,10 +131,8 @@ def list_systems(
     db: SessionDep, principal: ViewerDep, q: Search = "", limit: Limit = 50, offset: Offset = 0
 ) -> Any:
     """Systems by designation; `q` matches designations and aliases."""
-    rows, more = systems_page(db, q, limit, offset)
-    return SystemPage(
-        items=[_system(*row) for row in rows], next=_next("/api/v1/systems", q, limit, offset, more)
-    )
+    found = systems_page(db, q, limit, offset)
+    return _page(SystemPage, found, _system, "/api/v1/systems", q, limit, offset)
 
 
 @router.get(
@@ -135,10 +143,7 @@ def list_systems(
 )
 def get_system(system_id: RefId, db: SessionDep, principal: ViewerDep) -> Any:
     """A catalogued system with its aliases and event count."""
-    found = system_with_count(db, system_id)
-    if found is None:
-        raise HTTPException(404, f"No system {system_id}.")
-    return _system(*found)
+    return _one(system_with_count(db, system_id), _system, f"No system {system_id}.")
 
 
 @router.patch(
@@ -153,17 +158,11 @@ def patch_system(system_id: RefId, changes: SystemPatch, db: SessionDep, princip
     system = db.get(System, system_id)
     if system is None:
         raise HTTPException(404, f"No system {system_id}.")
-    current: dict[str, Any] = {
-        "designation": system.designation,
-        "aliases": list(system.aliases),
-        "category": system.category,
-        "origin": system.origin_code,
-        "parent": parent_designation(system),
-    }
+    current = SYSTEMS.snapshot(system)
     current.update(changes.model_dump(exclude_unset=True))
     try:
         data = SystemEdit.model_validate(current)
-        update_system(db, system_id, data, principal.user)
+        update_entry(db, SYSTEMS, system_id, data, principal.user)
     except ValidationError as exc:
         db.rollback()
         raise _body_errors(exc) from None
@@ -173,10 +172,8 @@ def patch_system(system_id: RefId, changes: SystemPatch, db: SessionDep, princip
             [{"loc": ("body", exc.field), "msg": exc.message, "type": "value_error"}]
         ) from None
     db.commit()
-    found = system_with_count(db, system_id)
-    if found is None:  # merged away since
-        raise HTTPException(404, f"No system {system_id}.")
-    return _system(*found)
+    # A 404 when merged away since.
+    return _one(system_with_count(db, system_id), _system, f"No system {system_id}.")
 
 
 @router.get(
@@ -189,10 +186,8 @@ def list_countries(
     db: SessionDep, principal: ViewerDep, q: Search = "", limit: Limit = 50, offset: Offset = 0
 ) -> Any:
     """ISO 3166-1 countries by name; `q` matches a code or part of a name."""
-    rows, more = countries_page(db, q, limit, offset)
-    return CountryPage(
-        items=[_country(c, n) for c, n in rows], next=_next("/api/v1/countries", q, limit, offset, more)
-    )
+    found = countries_page(db, q, limit, offset)
+    return _page(CountryPage, found, _country, "/api/v1/countries", q, limit, offset)
 
 
 @router.get(
@@ -205,6 +200,4 @@ def get_country(code: str, db: SessionDep, principal: ViewerDep) -> Any:
     """A country by alpha-3 or alpha-2 code or by name (`RUS`, `ru`, `Russia`)."""
     resolved = resolve_country(code[:100])
     found = country_with_count(db, resolved) if resolved else None
-    if found is None:
-        raise HTTPException(404, f"No country “{code[:100]}”; use an ISO 3166-1 code such as RUS.")
-    return _country(*found)
+    return _one(found, _country, f"No country “{code[:100]}”; use an ISO 3166-1 code such as RUS.")

@@ -11,8 +11,9 @@ mean" links and the autocomplete; a form can ask `NameIndex.close` before creati
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from anyascii import anyascii
 from rapidfuzz import fuzz, process, utils
@@ -48,6 +49,20 @@ def name_key(text: str) -> str:
     return str(utils.default_process(anyascii(fold(text)).replace("'", "")))
 
 
+K = TypeVar("K", bound=Hashable)
+
+
+def distinct_forms(name: str, aliases: Iterable[str], key: Callable[[str], K]) -> Iterator[tuple[str, K]]:
+    """The entry's name and aliases with their keys, skipping empty keys and keys already given."""
+    seen: set[K] = set()
+    for form in (name, *aliases):
+        k = key(form)
+        if not k or k in seen:
+            continue
+        seen.add(k)
+        yield form, k
+
+
 class NameIndex:
     """Candidate names and aliases folded once, to be searched many times (thousands in milliseconds)."""
 
@@ -58,12 +73,7 @@ class NameIndex:
         self._word_form: list[int] = []
         for candidate in candidates:
             name, aliases = (candidate, ()) if isinstance(candidate, str) else candidate
-            seen: set[str] = set()
-            for form in (name, *aliases):
-                key = name_key(form)
-                if not key or key in seen:
-                    continue
-                seen.add(key)
+            for form, key in distinct_forms(name, aliases, name_key):
                 i = len(self._forms)
                 self._forms.append(key)
                 self._form_owner.append((name, form))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import Actor, AuditEntry, Event, EventActor, EventSystem, System
+from app.models import AuditEntry, Event
 from app.services.events import event_options
 
 
@@ -56,35 +57,21 @@ def count_deleted(session: Session) -> int:
     return int(session.scalar(select(func.count()).where(Event.deleted_at.is_not(None))) or 0)
 
 
-def actor_event_count(session: Session, actor_id: int) -> int:
-    """How many visible events link this actor."""
+def event_count(session: Session, column: Any, ref_id: int) -> int:
+    """How many visible events link this entry (`column`: the link table's column naming it)."""
+    link = column.class_
     stmt = (
-        select(func.count(func.distinct(EventActor.event_id)))
-        .join(Event, Event.id == EventActor.event_id)
-        .where(EventActor.actor_id == actor_id, Event.deleted_at.is_(None))
+        select(func.count(func.distinct(link.event_id)))
+        .join(Event, Event.id == link.event_id)
+        .where(column == ref_id, Event.deleted_at.is_(None))
     )
     return int(session.scalar(stmt) or 0)
 
 
-def system_event_count(session: Session, system_id: int) -> int:
-    """How many visible events link this system."""
-    stmt = (
-        select(func.count(func.distinct(EventSystem.event_id)))
-        .join(Event, Event.id == EventSystem.event_id)
-        .where(EventSystem.system_id == system_id, Event.deleted_at.is_(None))
-    )
-    return int(session.scalar(stmt) or 0)
-
-
-def actors_owning_keys(session: Session, keys: list[str], except_id: int) -> list[Actor]:
-    """Other actors whose name or alias folds to one of `keys` (a rename must not steal a name)."""
-    stmt = select(Actor).where(Actor.match_keys.overlap(keys), Actor.id != except_id).order_by(Actor.id)
-    return list(session.scalars(stmt))
-
-
-def systems_owning_keys(session: Session, keys: list[str], except_id: int) -> list[System]:
-    """Other systems whose designation or alias folds to one of `keys`."""
-    stmt = select(System).where(System.match_keys.overlap(keys), System.id != except_id).order_by(System.id)
+def owning_keys(session: Session, model: Any, keys: list[str], except_id: int) -> list[Any]:
+    """Other actors or systems (`model`) whose name or alias folds to one of `keys` (a rename must not
+    steal a name)."""
+    stmt = select(model).where(model.match_keys.overlap(keys), model.id != except_id).order_by(model.id)
     return list(session.scalars(stmt))
 
 

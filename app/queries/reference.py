@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cache
+from typing import Any
 
 from sqlalchemy import TextClause, func, select, text
 from sqlalchemy.orm import Session
@@ -42,6 +43,25 @@ def _close_extra(session: Session, param: str, query: str, found: list[str], lim
     return [c.name for c in close if c.name not in found][: limit - len(found)]
 
 
+def _matching(session: Session, param: str, query: str, limit: int, name: Any, *more: Any) -> list[Any]:
+    """Rows of (`name`, *`more`) of the entries whose name or alias contains the query, shortest names
+    first, then of those with close names (another script, a typo)."""
+    columns = (name, *more)
+    table = name.class_.__tablename__
+    stmt = (
+        select(*columns)
+        .where(_key_matches(f"{table}.match_keys", fold(query)))
+        .order_by(func.length(name), name)
+        .limit(limit)
+    )
+    rows = list(session.execute(stmt))
+    extra = _close_extra(session, param, query, [r[0] for r in rows], limit)
+    if extra:
+        by_name = {r[0]: r for r in session.execute(select(*columns).where(name.in_(extra)))}
+        rows += [by_name[n] for n in extra if n in by_name]
+    return rows
+
+
 def suggest_actors(session: Session, query: str, limit: int = 10) -> list[Suggestion]:
     """Actors whose name or alias contains the query (any word, any case or accent), then close names.
 
@@ -50,18 +70,9 @@ def suggest_actors(session: Session, query: str, limit: int = 10) -> list[Sugges
     needle = fold(query)
     if not needle:
         return []
-    columns = (Actor.name, Actor.title, Actor.country_code, Actor.aliases)
-    stmt = (
-        select(*columns)
-        .where(_key_matches("actors.match_keys", needle))
-        .order_by(func.length(Actor.name), Actor.name)
-        .limit(limit)
+    rows = _matching(
+        session, "actor", query, limit, Actor.name, Actor.title, Actor.country_code, Actor.aliases
     )
-    rows = list(session.execute(stmt))
-    extra = _close_extra(session, "actor", query, [r[0] for r in rows], limit)
-    if extra:
-        by_name = {r[0]: r for r in session.execute(select(*columns).where(Actor.name.in_(extra)))}
-        rows += [by_name[n] for n in extra if n in by_name]
     out = []
     for name, title, country, aliases in rows:
         alias = next((a for a in aliases if needle in fold(a)), None)
@@ -76,21 +87,9 @@ def suggest_actors(session: Session, query: str, limit: int = 10) -> list[Sugges
 
 def suggest_systems(session: Session, query: str, limit: int = 10) -> list[Suggestion]:
     """Systems whose designation or alias contains the query, then close designations."""
-    needle = fold(query)
-    if not needle:
+    if not fold(query):
         return []
-    columns = (System.designation, System.category, System.origin_code)
-    stmt = (
-        select(*columns)
-        .where(_key_matches("systems.match_keys", needle))
-        .order_by(func.length(System.designation), System.designation)
-        .limit(limit)
-    )
-    rows = list(session.execute(stmt))
-    extra = _close_extra(session, "system", query, [r[0] for r in rows], limit)
-    if extra:
-        by_name = {r[0]: r for r in session.execute(select(*columns).where(System.designation.in_(extra)))}
-        rows += [by_name[n] for n in extra if n in by_name]
+    rows = _matching(session, "system", query, limit, System.designation, System.category, System.origin_code)
     return [Suggestion(d, " · ".join(x for x in (category, origin) if x)) for d, category, origin in rows]
 
 

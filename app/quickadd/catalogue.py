@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
 
+from app.domain.names import distinct_forms
 from app.quickadd.tokens import Token, form_words
 
 # A word of a several-word name may differ this much ("sergey"/"sergei" 83, "rybakov"/"ryabkov" 86)...
@@ -48,12 +49,7 @@ class CatalogueScanner:
         self._by_first: dict[str, list[int]] = {}
         self._by_last: dict[str, list[int]] = {}
         for name, aliases in entries:
-            seen: set[tuple[str, ...]] = set()
-            for form in (name, *aliases):
-                words = form_words(form)
-                if not words or words in seen:
-                    continue
-                seen.add(words)
+            for _form, words in distinct_forms(name, aliases, form_words):
                 i = len(self._words)
                 self._owner.append(name)
                 self._words.append(words)

@@ -60,20 +60,22 @@ def load_event(
     return event
 
 
-def find_actor(session: Session, name: str) -> Actor | None:
-    """The actor whose name or alias folds to the same key as `name`."""
+def find_entry(session: Session, model: Any, name: str) -> Any:
+    """The actor or system (`model`) whose name or alias folds to the same key as `name`, or None."""
     key = fold(name)
     return session.scalars(
-        select(Actor).where(Actor.match_keys.contains([key])).order_by(Actor.id).limit(1)
+        select(model).where(model.match_keys.contains([key])).order_by(model.id).limit(1)
     ).first()
+
+
+def find_actor(session: Session, name: str) -> Actor | None:
+    """The actor whose name or alias folds to the same key as `name`."""
+    return find_entry(session, Actor, name)
 
 
 def find_system(session: Session, designation: str) -> System | None:
     """The system whose designation or alias folds to the same key."""
-    key = fold(designation)
-    return session.scalars(
-        select(System).where(System.match_keys.contains([key])).order_by(System.id).limit(1)
-    ).first()
+    return find_entry(session, System, designation)
 
 
 # Lock order: an event's writer takes the actors and systems it will link (FOR KEY SHARE, each table in
@@ -152,11 +154,32 @@ def _insert_alone(session: Session, entry: Actor | System) -> None:
         session.flush()
 
 
+def _get_or_create(
+    session: Session, model: Any, name: str, make: Callable[[], Any], created: list[str] | None
+) -> Any:
+    """The actor or system (`model`) found by name or alias, or `make()` inserted (noted in `created`)."""
+    entry = find_entry(session, model, name)
+    if entry is not None:
+        return entry
+    entry = make()
+    try:
+        _insert_alone(session, entry)
+    except IntegrityError:
+        # A concurrent save committed the same name first: its unique index made this insert wait.
+        if (winner := find_entry(session, model, name)) is None:
+            raise
+        session.execute(_key_share(model, {winner.id}))  # as the entries found by name are
+        return winner
+    if created is not None:
+        created.append(f"{model.__name__.lower()} {name}")
+    return entry
+
+
 def get_or_create_actor(session: Session, link: ActorLink, created: list[str] | None = None) -> Actor:
     """Find an actor by name or alias, or create it with the link's type, country and title."""
-    actor = find_actor(session, link.name)
-    if actor is None:
-        actor = Actor(
+
+    def make() -> Actor:
+        return Actor(
             name=link.name,
             aliases=[],
             match_keys=match_keys(link.name),
@@ -164,41 +187,23 @@ def get_or_create_actor(session: Session, link: ActorLink, created: list[str] | 
             country_code=link.country,
             title=link.title,
         )
-        try:
-            _insert_alone(session, actor)
-        except IntegrityError:
-            # A concurrent save committed the same name first: its unique index made this insert wait.
-            if (winner := find_actor(session, link.name)) is None:
-                raise
-            session.execute(_key_share(Actor, {winner.id}))  # as the entries found by name are
-            return winner
-        if created is not None:
-            created.append(f"actor {link.name}")
-    return actor
+
+    return _get_or_create(session, Actor, link.name, make, created)
 
 
 def get_or_create_system(session: Session, link: SystemLink, created: list[str] | None = None) -> System:
     """Find a system by designation or alias, or add it to the catalogue."""
-    system = find_system(session, link.designation)
-    if system is None:
-        system = System(
+
+    def make() -> System:
+        return System(
             designation=link.designation,
             aliases=[],
             match_keys=match_keys(link.designation),
             category=link.category,
             origin_code=link.origin,
         )
-        try:
-            _insert_alone(session, system)
-        except IntegrityError:
-            # A concurrent save committed the same designation first (see get_or_create_actor).
-            if (winner := find_system(session, link.designation)) is None:
-                raise
-            session.execute(_key_share(System, {winner.id}))
-            return winner
-        if created is not None:
-            created.append(f"system {link.designation}")
-    return system
+
+    return _get_or_create(session, System, link.designation, make, created)
 
 
 def source_input(source: Source) -> SourceInput:

@@ -1,7 +1,13 @@
-"""Editing and merging reference data (actors, systems), audited, with match keys kept in sync."""
+"""Editing and merging reference data (actors, systems), audited, with match keys kept in sync.
+
+One implementation serves every kind of entry; a `ReferenceKind` says what differs (model, link table,
+name field, the fields an edit sets and a merge fills). Systems extend it with their family tree
+(`SystemKind`). Another kind of named entry takes one more spec.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -9,14 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.orm import Session, aliased, object_session
 
-from app.domain.countries import resolve_country
 from app.domain.textkeys import fold, match_keys
 from app.models import Actor, Event, EventActor, EventSystem, System
-from app.queries.editing import actors_owning_keys, systems_owning_keys
+from app.queries.editing import owning_keys
 from app.queries.families import descendant_ids
 from app.queries.search_document import refresh_documents, system_family
 from app.queries.transfer.export_lines import store_lines
-from app.schemas import ActorType, check_designation
+from app.schemas import ActorType, OptionalCountry, check_designation
 from app.services.audit import Who, diff, record
 from app.services.events import event_options, find_system, snapshot
 
@@ -43,13 +48,9 @@ def _aliases(values: list[str]) -> list[str]:
     return out
 
 
-def _country_or_none(value: str | None) -> str | None:
-    if not value:
-        return None
-    code = resolve_country(value)
-    if code is None:
-        raise ValueError(f"unknown country “{value}”; use an ISO 3166-1 code such as RUS")
-    return code
+def _other_aliases(values: list[str], name: str) -> list[str]:
+    """The aliases, de-duplicated, without those that are the name itself."""
+    return [a for a in _aliases(values) if fold(a) != fold(name)]
 
 
 class _Edit(BaseModel):
@@ -62,13 +63,8 @@ class ActorEdit(_Edit):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     aliases: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=50)
     type: ActorType = "person"
-    country: str | None = None
+    country: OptionalCountry = None
     title: Annotated[str, Field(max_length=500)] | None = None
-
-    @field_validator("country")
-    @classmethod
-    def _known(cls, v: str | None) -> str | None:
-        return _country_or_none(v)
 
     @field_validator("title")
     @classmethod
@@ -78,7 +74,7 @@ class ActorEdit(_Edit):
     @model_validator(mode="after")
     def _clean(self) -> ActorEdit:
         self.name = " ".join(self.name.split())
-        self.aliases = [a for a in _aliases(self.aliases) if fold(a) != fold(self.name)]
+        self.aliases = _other_aliases(self.aliases, self.name)
         return self
 
 
@@ -88,14 +84,9 @@ class SystemEdit(_Edit):
     designation: Annotated[str, Field(min_length=1, max_length=200)]
     aliases: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=50)
     category: Annotated[str, Field(max_length=500)] | None = None
-    origin: str | None = None
+    origin: OptionalCountry = None
     # The family it is a variant of, by designation or alias; None or "" clears it.
     parent: Annotated[str, Field(max_length=200)] | None = None
-
-    @field_validator("origin")
-    @classmethod
-    def _known(cls, v: str | None) -> str | None:
-        return _country_or_none(v)
 
     @field_validator("category", "parent")
     @classmethod
@@ -110,37 +101,55 @@ class SystemEdit(_Edit):
     @model_validator(mode="after")
     def _clean(self) -> SystemEdit:
         self.designation = " ".join(self.designation.split())
-        self.aliases = [a for a in _aliases(self.aliases) if fold(a) != fold(self.designation)]
+        self.aliases = _other_aliases(self.aliases, self.designation)
         return self
 
 
-def actor_snapshot(actor: Actor) -> dict[str, Any]:
-    """An actor's editable fields, for the audit diff."""
-    return {
-        "name": actor.name,
-        "aliases": list(actor.aliases),
-        "type": actor.type,
-        "country": actor.country_code,
-        "title": actor.title,
-    }
+@dataclass(frozen=True)
+class ReferenceKind:
+    """What differs between kinds of named reference entry; the methods are hooks a kind may extend."""
 
+    noun: str  # "actor": the audit entity type and the word in messages
+    plural: str
+    model: Any
+    link: Any  # the event link table
+    link_column: str  # its column naming the entry
+    name_field: str  # the entry's (and the edit's) name attribute
+    # Edit field -> model attribute, in the order of the audit snapshot, after the name and aliases.
+    fields: tuple[tuple[str, str], ...]
+    # Attributes a merge takes from the dropped entry where the kept one has none.
+    fills: tuple[str, ...]
+    # Link columns besides the event that make two links the same (a merge keeps one of them).
+    same_link: tuple[str, ...]
+    edit: type[_Edit]
 
-def system_snapshot(system: System) -> dict[str, Any]:
-    """A system's editable fields, for the audit diff (the parent by designation)."""
-    return {
-        "designation": system.designation,
-        "aliases": list(system.aliases),
-        "category": system.category,
-        "origin": system.origin_code,
-        "parent": parent_designation(system),
-    }
+    def name(self, entry: Any) -> str:
+        """The entry's name (an actor's name, a system's designation)."""
+        return str(getattr(entry, self.name_field))
 
+    def column(self) -> Any:
+        """The link table's column naming the entry."""
+        return getattr(self.link, self.link_column)
 
-def parent_designation(system: System) -> str | None:
-    """The designation of the family the system is a variant of, or None."""
-    session = object_session(system)
-    parent = session.get(System, system.parent_id) if session is not None and system.parent_id else None
-    return parent.designation if parent is not None else None
+    def snapshot(self, entry: Any) -> dict[str, Any]:
+        """The entry's editable fields, for the audit diff and the edit form."""
+        out: dict[str, Any] = {self.name_field: self.name(entry), "aliases": list(entry.aliases)}
+        out.update({field: getattr(entry, attr) for field, attr in self.fields})
+        return out
+
+    def family(self, session: Session, ids: list[int]) -> list[int]:
+        """The entries whose events' search documents hold these entries' names."""
+        return ids
+
+    def resolve(self, session: Session, entry: Any, data: Any) -> dict[str, Any]:
+        """Attributes an edit sets beyond `fields` that the events' documents show (checked, locked)."""
+        return {}
+
+    def before_links_move(self, session: Session, keep: Any, drop: Any) -> None:
+        """A merge's step before drop's links move to keep."""
+
+    def before_drop(self, session: Session, keep: Any, drop: Any, who: Who | None, reason: str) -> None:
+        """A merge's step before drop is deleted."""
 
 
 # Parent changes and merges take this transaction lock before their cycle check: two edits checked at
@@ -150,6 +159,13 @@ FAMILY_LOCK = 0x5F4D_11E5
 
 def _lock_families(session: Session) -> None:
     session.execute(select(func.pg_advisory_xact_lock(FAMILY_LOCK)))
+
+
+def parent_designation(system: System) -> str | None:
+    """The designation of the family the system is a variant of, or None."""
+    session = object_session(system)
+    parent = session.get(System, system.parent_id) if session is not None and system.parent_id else None
+    return parent.designation if parent is not None else None
 
 
 def _parent_for(session: Session, system: System, name: str | None) -> int | None:
@@ -176,77 +192,143 @@ def _parent_for(session: Session, system: System, name: str | None) -> int | Non
     return parent.id
 
 
+@dataclass(frozen=True)
+class SystemKind(ReferenceKind):
+    """Systems: a reference kind with a family tree (a parent) and quantities on their links."""
+
+    def snapshot(self, entry: Any) -> dict[str, Any]:
+        """A system's editable fields (the parent by designation)."""
+        return {**super().snapshot(entry), "parent": parent_designation(entry)}
+
+    def family(self, session: Session, ids: list[int]) -> list[int]:
+        """The systems and their variants: the documents of events naming a variant hold its ancestors."""
+        return system_family(session, ids)
+
+    def resolve(self, session: Session, entry: Any, data: Any) -> dict[str, Any]:
+        """The parent named, checked against loops under the family lock."""
+        return {"parent_id": _parent_for(session, entry, data.parent)}
+
+    def before_links_move(self, session: Session, keep: Any, drop: Any) -> None:
+        """Where an event names both, keep's row takes drop's quantity and note when it has none."""
+        dropped = aliased(EventSystem)
+        session.execute(
+            update(EventSystem)
+            .where(
+                EventSystem.system_id == keep.id,
+                dropped.event_id == EventSystem.event_id,
+                dropped.system_id == drop.id,
+            )
+            .values(
+                quantity=func.coalesce(EventSystem.quantity, dropped.quantity),
+                quantity_note=func.coalesce(EventSystem.quantity_note, dropped.quantity_note),
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+    def before_drop(self, session: Session, keep: Any, drop: Any, who: Who | None, reason: str) -> None:
+        """Drop's variants become keep's; keep takes drop's place in the tree when it was below drop."""
+        _lock_families(session)
+        if keep.id in descendant_ids(session, drop.id):
+            keep.parent_id = drop.parent_id  # else keep would end up under its own former ancestor
+        elif keep.parent_id is None and drop.parent_id not in {keep.id, *descendant_ids(session, keep.id)}:
+            keep.parent_id = drop.parent_id  # like category and origin: keep's own wins, drop's fills a gap
+        session.flush()
+        moved = list(
+            session.scalars(select(System.id).where(System.parent_id == drop.id, System.id != keep.id))
+        )
+        session.execute(
+            update(System)
+            .where(System.id.in_(moved))
+            .values(parent_id=keep.id)
+            .execution_options(synchronize_session=False)
+        )
+        change = {"parent": {"before": drop.designation, "after": keep.designation}}
+        for child_id in moved:
+            record(session, who, "merge", "system", child_id, change, reason)
+
+
+ACTORS = ReferenceKind(
+    noun="actor",
+    plural="actors",
+    model=Actor,
+    link=EventActor,
+    link_column="actor_id",
+    name_field="name",
+    fields=(("type", "type"), ("country", "country_code"), ("title", "title")),
+    fills=("country_code", "title"),
+    same_link=("role",),
+    edit=ActorEdit,
+)
+SYSTEMS = SystemKind(
+    noun="system",
+    plural="systems",
+    model=System,
+    link=EventSystem,
+    link_column="system_id",
+    name_field="designation",
+    fields=(("category", "category"), ("origin", "origin_code")),
+    fills=("category", "origin_code"),
+    same_link=(),
+    edit=SystemEdit,
+)
+REFERENCE_KINDS: dict[str, ReferenceKind] = {kind.noun: kind for kind in (ACTORS, SYSTEMS)}
+
+
 def _owner_message(
-    kind: str, keys: list[str], owners: list[Any], label: str, typed: list[str]
+    kind: ReferenceKind, keys: list[str], owners: list[Any], typed: list[str]
 ) -> ReferenceConflict:
     owner = owners[0]
-    owner_name = owner.name if isinstance(owner, Actor) else owner.designation
     clash = next((k for k in keys if k in owner.match_keys), keys[0])
-    field = (
-        "name" if kind == "actor" and clash == keys[0] else ("designation" if clash == keys[0] else "aliases")
-    )
+    field = kind.name_field if clash == keys[0] else "aliases"
     shown = next((t for t in typed if fold(t) == clash), clash)  # as typed, not the folded match key
     return ReferenceConflict(
         field,
-        f"“{shown}” already names the {kind} “{owner_name}” (#{owner.id}); "
-        f"merge the two {label} instead of giving them the same name.",
+        f"“{shown}” already names the {kind.noun} “{kind.name(owner)}” (#{owner.id}); "
+        f"merge the two {kind.plural} instead of giving them the same name.",
     )
+
+
+def update_entry(session: Session, kind: ReferenceKind, entry_id: int, data: Any, who: Who | None) -> Any:
+    """Apply an edit to an entry and write one audit row (none when nothing changed)."""
+    entry = session.get(kind.model, entry_id, with_for_update=True)
+    if entry is None:
+        raise LookupError(entry_id)
+    name = getattr(data, kind.name_field)
+    keys = match_keys(name, data.aliases)
+    owners = owning_keys(session, kind.model, keys, entry.id)
+    if owners:
+        raise _owner_message(kind, keys, owners, [name, *data.aliases])
+    before = kind.snapshot(entry)
+    renamed = name != kind.name(entry)
+    extra = kind.resolve(session, entry, data)
+    linking: list[int] = []
+    names_changed = renamed or list(data.aliases) != entry.aliases or keys != entry.match_keys
+    if names_changed or any(getattr(entry, attr) != value for attr, value in extra.items()):
+        # Their search documents hold the names and aliases (a system's: its ancestors' too).
+        linking = _lock_events_linking(session, kind, kind.family(session, [entry.id]))
+    setattr(entry, kind.name_field, name)
+    entry.aliases, entry.match_keys = list(data.aliases), keys
+    for field, attr in kind.fields:
+        setattr(entry, attr, getattr(data, field))
+    for attr, value in extra.items():
+        setattr(entry, attr, value)
+    changes = diff(before, kind.snapshot(entry))
+    if changes:
+        record(session, who, "update", kind.noun, entry.id, changes)
+    session.flush()
+    refresh_documents(session, linking)
+    store_lines(session, linking if renamed else [])  # their lines show the new name
+    return entry
 
 
 def update_actor(session: Session, actor_id: int, data: ActorEdit, who: Who | None) -> Actor:
     """Apply an edit to an actor and write one audit row (none when nothing changed)."""
-    actor = session.get(Actor, actor_id, with_for_update=True)
-    if actor is None:
-        raise LookupError(actor_id)
-    keys = match_keys(data.name, data.aliases)
-    owners = actors_owning_keys(session, keys, actor.id)
-    if owners:
-        raise _owner_message("actor", keys, owners, "actors", [data.name, *data.aliases])
-    before = actor_snapshot(actor)
-    renamed = data.name != actor.name
-    linking: list[int] = []
-    if renamed or list(data.aliases) != actor.aliases or keys != actor.match_keys:
-        linking = _lock_events_linking(session, EventActor, EventActor.actor_id, [actor.id])
-    actor.name, actor.aliases, actor.match_keys = data.name, list(data.aliases), keys
-    actor.type, actor.country_code, actor.title = data.type, data.country, data.title
-    changes = diff(before, actor_snapshot(actor))
-    if changes:
-        record(session, who, "update", "actor", actor.id, changes)
-    session.flush()
-    refresh_documents(session, linking)  # their search documents hold the names and aliases
-    store_lines(session, linking if renamed else [])  # their lines show the new name
-    return actor
+    return update_entry(session, ACTORS, actor_id, data, who)
 
 
 def update_system(session: Session, system_id: int, data: SystemEdit, who: Who | None) -> System:
     """Apply an edit to a system and write one audit row (none when nothing changed)."""
-    system = session.get(System, system_id, with_for_update=True)
-    if system is None:
-        raise LookupError(system_id)
-    keys = match_keys(data.designation, data.aliases)
-    owners = systems_owning_keys(session, keys, system.id)
-    if owners:
-        raise _owner_message("system", keys, owners, "systems", [data.designation, *data.aliases])
-    before = system_snapshot(system)
-    renamed = data.designation != system.designation
-    parent_id = _parent_for(session, system, data.parent)
-    linking: list[int] = []
-    names_changed = renamed or list(data.aliases) != system.aliases or keys != system.match_keys
-    if names_changed or parent_id != system.parent_id:
-        # The documents of events naming it or one of its variants hold its names and its ancestors'.
-        linking = _lock_events_linking(
-            session, EventSystem, EventSystem.system_id, system_family(session, [system.id])
-        )
-    system.designation, system.aliases, system.match_keys = data.designation, list(data.aliases), keys
-    system.category, system.origin_code = data.category, data.origin
-    system.parent_id = parent_id
-    changes = diff(before, system_snapshot(system))
-    if changes:
-        record(session, who, "update", "system", system.id, changes)
-    session.flush()
-    refresh_documents(session, linking)
-    store_lines(session, linking if renamed else [])  # their lines show the new designation
-    return system
+    return update_entry(session, SYSTEMS, system_id, data, who)
 
 
 # Lock order, so that merges and renames running at once queue instead of deadlocking: the actors or
@@ -268,9 +350,9 @@ def _lock_pair(session: Session, model: Any, keep_id: int, drop_id: int) -> tupl
     return found.get(keep_id), found.get(drop_id)
 
 
-def _lock_events_linking(session: Session, link: Any, column: Any, ref_ids: list[int]) -> list[int]:
+def _lock_events_linking(session: Session, kind: ReferenceKind, ref_ids: list[int]) -> list[int]:
     """Lock the events (deleted ones too) that link any of the entries, in id order; their ids."""
-    ids = select(link.event_id).where(column.in_(ref_ids))
+    ids = select(kind.link.event_id).where(kind.column().in_(ref_ids))
     return list(
         session.scalars(
             select(Event.id).where(Event.id.in_(ids)).order_by(Event.id).with_for_update(key_share=True)
@@ -278,9 +360,9 @@ def _lock_events_linking(session: Session, link: Any, column: Any, ref_ids: list
     )
 
 
-def _events_linking(session: Session, link: Any, column: Any, ref_id: int) -> list[Event]:
+def _events_linking(session: Session, kind: ReferenceKind, ref_id: int) -> list[Event]:
     """Every event (deleted ones too: a restore must find its links) that links the entry."""
-    ids = select(link.event_id).where(column == ref_id)
+    ids = select(kind.link.event_id).where(kind.column() == ref_id)
     stmt = select(Event).where(Event.id.in_(ids)).options(*event_options()).order_by(Event.id)
     return list(session.scalars(stmt).unique())
 
@@ -299,148 +381,61 @@ def _record_event_moves(
         record(session, who, "merge", "event", event.id, changes, reason)
 
 
-def merge_actors(session: Session, keep_id: int, drop_id: int, who: Who | None) -> Actor:
-    """Merge actor `drop` into `keep`: links move over (no duplicate rows), drop's names become aliases."""
-    if keep_id == drop_id:
-        raise MergeError("Choose two different actors.")
-    keep, drop = _lock_pair(session, Actor, keep_id, drop_id)
-    if keep is None or drop is None:
-        raise LookupError(keep_id if keep is None else drop_id)
-    # Keep's events too: keep takes drop's names as aliases, which their search documents hold.
-    linking = _lock_events_linking(session, EventActor, EventActor.actor_id, [keep.id, drop.id])
-    events = _events_linking(session, EventActor, EventActor.actor_id, drop.id)
-    before = {e.id: snapshot(e) for e in events}
-    keep_before, drop_before = actor_snapshot(keep), actor_snapshot(drop)
-
-    other = aliased(EventActor)
+def _move_links(session: Session, kind: ReferenceKind, keep_id: int, drop_id: int) -> None:
+    """Drop's links become keep's, except where the event already has the same link to keep."""
+    link, column = kind.link, kind.column()
+    other = aliased(link)
     already = exists().where(
-        other.event_id == EventActor.event_id, other.actor_id == keep.id, other.role == EventActor.role
+        other.event_id == link.event_id,
+        getattr(other, kind.link_column) == keep_id,
+        *(getattr(other, c) == getattr(link, c) for c in kind.same_link),
     )
     session.execute(
-        update(EventActor)
-        .where(EventActor.actor_id == drop.id, ~already)
-        .values(actor_id=keep.id)
+        update(link)
+        .where(column == drop_id, ~already)
+        .values({kind.link_column: keep_id})
         .execution_options(synchronize_session=False)
     )
-    session.execute(
-        delete(EventActor).where(EventActor.actor_id == drop.id).execution_options(synchronize_session=False)
-    )
-    keep.aliases = [
-        a for a in _aliases([*keep.aliases, drop.name, *drop.aliases]) if fold(a) != fold(keep.name)
-    ]
-    keep.match_keys = match_keys(keep.name, keep.aliases)
-    keep.country_code = keep.country_code or drop.country_code
-    keep.title = keep.title or drop.title
+    session.execute(delete(link).where(column == drop_id).execution_options(synchronize_session=False))
+
+
+def merge_entries(session: Session, kind: ReferenceKind, keep_id: int, drop_id: int, who: Who | None) -> Any:
+    """Merge entry `drop` into `keep`: links move over (no duplicate rows), drop's names become aliases."""
+    if keep_id == drop_id:
+        raise MergeError(f"Choose two different {kind.plural}.")
+    keep, drop = _lock_pair(session, kind.model, keep_id, drop_id)
+    if keep is None or drop is None:
+        raise LookupError(keep_id if keep is None else drop_id)
+    # Keep's events too (a system's: both families'): keep takes drop's names, which their documents hold.
+    linking = _lock_events_linking(session, kind, kind.family(session, [keep.id, drop.id]))
+    events = _events_linking(session, kind, drop.id)
+    before = {e.id: snapshot(e) for e in events}
+    keep_before, drop_before = kind.snapshot(keep), kind.snapshot(drop)
+
+    kind.before_links_move(session, keep, drop)
+    _move_links(session, kind, keep.id, drop.id)
+    keep.aliases = _other_aliases([*keep.aliases, kind.name(drop), *drop.aliases], kind.name(keep))
+    keep.match_keys = match_keys(kind.name(keep), keep.aliases)
+    for attr in kind.fills:
+        setattr(keep, attr, getattr(keep, attr) or getattr(drop, attr))
+    reason = f"merged {kind.noun} “{drop_before[kind.name_field]}” into “{kind.name(keep)}”"
+    kind.before_drop(session, keep, drop, who, reason)
     session.delete(drop)
     session.flush()
-    reason = f"merged actor “{drop_before['name']}” into “{keep.name}”"
     _record_event_moves(session, events, before, who, reason)
-    record(session, who, "merge", "actor", keep.id, diff(keep_before, actor_snapshot(keep)), reason)
-    record(
-        session,
-        who,
-        "merge",
-        "actor",
-        drop_id,
-        {"merged_into": {"before": None, "after": keep.name}, **diff(drop_before, {})},
-        reason,
-    )
+    record(session, who, "merge", kind.noun, keep.id, diff(keep_before, kind.snapshot(keep)), reason)
+    merged_into = {"merged_into": {"before": None, "after": kind.name(keep)}, **diff(drop_before, {})}
+    record(session, who, "merge", kind.noun, drop_id, merged_into, reason)
     refresh_documents(session, linking)
     store_lines(session, [e.id for e in events])
     return keep
 
 
-def _fill_quantities(session: Session, keep_id: int, drop_id: int) -> None:
-    """Where an event names both systems, keep's row takes drop's quantity and note when it has none."""
-    dropped = aliased(EventSystem)
-    session.execute(
-        update(EventSystem)
-        .where(
-            EventSystem.system_id == keep_id,
-            dropped.event_id == EventSystem.event_id,
-            dropped.system_id == drop_id,
-        )
-        .values(
-            quantity=func.coalesce(EventSystem.quantity, dropped.quantity),
-            quantity_note=func.coalesce(EventSystem.quantity_note, dropped.quantity_note),
-        )
-        .execution_options(synchronize_session=False)
-    )
-
-
-def _adopt_variants(session: Session, keep: System, drop: System, who: Who | None, reason: str) -> None:
-    """Drop's variants become keep's; keep takes drop's place in the tree when it was below drop."""
-    _lock_families(session)
-    if keep.id in descendant_ids(session, drop.id):
-        keep.parent_id = drop.parent_id  # else keep would end up under its own former ancestor
-    elif keep.parent_id is None and drop.parent_id not in {keep.id, *descendant_ids(session, keep.id)}:
-        keep.parent_id = drop.parent_id  # like category and origin: keep's own wins, drop's fills a gap
-    session.flush()
-    moved = list(session.scalars(select(System.id).where(System.parent_id == drop.id, System.id != keep.id)))
-    session.execute(
-        update(System)
-        .where(System.id.in_(moved))
-        .values(parent_id=keep.id)
-        .execution_options(synchronize_session=False)
-    )
-    change = {"parent": {"before": drop.designation, "after": keep.designation}}
-    for child_id in moved:
-        record(session, who, "merge", "system", child_id, change, reason)
+def merge_actors(session: Session, keep_id: int, drop_id: int, who: Who | None) -> Actor:
+    """Merge actor `drop` into `keep`: links move over (no duplicate rows), drop's names become aliases."""
+    return merge_entries(session, ACTORS, keep_id, drop_id, who)
 
 
 def merge_systems(session: Session, keep_id: int, drop_id: int, who: Who | None) -> System:
     """Merge system `drop` into `keep`: links move over (quantities kept), drop's names become aliases."""
-    if keep_id == drop_id:
-        raise MergeError("Choose two different systems.")
-    keep, drop = _lock_pair(session, System, keep_id, drop_id)
-    if keep is None or drop is None:
-        raise LookupError(keep_id if keep is None else drop_id)
-    # Keep's events and (with families) those of both entries' variants: their documents hold the names.
-    linking = _lock_events_linking(
-        session, EventSystem, EventSystem.system_id, system_family(session, [keep.id, drop.id])
-    )
-    events = _events_linking(session, EventSystem, EventSystem.system_id, drop.id)
-    before = {e.id: snapshot(e) for e in events}
-    keep_before, drop_before = system_snapshot(keep), system_snapshot(drop)
-
-    # Where an event names both, keep one row and take the dropped row's quantity if keep has none.
-    _fill_quantities(session, keep.id, drop.id)
-    other = aliased(EventSystem)
-    already = exists().where(other.event_id == EventSystem.event_id, other.system_id == keep.id)
-    session.execute(
-        update(EventSystem)
-        .where(EventSystem.system_id == drop.id, ~already)
-        .values(system_id=keep.id)
-        .execution_options(synchronize_session=False)
-    )
-    session.execute(
-        delete(EventSystem)
-        .where(EventSystem.system_id == drop.id)
-        .execution_options(synchronize_session=False)
-    )
-    keep.aliases = [
-        a
-        for a in _aliases([*keep.aliases, drop.designation, *drop.aliases])
-        if fold(a) != fold(keep.designation)
-    ]
-    keep.match_keys = match_keys(keep.designation, keep.aliases)
-    keep.category = keep.category or drop.category
-    keep.origin_code = keep.origin_code or drop.origin_code
-    reason = f"merged system “{drop_before['designation']}” into “{keep.designation}”"
-    _adopt_variants(session, keep, drop, who, reason)
-    session.delete(drop)
-    session.flush()
-    _record_event_moves(session, events, before, who, reason)
-    record(session, who, "merge", "system", keep.id, diff(keep_before, system_snapshot(keep)), reason)
-    record(
-        session,
-        who,
-        "merge",
-        "system",
-        drop_id,
-        {"merged_into": {"before": None, "after": keep.designation}, **diff(drop_before, {})},
-        reason,
-    )
-    refresh_documents(session, linking)
-    store_lines(session, [e.id for e in events])
-    return keep
+    return merge_entries(session, SYSTEMS, keep_id, drop_id, who)
