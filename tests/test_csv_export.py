@@ -498,6 +498,6 @@ def test_readme_documents_every_column_in_order() -> None:
     from app.csvio import COLUMNS
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## CSV export and import", 1)[1].split("\n## ", 1)[0]
+    section = readme.split("## CSV columns", 1)[1].split("\n## ", 1)[0]
     documented = [line.split("`")[1] for line in section.splitlines() if line.startswith("| `")]
     assert documented == [c.name for c in COLUMNS]
