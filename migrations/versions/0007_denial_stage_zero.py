@@ -40,22 +40,7 @@ _BEFORE = {
     "exercise": 6,
     "strike": 6,
 }
-_AFTER = {
-    "assessment": 0,
-    "economic": 0,
-    "denial": 0,
-    "statement": 1,
-    "offer": 2,
-    "request": 2,
-    "agreement": 3,
-    "financing": 3,
-    "transfer": 5,
-    "maintenance": 5,
-    "training": 5,
-    "deployment": 6,
-    "exercise": 6,
-    "strike": 6,
-}
+_AFTER = {**_BEFORE, "denial": 0}
 
 
 def _set_stage(kind_stage: dict[str, int]) -> None:
