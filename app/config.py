@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_window_minutes: int = 15
     page_size: int = 50
+    # Start reading the facts copy, re-making outdated export lines and loading the quick-add data in
+    # background threads at start. Off where the caller builds what it needs itself (the test suite,
+    # which truncates tables under a thread that would otherwise be reading them).
+    warm_up_at_start: bool = True
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -295,8 +295,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
     anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
 
-    # Tests build it where they need it; a thread per TestClient would race their truncations.
-    if get_settings().environment != "test":
+    if get_settings().warm_up_at_start:
         # Pages read the primary's copy, counts the read engine's (the replica's, when one is configured);
         # /healthz answers 503 until both are read.
         start_warm_up(*dict.fromkeys((get_engine(), get_replica_engine())))

@@ -18,6 +18,8 @@ import pytest
 os.environ["ENVIRONMENT"] = "test"
 os.environ["SECRET_KEY"] = "test-secret-" + "x" * 40
 os.environ["SEED_DEMO_ON_FIRST_RUN"] = "false"
+# Tests build the facts copy where they need it; a warm-up thread per TestClient would race truncations.
+os.environ["WARM_UP_AT_START"] = "false"
 os.environ.pop("DATABASE_REPLICA_URL", None)
 
 from sqlalchemy import create_engine, text

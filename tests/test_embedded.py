@@ -21,7 +21,12 @@ def _serve(data_dir: Path, port: int) -> subprocess.Popen[str]:
     # Without XDG_RUNTIME_DIR (root, containers), where platformdirs warns unless the app quiets it.
     unset = ("DATABASE_URL", "TEST_DATABASE_URL", "XDG_RUNTIME_DIR")
     env = {k: v for k, v in os.environ.items() if k not in unset}
-    env.update(DATA_DIR=str(data_dir), ENVIRONMENT="development", SEED_DEMO_ON_FIRST_RUN="true")
+    env.update(
+        DATA_DIR=str(data_dir),
+        ENVIRONMENT="development",
+        SEED_DEMO_ON_FIRST_RUN="true",
+        WARM_UP_AT_START="true",
+    )
     return subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
         env=env,

@@ -23,7 +23,8 @@ def healthz(db: SessionDep) -> JSONResponse:
         return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
     # "facts": whether the in-memory copy is read yet ("building" right after start). No counts leak here.
     # The copy the counts read lives with the read engine (the replica's, when DATABASE_REPLICA_URL is set).
-    # "lines": "remaking" while this process re-makes outdated export lines at start; "off" in tests.
+    # "lines": "remaking" while this process re-makes outdated export lines at start; "off" when
+    # WARM_UP_AT_START is false.
     engine = get_replica_engine()
     starting = facts.warming()
     return JSONResponse(
