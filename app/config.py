@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_window_minutes: int = 15
     page_size: int = 50
+    # Watch: notes on events and Atom feeds (README "Watch").
+    note_max_length: int = Field(default=4000, ge=1, le=100_000, description="characters in one note")
+    note_edit_minutes: int = Field(default=15, ge=0, description="how long an author may edit a note")
+    feed_size: int = Field(default=50, ge=1, le=500, description="entries in one Atom feed")
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -317,6 +317,7 @@ def create_app() -> FastAPI:
     """Build the ASGI app."""
     from app.api import docs as api_docs
     from app.api import events as api_events
+    from app.api import notes as api_notes
     from app.api import reference as api_reference
     from app.web import (
         accounts,
@@ -324,6 +325,7 @@ def create_app() -> FastAPI:
         dyads,
         event_forms,
         events,
+        feeds,
         health,
         quick,
         reference,
@@ -332,6 +334,7 @@ def create_app() -> FastAPI:
         timeline,
         transfer,
         users,
+        views,
     )
 
     settings = get_settings()
@@ -370,10 +373,13 @@ def create_app() -> FastAPI:
         suggest,
         transfer,
         admin,
+        views,
+        feeds,
     ):
         # HTML pages and forms: the OpenAPI document describes the JSON API only.
         app.include_router(module.router, include_in_schema=False)
     app.include_router(api_events.router, prefix="/api/v1")
     app.include_router(api_reference.router, prefix="/api/v1")
+    app.include_router(api_notes.router, prefix="/api/v1")
     app.include_router(api_docs.router)
     return app

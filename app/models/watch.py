@@ -1,4 +1,4 @@
-"""What a desk uses to follow events: saved views (and when each user last opened them), feed tokens, notes."""
+"""What a desk uses to follow events: saved views (and when each user opened them), feed tokens, notes."""
 
 from __future__ import annotations
 
@@ -42,9 +42,7 @@ class SavedViewOpen(Base):
 
     __tablename__ = "saved_view_opens"
 
-    view_id: Mapped[int] = mapped_column(
-        ForeignKey("saved_views.id", ondelete="CASCADE"), primary_key=True
-    )
+    view_id: Mapped[int] = mapped_column(ForeignKey("saved_views.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
