@@ -12,7 +12,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from app.auth.deps import Forbidden, Principal, ViewerDep
+from app.auth.deps import Forbidden, LoginRequired, Principal, ViewerDep
 from app.db import SessionDep
 from app.filters import EventFilter, page_filter, pairs_of
 from app.models import SavedView, User
@@ -48,7 +48,9 @@ class ViewLine:
 
 def _user(principal: Principal) -> User:
     """Views belong to a signed-in person (not an anonymous reader, not an API token)."""
-    if principal.user is None or principal.via_token:
+    if principal.user is None:
+        raise LoginRequired()  # PUBLIC_READ lets anonymous visitors read, but they own no views
+    if principal.via_token:
         raise Forbidden("Saved views belong to a signed-in user; log in on the web page.")
     return principal.user
 
