@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from app.domain import clock
-from app.filters import EventFilter
+from app.filters import PARAMS, SINGLE_VALUED, EventFilter
 from app.models import SavedView, SavedViewOpen, User
 from app.models.watch import VIEW_PATHS
 from app.services.audit import record
@@ -45,7 +45,12 @@ def canonical_query(query: str) -> str:
     Names are kept as written: an actor that is later deleted stays in the view, so opening it gives the
     timeline's message about it instead of silently showing more.
     """
-    return EventFilter.from_pairs(parse_qsl(query.lstrip("?"), keep_blank_values=False)).query_string()
+    f = EventFilter.from_pairs(parse_qsl(query.lstrip("?"), keep_blank_values=False))
+    # A malformed value is left out as the page leaves it out (q given twice, `to` before `from`).
+    for e in f.errors:
+        if e.param in SINGLE_VALUED and getattr(f, PARAMS[e.param]) is not None:
+            f = f.without(e.param)
+    return f.query_string()
 
 
 def visible_views(db: Session, user: User) -> list[SavedView]:
