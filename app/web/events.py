@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from app.auth.deps import AnalystDep, Forbidden, ViewerDep
+from app.config import get_settings
 from app.db import SessionDep
 from app.models import Event
 from app.queries.audit import event_history
@@ -31,6 +32,7 @@ def _detail(request: Request, db: Session, event: Event, status: int = 200, **ex
         "can_delete_note": lambda n: notes.can_delete(principal.user, n),
         "note_errors": {},
         "note_text": "",
+        "note_minutes": get_settings().note_edit_minutes,
     }
     context.update(extra)
     return render(request, "events/detail.html", context, status_code=status)
