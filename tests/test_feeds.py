@@ -200,3 +200,25 @@ def test_actor_alias_in_feed_filter(client: Client, db: Session) -> None:
     raw = _token(db)
     feed = _parse(_fresh(client).get(f"/feeds/{raw}/events.atom?actor=Sergey+Rybakov").content)
     assert len(feed.entries) == 1
+
+
+def test_wide_filters_walk_the_newest_writes_to_the_same_entries(
+    db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A filter of many events walks the audit log in keyset pages; the entries are the same as by id."""
+    from app.filters import from_mapping
+    from app.queries import watch
+
+    for i in range(5):
+        make_event(db, title=f"Russian offer {i}")
+    make_event(db, title="Chinese offer", countries=[{"code": "CHN", "role": "supplier"}])
+    db.commit()
+    first = db.scalars(select(AuditEntry.entity_id).where(AuditEntry.entity_type == "event")).first()
+    assert first is not None
+    _set_status(db, first, "confirmed")
+    f = from_mapping({"supplier": "RUS"})
+    by_id = [(i.event.id, i.audit_id) for i in watch.feed_items(db, f, 4)]
+    monkeypatch.setattr(watch, "BY_ID_LIMIT", 0)
+    monkeypatch.setattr(watch, "WALK_BATCH", 2)
+    walked = [(i.event.id, i.audit_id) for i in watch.feed_items(db, f, 4)]
+    assert walked == by_id and len(by_id) == 4 and by_id[0][0] == first

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.orm import Session
 
@@ -21,9 +21,9 @@ from app.filters import EventFilter
 from app.models import AuditEntry, Event
 from app.queries.events import event_by_ids
 
-# Beyond this many written events, a "new" count reads "10,000+": the menu stays cheap for a view not
-# opened since a bulk import.
-NEW_CAP = 10_000
+# At most this many written events are read for one "new" count (the newest ones): past it the count is a
+# lower bound, shown as "N+ new", so a view not opened since a bulk import stays one bounded read.
+NEW_CAP = 100_000
 # Event writes a feed shows again: a new event, a restored one, and an edit of its status or of what
 # sets its place on the ladder (kind, or the stage set by hand). Other edits (a typo) do not.
 LADDER_FIELDS = ("status", "kind", "stage_override")
@@ -38,22 +38,31 @@ def _written() -> ColumnElement[bool]:
     return and_(AuditEntry.entity_type == "event", AuditEntry.action.in_(("create", "update", "restore")))
 
 
-def new_since(session: Session, f: EventFilter, since: datetime) -> int:
-    """How many events the filter matches that were created or changed after `since` (NEW_CAP + 1 at most)."""
+@dataclass(frozen=True)
+class NewCount:
+    """Events of a filter written since a moment; `partial` when only the newest NEW_CAP writes were read."""
+
+    count: int
+    partial: bool = False
+
+
+def new_since(session: Session, f: EventFilter, since: datetime) -> NewCount:
+    """How many events the filter matches that were created, changed or restored after `since`."""
     from app.queries.aggregates import facts
 
-    stmt = (
+    newest = (
         select(AuditEntry.entity_id)
         .where(_written(), AuditEntry.at > since)
-        .group_by(AuditEntry.entity_id)
-        .limit(NEW_CAP + 1)
+        .order_by(AuditEntry.at.desc())
+        .limit(NEW_CAP)
     )
-    ids = np.fromiter(session.scalars(stmt), dtype=np.int64)
-    if not len(ids):
-        return 0
+    written = np.fromiter(session.scalars(newest), dtype=np.int64)
+    if not len(written):
+        return NewCount(0)
     chosen = facts.selection(session, f)
-    rows = chosen.facts.rows_of(ids)
-    return len(np.unique(chosen.facts.ids[rows[chosen.mask()[rows]]]))
+    rows = chosen.facts.rows_of(np.unique(written))
+    count = len(np.unique(chosen.facts.ids[rows[chosen.mask()[rows]]]))
+    return NewCount(count, partial=len(written) == NEW_CAP)
 
 
 @dataclass(frozen=True)
@@ -78,17 +87,20 @@ def _feed_writes() -> ColumnElement[bool]:
     )
 
 
-def _newest_writes(session: Session, ids: np.ndarray | None) -> Iterator[AuditEntry]:
-    """Feed-worthy writes newest first: of the given events, or of all events batch by batch."""
+def _newest_writes(session: Session, ids: np.ndarray | None) -> Iterator[list[AuditEntry]]:
+    """Feed-worthy writes newest first, in batches: of the given events, or of all events (keyset pages)."""
     stmt = select(AuditEntry).where(_feed_writes()).order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
     if ids is not None:
-        yield from session.scalars(stmt.where(AuditEntry.entity_id.in_([int(i) for i in ids])))
+        yield list(session.scalars(stmt.where(AuditEntry.entity_id.in_([int(i) for i in ids]))))
         return
-    for offset in range(0, WALK_MAX, WALK_BATCH):
-        batch = list(session.scalars(stmt.offset(offset).limit(WALK_BATCH)))
-        yield from batch
+    after: tuple[datetime, int] | None = None
+    for _ in range(WALK_MAX // WALK_BATCH):
+        page = stmt if after is None else stmt.where(tuple_(AuditEntry.at, AuditEntry.id) < after)
+        batch = list(session.scalars(page.limit(WALK_BATCH)))
+        yield batch
         if len(batch) < WALK_BATCH:
             return
+        after = (batch[-1].at, batch[-1].id)
 
 
 def feed_items(session: Session, f: EventFilter, limit: int) -> list[FeedItem]:
@@ -100,18 +112,17 @@ def feed_items(session: Session, f: EventFilter, limit: int) -> list[FeedItem]:
     matching = int(mask.sum())
     ids = chosen.facts.ids[mask] if matching <= BY_ID_LIMIT else None
     picked: dict[int, AuditEntry] = {}
-    if matching:
-        for entry in _newest_writes(session, ids):
-            event_id = entry.entity_id
-            if event_id is None or event_id in picked:
-                continue
-            if ids is None:
-                rows = chosen.facts.rows_of(np.array([event_id], dtype=np.int64))
-                if not mask[rows].any():
-                    continue
-            picked[event_id] = entry
-            if len(picked) >= limit:
-                break
+    for batch in _newest_writes(session, ids) if matching else ():
+        written = np.array([e.entity_id for e in batch if e.entity_id is not None], dtype=np.int64)
+        rows = chosen.facts.rows_of(written)
+        inside = {int(i) for i in chosen.facts.ids[rows[mask[rows]]]}
+        for entry in batch:
+            if entry.entity_id in inside and entry.entity_id not in picked:
+                picked[entry.entity_id] = entry
+                if len(picked) >= limit:
+                    break
+        if len(picked) >= limit:
+            break
     events = {e.id: e for e in session.scalars(event_by_ids(list(picked))).unique()}
     return [
         FeedItem(events[i], a.id, a.at, a.action, a.changes, a.username or "system")

@@ -18,7 +18,7 @@ from app.filters import EventFilter, page_filter, pairs_of
 from app.models import SavedView, User
 from app.queries.aggregates.cache import cached, data_version
 from app.queries.events import count_events
-from app.queries.watch import NEW_CAP, new_since
+from app.queries.watch import NewCount, new_since
 from app.services import saved_views as views
 from app.templating import render
 
@@ -33,17 +33,17 @@ class ViewLine:
     view: SavedView
     url: str
     count: int
-    new: int
+    new: NewCount
     since: datetime | None
     editable: bool
     chips: list[dict[str, str]]
 
     @property
     def new_label(self) -> str:
-        """'3 new', '10,000+ new', or '' when nothing changed."""
-        if not self.new:
+        """'3 new', '40+ new' (only the newest writes were read), or '' when nothing changed."""
+        if not self.new.count:
             return ""
-        return f"{NEW_CAP:,}+ new" if self.new > NEW_CAP else f"{self.new:,} new"
+        return f"{self.new.count:,}{'+' if self.new.partial else ''} new"
 
 
 def _user(principal: Principal) -> User:
