@@ -172,3 +172,21 @@ def test_views_need_a_signed_in_user(client: Client) -> None:
     assert r.status_code in (303, 403)
     user = make_user(client.db, "viewer")
     assert user.id  # a viewer may save views (personal, not event data)
+
+
+def test_view_naming_a_merged_actor_follows_the_kept_entry(analyst: Client, db: Session) -> None:
+    from app.models import Actor
+    from app.services.reference import merge_actors
+
+    make_event(db, actors=[{"name": "Sergey Rybakov", "role": "speaker"}])
+    make_event(db, title="Second", actors=[{"name": "Sergei Ryabkov", "role": "speaker"}])
+    db.commit()
+    view = _save(analyst, "Rybakov", "actor=Sergey Rybakov")
+    keep = db.scalars(select(Actor).where(Actor.name == "Sergei Ryabkov")).one()
+    drop = db.scalars(select(Actor).where(Actor.name == "Sergey Rybakov")).one()
+    merge_actors(db, keep.id, drop.id, None)
+    db.commit()
+    page = analyst.get(analyst.get(f"/views/{view.id}").headers["location"])
+    assert page.status_code == 200 and 'id="filter-errors"' not in page.text
+    # The dropped name is now an alias of the kept actor: the view shows both events.
+    assert "<strong>2</strong> events" in page.text
