@@ -128,8 +128,9 @@ def test_over_length_and_empty_notes_are_refused_with_the_text_kept(analyst: Cli
 def test_viewers_read_notes_but_cannot_write(client: Client, db: Session) -> None:
     event = make_event(db)
     author = make_user(db, "analyst")
-    db.add(EventNote(event_id=event.id, author_id=author.id, author_name=author.username, body="**ok**",
-                     created_at=clock.utcnow()))  # fmt: skip
+    note = EventNote(event_id=event.id, author_id=author.id, author_name=author.username, body="**ok**")
+    note.created_at = clock.utcnow()
+    db.add(note)
     db.commit()
     client.login("viewer")
     page = client.get(f"/events/{event.id}").text

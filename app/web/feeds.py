@@ -19,6 +19,7 @@ from feedgen.feed import FeedGenerator
 from markupsafe import escape
 from sqlalchemy.orm import Session
 
+from app.auth.deps import ViewerDep, client_ip
 from app.auth.feed_tokens import create_feed_token, feed_user
 from app.config import get_settings
 from app.db import SessionDep
@@ -31,9 +32,7 @@ from app.queries.watch import FeedItem, feed_items
 from app.services import saved_views as views
 from app.services.audit import security_event
 from app.templating import render
-from app.web.views import _user, view_url
-
-from app.auth.deps import ViewerDep, client_ip  # isort: skip
+from app.web.views import signed_in_user, view_url
 
 router = APIRouter()
 ATOM = "application/atom+xml; charset=utf-8"
@@ -117,8 +116,15 @@ def _note(errors: list[FilterError]) -> str:
     return "Left out, not understood: " + "; ".join(f"{e.param}: {e.message}" for e in errors)
 
 
-def _answer(db: Session, request: Request, f: EventFilter, errors: list[FilterError], title: str,
-            feed_id: str, page_url: str) -> Response:  # fmt: skip
+def _answer(
+    db: Session,
+    request: Request,
+    f: EventFilter,
+    errors: list[FilterError],
+    title: str,
+    feed_id: str,
+    page_url: str,
+) -> Response:
     base = str(request.base_url).rstrip("/")
     items = feed_items(db, f, get_settings().feed_size)
     body = atom_feed(items, base, title, feed_id, str(request.url), base + page_url, _note(errors))
@@ -202,7 +208,7 @@ def _subscribe_page(request: Request, db: Session, user: User, **extra: object) 
 @router.get("/feeds/new", response_class=HTMLResponse)
 def subscribe(request: Request, db: SessionDep, principal: ViewerDep) -> Response:
     """How to follow this view in a feed reader: its feed address, with a token made on request."""
-    return _subscribe_page(request, db, _user(principal))
+    return _subscribe_page(request, db, signed_in_user(principal))
 
 
 @router.post("/feeds/new", response_class=HTMLResponse)
@@ -213,15 +219,15 @@ def subscribe_create(
     name: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     """Make a feed token for this view and show its full feed address once."""
-    user = _user(principal)
+    user = signed_in_user(principal)
     view, _, query = _target(db, user, request)
     name = " ".join(name.split())
     if not name or len(name) > 100:
         errors = {"name": "Give the feed token a name of 1–100 characters, e.g. the reader that will use it."}
         return _subscribe_page(request, db, user, errors=errors, name=name)
     token, raw = create_feed_token(db, user, name)
-    security_event(db, user, "feed_token_created", {"token_id": token.id, "prefix": token.prefix},
-                   client_ip(request))  # fmt: skip
+    details = {"token_id": token.id, "prefix": token.prefix}
+    security_event(db, user, "feed_token_created", details, client_ip(request))
     db.commit()
     base = str(request.base_url).rstrip("/")
     return _subscribe_page(request, db, user, feed_url=base + feed_path(raw, view, query), name=name)

@@ -46,7 +46,7 @@ class ViewLine:
         return f"{self.new.count:,}{'+' if self.new.partial else ''} new"
 
 
-def _user(principal: Principal) -> User:
+def signed_in_user(principal: Principal) -> User:
     """Views belong to a signed-in person (not an anonymous reader, not an API token)."""
     if principal.user is None:
         raise LoginRequired()  # PUBLIC_READ lets anonymous visitors read, but they own no views
@@ -93,7 +93,7 @@ def views_page(request: Request, db: SessionDep, principal: ViewerDep, done: str
     """Your views and the desk's shared ones, with counts, new events and what you may change."""
     if principal.user is None:
         return RedirectResponse("/login?next=/views", status_code=303)
-    return _page(request, db, _user(principal), done=done)
+    return _page(request, db, signed_in_user(principal), done=done)
 
 
 @router.get("/views/menu", response_class=HTMLResponse)
@@ -101,13 +101,13 @@ def views_menu(request: Request, db: SessionDep, principal: ViewerDep) -> Respon
     """The top bar's Views menu (fetched when it is opened)."""
     if principal.user is None:
         return render(request, "views/_menu.html", {"lines": [], "anonymous": True})
-    return render(request, "views/_menu.html", {"lines": view_lines(db, _user(principal))})
+    return render(request, "views/_menu.html", {"lines": view_lines(db, signed_in_user(principal))})
 
 
 @router.get("/views/save", response_class=HTMLResponse)
 def save_form(request: Request, db: SessionDep, principal: ViewerDep, path: str = "/") -> Response:
     """Save the filter of the query string, or point one of your views at it."""
-    user = _user(principal)
+    user = signed_in_user(principal)
     query = _query_of(request)
     return _save_page(request, db, user, path, query)
 
@@ -153,7 +153,7 @@ def view_create(
     shared: FormText = "",
 ) -> Response:
     """Save the filter on screen under a name (private unless shared is ticked)."""
-    user = _user(principal)
+    user = signed_in_user(principal)
     try:
         view = views.create_view(db, user, name, path, query, shared == "1")
     except views.ViewError as exc:
@@ -169,7 +169,7 @@ def view_create(
 @router.get("/views/{view_id:int}")
 def view_open(view_id: int, db: SessionDep, principal: ViewerDep) -> Response:
     """Open a view: note the time (its "new" count starts again) and go to its page and filter."""
-    user = _user(principal)
+    user = signed_in_user(principal)
     view = _visible(db, user, view_id)
     views.mark_opened(db, user, view)
     db.commit()
@@ -202,7 +202,7 @@ def view_rename(
     request: Request, view_id: int, db: SessionDep, principal: ViewerDep, name: FormText = ""
 ) -> Response:
     """Rename a view."""
-    user = _user(principal)
+    user = signed_in_user(principal)
     return _change(request, db, user, view_id, lambda: views.rename_view(db, user, view_id, name), "renamed")
 
 
@@ -211,7 +211,7 @@ def view_share(
     request: Request, view_id: int, db: SessionDep, principal: ViewerDep, shared: FormText = ""
 ) -> Response:
     """Share a view with the desk (shared=1) or make it private."""
-    user = _user(principal)
+    user = signed_in_user(principal)
     return _change(
         request, db, user, view_id, lambda: views.share_view(db, user, view_id, shared == "1"), "shared"
     )
@@ -227,7 +227,7 @@ def view_update(
     query: FormText = "",
 ) -> Response:
     """Point a view at the filter on screen."""
-    user = _user(principal)
+    user = signed_in_user(principal)
     return _change(
         request,
         db,
@@ -241,5 +241,5 @@ def view_update(
 @router.post("/views/{view_id:int}/delete", response_class=HTMLResponse)
 def view_delete(request: Request, view_id: int, db: SessionDep, principal: ViewerDep) -> Response:
     """Delete a view (for everyone it was shared with too)."""
-    user = _user(principal)
+    user = signed_in_user(principal)
     return _change(request, db, user, view_id, lambda: views.delete_view(db, user, view_id), "deleted")
