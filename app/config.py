@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     # background threads at start. Off where the caller builds what it needs itself (the test suite,
     # which truncates tables under a thread that would otherwise be reading them).
     warm_up_at_start: bool = True
+    # Watch: notes on events and Atom feeds (README "Watch").
+    note_max_length: int = Field(default=4000, ge=1, le=100_000, description="characters in one note")
+    note_edit_minutes: int = Field(default=15, ge=0, description="how long an author may edit a note")
+    feed_size: int = Field(default=50, ge=1, le=500, description="entries in one Atom feed")
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -316,6 +316,7 @@ def create_app() -> FastAPI:
     """Build the ASGI app."""
     from app.api import docs as api_docs
     from app.api import events as api_events
+    from app.api import notes as api_notes
     from app.api import reference as api_reference
     from app.web import (
         accounts,
@@ -323,6 +324,7 @@ def create_app() -> FastAPI:
         dyads,
         event_forms,
         events,
+        feeds,
         health,
         quick,
         reference,
@@ -331,6 +333,7 @@ def create_app() -> FastAPI:
         timeline,
         transfer,
         users,
+        views,
     )
 
     settings = get_settings()
@@ -369,10 +372,13 @@ def create_app() -> FastAPI:
         suggest,
         transfer,
         admin,
+        views,
+        feeds,
     ):
         # HTML pages and forms: the OpenAPI document describes the JSON API only.
         app.include_router(module.router, include_in_schema=False)
     app.include_router(api_events.router, prefix="/api/v1")
     app.include_router(api_reference.router, prefix="/api/v1")
+    app.include_router(api_notes.router, prefix="/api/v1")
     app.include_router(api_docs.router)
     return app

@@ -8,9 +8,11 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
 from app.domain.countries import country_name
 from app.domain.dates import format_human, format_iso, format_span
+from app.domain.markdown import note_html
 from app.domain.vocab import CREDIBILITY_LABELS, KINDS, RELIABILITY_LABELS, STAGES, STATUSES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,6 +22,7 @@ env.filters["country_name"] = country_name
 env.filters["human_date"] = format_human
 env.filters["iso_date"] = format_iso
 env.filters["span"] = lambda e: format_span(e.date_start, e.date_precision, e.date_end, e.date_end_precision)
+env.filters["note_html"] = lambda body: Markup(note_html(body))  # noqa: S704 - cleaned by nh3 (allow-list)
 env.filters["stage_label"] = lambda n: STAGES.get(n, "?")
 env.globals.update(
     KINDS=KINDS,

@@ -9,7 +9,7 @@ is checked against the source of truth without a second engine in the request pa
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -278,3 +278,16 @@ def support_ladder(session: Session, f: EventFilter) -> Ladder:
     )
     add_months(result, session.execute(monthly).tuples())
     return result
+
+
+def new_since(session: Session, f: EventFilter, since: datetime) -> int:
+    """Events of the filter created, changed or restored after `since` (the Views menu's "new")."""
+    from app.models import AuditEntry
+
+    written = select(AuditEntry.entity_id).where(
+        AuditEntry.entity_type == "event",
+        AuditEntry.action.in_(("create", "update", "restore")),
+        AuditEntry.at > since,
+    )
+    ids = matching_ids(f).where(Event.id.in_(written))
+    return int(session.scalar(select(func.count()).select_from(ids.subquery())) or 0)

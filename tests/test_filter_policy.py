@@ -2,8 +2,9 @@
 link giving exactly the rows shown); the API, /export.csv and `signalboard export` refuse, naming it.
 
 Every filter parameter is walked with a valid, an unknown and a malformed value through the page, its
-HTMX partial, the lazy total, facets and chart, /dyads (page and partial), the export, the API and the
-command line, and the answers must agree. Then "did you mean" for names that almost match.
+HTMX partial, the lazy total, facets and chart, /dyads (page and partial), the Atom feed, a saved view's
+count, the export, the API and the command line, and the answers must agree. Then "did you mean" for
+names that almost match.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from datetime import date
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+import feedparser
 import pytest
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from app.auth.feed_tokens import create_feed_token
 from app.cli import main as cli_main
 from app.domain.names import close_names
 from app.filters import PARAMS, EventFilter
@@ -255,6 +258,17 @@ def test_every_output_agrees(
     assert total_of(client.get(f"/timeline/count?{query}").text) == len(rows)
     for part in ("facets", "chart"):
         assert client.get(f"/timeline/{part}?{query}").status_code == 200
+    # The Atom feed follows the people's policy too (app/web/feeds.py): the same rows, the value left out
+    # and named in its subtitle; and a view saved from the page counts the rows on screen.
+    _, feed_token = create_feed_token(db, client.user, "policy")
+    feed = feedparser.parse(client.get(f"/feeds/{feed_token}/events.atom?{query}").content)
+    assert feed.bozo == 0
+    assert {int(re.sub(r".*/events/(\d+)#.*", r"\1", e.id)) for e in feed.entries} == rows
+    subtitle = feed.feed.get("subtitle", "")
+    assert subtitle.startswith("Left out") == case.refused and (case.param in subtitle or not case.refused)
+    client.post("/views", data={"name": "policy", "path": "/", "query": query})
+    menu_count = re.search(r'class="view-count">([\d,]+)<', client.get("/views/menu").text)
+    assert menu_count and int(menu_count.group(1).replace(",", "")) == len(rows)
     if rows:
         # The page's export link gives exactly the rows on screen.
         link = export_link(total_block(client, page.text))

@@ -31,6 +31,10 @@ PUBLIC_ROUTES = {
     ("POST", "/logout"),  # ends only the caller's own session; must work after the session expired
     ("GET", "/docs"),  # Swagger UI page for /openapi.json: API shapes only, never data (a fixed address)
     ("GET", "/docs/oauth2-redirect"),  # Swagger UI's helper page, if served
+    # Atom feeds: a feed reader cannot log in; the path's feed token names the user whose access applies,
+    # and anything but a live token is a 404 (tests/test_feeds.py).
+    ("GET", "/feeds/{token}/events.atom"),
+    ("GET", "/feeds/{token}/views/{view_id:int}.atom"),
 }
 # Non-API routes FastAPI and Starlette add: the API description (a fixed address for API clients; it
 # describes shapes, never data), Swagger/ReDoc pages that read it, and the static files (CSS, JS, icons).
@@ -39,7 +43,8 @@ PUBLIC_PREFIXES = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", 
 ROLES = ("anonymous", "viewer", "analyst", "admin")
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 # Account pages every signed-in person uses for themselves (password, own API tokens).
-SELF_SERVICE_PREFIXES = ("/account",)
+# Saved views and feed addresses are a person's own settings too (never event data), so viewers make them.
+SELF_SERVICE_PREFIXES = ("/account", "/views", "/feeds/new")
 
 
 @dataclass(frozen=True)
@@ -229,7 +234,8 @@ def test_public_read_lets_anonymous_read(
     ids = _ids(db, make_user(db, "viewer").id)
     response = client.get(_fill(route.path, route.path_params, ids))
     assert response.status_code not in (401, 403), f"{route}: {response.status_code}"
-    assert not response.headers.get("location", "").startswith("/login") or route.path.startswith("/account")
+    location = response.headers.get("location", "")
+    assert not location.startswith("/login") or route.path.startswith(SELF_SERVICE_PREFIXES)
 
 
 @pytest.mark.parametrize("route", NON_VIEWER_ROUTES, ids=str)

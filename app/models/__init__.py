@@ -6,6 +6,7 @@ from app.models.events import Event, EventActor, EventCountry, EventLine, EventS
 from app.models.reference import Actor, Country, System
 from app.models.staging import StagedImport
 from app.models.users import ApiToken, LoginAttempt, User, UserSession
+from app.models.watch import EventNote, FeedToken, SavedView, SavedViewOpen
 
 __all__ = [
     "Actor",
@@ -18,8 +19,12 @@ __all__ = [
     "EventActor",
     "EventCountry",
     "EventLine",
+    "EventNote",
     "EventSystem",
+    "FeedToken",
     "LoginAttempt",
+    "SavedView",
+    "SavedViewOpen",
     "Source",
     "StagedImport",
     "System",

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from app.auth.accounts import create_token, revoke_token, user_tokens, utc_minute
 from app.auth.deps import Forbidden, Principal, PrincipalDep, ViewerDep, client_ip
+from app.auth.feed_tokens import create_feed_token, revoke_feed_token, user_feed_tokens
 from app.auth.passwords import as_sentence, hash_password, needs_rehash, password_problem, verify_password
 from app.auth.sessions import COOKIE_NAME, end_session, end_user_sessions, start_session
 from app.config import get_settings
@@ -130,6 +131,8 @@ def _account_page(
     context = {
         "user": user,
         "tokens": user_tokens(db, user.id),
+        "feed_tokens": user_feed_tokens(db, user.id),
+        "base": str(request.base_url).rstrip("/"),
         "new_token": new_token,
         "errors": {},
         "fmt_time": utc_minute,
@@ -232,3 +235,41 @@ def change_password(
     response = RedirectResponse("/?password=changed", status_code=303)
     set_session_cookie(response, token)
     return response
+
+
+@router.post("/account/feed-tokens", response_class=HTMLResponse)
+def feed_token_create(
+    request: Request,
+    db: SessionDep,
+    principal: ViewerDep,
+    name: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Create a feed token (opens Atom feeds only); its value is shown on this response only."""
+    if principal.user is None:
+        return RedirectResponse("/login?next=/account", status_code=303)
+    user = _session_user(principal)
+    name = " ".join(name.split())
+    if not name or len(name) > 100:
+        errors = {
+            "feed_name": "Give the feed token a name of 1–100 characters, e.g. the feed reader that uses it."
+        }
+        return _account_page(request, db, user, errors=errors, feed_name=name)
+    token, raw = create_feed_token(db, user, name)
+    security_event(
+        db, user, "feed_token_created", {"token_id": token.id, "prefix": token.prefix}, client_ip(request)
+    )
+    db.commit()
+    return _account_page(request, db, user, new_feed_token=raw, new_feed_token_name=name)
+
+
+@router.post("/account/feed-tokens/{token_id:int}/revoke")
+def feed_token_revoke(request: Request, token_id: int, db: SessionDep, principal: ViewerDep) -> Response:
+    """Revoke one of your feed tokens; every feed address holding it answers 404 from now on."""
+    if principal.user is None:
+        return RedirectResponse("/login?next=/account", status_code=303)
+    user = _session_user(principal)
+    if not revoke_feed_token(db, user, token_id):
+        raise HTTPException(404, "No such feed token of yours.")
+    security_event(db, user, "feed_token_revoked", {"token_id": token_id}, client_ip(request))
+    db.commit()
+    return RedirectResponse("/account?done=feed-revoked#feed-tokens", status_code=303)

@@ -1,0 +1,75 @@
+"""Feed tokens: per-user, revocable, read-only keys that open Atom feeds and nothing else.
+
+A feed reader cannot log in, so the feed's address carries the key. It is not a session and not an API
+token: a different table and prefix, accepted only by the feed routes (app/web/feeds.py), so a leaked feed
+address reads that user's feeds and cannot open a page, call the API or write.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.auth.tokens import new_token, sha256
+from app.domain import clock
+from app.models import FeedToken, User
+from app.services.audit import record
+
+FEED_PREFIX = "sbf_"
+# What create_feed_token makes: the prefix and 43 URL-safe characters (32 random bytes).
+FEED_TOKEN_RE = re.compile(r"^sbf_[A-Za-z0-9_-]{43}$")
+
+
+def user_feed_tokens(db: Session, user_id: int) -> list[FeedToken]:
+    """A user's live feed tokens, newest first."""
+    return list(
+        db.scalars(
+            select(FeedToken)
+            .where(FeedToken.user_id == user_id, FeedToken.revoked_at.is_(None))
+            .order_by(FeedToken.created_at.desc(), FeedToken.id.desc())
+        )
+    )
+
+
+def create_feed_token(db: Session, user: User, name: str) -> tuple[FeedToken, str]:
+    """A new feed token: only its hash is stored, the raw value is returned once (audited)."""
+    raw = FEED_PREFIX + new_token(32)
+    token = FeedToken(user_id=user.id, name=name, token_hash=sha256(raw), prefix=raw[:12])
+    db.add(token)
+    db.flush()
+    record(db, user, "create", "feed_token", token.id, {"name": {"before": None, "after": name}})
+    return token, raw
+
+
+def revoke_feed_token(db: Session, user: User, token_id: int) -> bool:
+    """Revoke one of the user's own live feed tokens; False when there is none with this id."""
+    token = db.scalars(
+        select(FeedToken).where(
+            FeedToken.id == token_id, FeedToken.user_id == user.id, FeedToken.revoked_at.is_(None)
+        )
+    ).first()
+    if token is None:
+        return False
+    token.revoked_at = clock.utcnow()
+    record(db, user, "delete", "feed_token", token.id, {"revoked": {"before": False, "after": True}})
+    return True
+
+
+def feed_user(db: Session, raw: str) -> User | None:
+    """The active user a live feed token belongs to, or None (malformed, unknown, revoked, disabled)."""
+    if not FEED_TOKEN_RE.match(raw):
+        return None  # no database look-up for something that was never a token
+    token = db.scalars(
+        select(FeedToken).where(FeedToken.token_hash == sha256(raw), FeedToken.revoked_at.is_(None))
+    ).first()
+    if token is None or not token.user.is_active:
+        return None
+    now = clock.utcnow()
+    # Readers poll every few minutes: note the use at most once an hour rather than write on each poll.
+    if token.last_used_at is None or now - token.last_used_at > timedelta(hours=1):
+        token.last_used_at = now
+        db.commit()
+    return token.user
