@@ -240,6 +240,13 @@ def list_events(
         Query(description="worst source grade allowed", json_schema_extra=_choice("ABCDEFabcdef")),
     ] = None,
     tag: Annotated[list[str] | None, Query(json_schema_extra=_many())] = None,
+    due: Annotated[
+        str | None,
+        Query(
+            description="1: only events due for review (claimed or reported, not reviewed for N days)",
+            json_schema_extra=_choice("01"),
+        ),
+    ] = None,
     cursor: Annotated[
         str | None,
         Query(
