@@ -1,0 +1,99 @@
+"""Reading links between events: both ends of an event's links, and title suggestions to link to."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
+
+from app.domain.vocab import LINK_SETS_STATUS, LINK_WORDS
+from app.models import Event, EventLink
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """One link as seen from one of its events: the words from that side and the event at the other end."""
+
+    id: int
+    type: str
+    incoming: bool  # True: the other event points at this one ("denied by #12")
+    other_id: int
+    other_title: str
+    other_status: str
+    other_kind: str
+    other_date: date
+    other_precision: str
+
+    @property
+    def words(self) -> str:
+        """ "denies" from the source, "denied by" from the target."""
+        return LINK_WORDS[self.type][1 if self.incoming else 0]
+
+
+def links_of(session: Session, event_id: int) -> list[LinkView]:
+    """The event's links both ways (outgoing first), leaving out those whose other end is deleted."""
+    other = aliased(Event)
+    out: list[LinkView] = []
+    for incoming, near, far in (
+        (False, EventLink.source_id, EventLink.target_id),
+        (True, EventLink.target_id, EventLink.source_id),
+    ):
+        stmt = (
+            select(
+                EventLink.id,
+                EventLink.type,
+                other.id,
+                other.title,
+                other.status,
+                other.kind,
+                other.date_start,
+                other.date_precision,
+            )
+            .join(other, other.id == far)
+            .where(near == event_id, other.deleted_at.is_(None))
+            .order_by(EventLink.id)
+        )
+        out.extend(LinkView(row[0], row[1], incoming, *row[2:]) for row in session.execute(stmt))
+    return out
+
+
+def outgoing_links(session: Session, event_ids: list[int]) -> dict[int, list[tuple[str, int]]]:
+    """(type, target id) of each event's own links, in the order they were made (the CSV's `links`)."""
+    found: dict[int, list[tuple[str, int]]] = {}
+    stmt = (
+        select(EventLink.source_id, EventLink.type, EventLink.target_id)
+        .where(EventLink.source_id.in_(event_ids))
+        .order_by(EventLink.source_id, EventLink.id)
+    )
+    for source, link_type, target in session.execute(stmt):
+        found.setdefault(source, []).append((link_type, target))
+    return found
+
+
+def suggest_events(session: Session, text: str, exclude: int | None = None, limit: int = 10) -> list[Event]:
+    """Live events to link to: by number (`12`, `#12`) or by words of the title, the last one a prefix.
+
+    Words go through the full-text index (title and summary; titles weigh most), so a million events
+    answer from the GIN index rather than a scan of every title.
+    """
+    text = text.strip().lstrip("#").strip()
+    stmt = select(Event).where(Event.deleted_at.is_(None))
+    if exclude is not None:
+        stmt = stmt.where(Event.id != exclude)
+    if text.isdecimal() and len(text) <= 12:
+        stmt = stmt.where(Event.id == int(text))
+    else:
+        words = [w for w in re.findall(r"\w+", text.lower())][:6]
+        if not words:
+            return []
+        query = " & ".join([*words[:-1], f"{words[-1]}:*"])
+        stmt = stmt.where(Event.search_vector.op("@@")(func.to_tsquery("english", query)))
+    return list(session.scalars(stmt.order_by(Event.date_start.desc(), Event.id.desc()).limit(limit)))
+
+
+def offers_status(link_type: str) -> str | None:
+    """The status a link of this type offers to set on its target (denied, retracted), if any."""
+    return LINK_SETS_STATUS.get(link_type)

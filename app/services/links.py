@@ -1,0 +1,122 @@
+"""Typed links between events: add (optionally setting the target's status), remove; audited on both ends.
+
+A link belongs to its source event ("#12 denies #7" is #12's link): the source's CSV line shows it, so its
+export line is re-made; both events' histories get a row, so either page tells who linked what and when.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.domain.vocab import LINK_SETS_STATUS, LINK_TYPES, LINK_WORDS
+from app.models import Event, EventLink
+from app.queries.transfer.export_lines import store_lines
+from app.schemas import EventInput
+from app.services.audit import Who, record
+from app.services.events import event_input, load_event, update_event
+
+_REF = re.compile(r"^\s*#?\s*(\d{1,12})\b")
+
+
+class LinkRefused(ValueError):
+    """The link cannot be made or removed; the message says why (for the form and the API)."""
+
+
+def parse_ref(text: str) -> int | None:
+    """The event id a typed reference starts with: `12`, `#12`, or an autocomplete pick `#12 · title`."""
+    found = _REF.match(text or "")
+    return int(found.group(1)) if found else None
+
+
+def link_label(link_type: str, other_id: int, incoming: bool = False) -> str:
+    """How a link reads from one end: "denies #7", or from the target "denied by #12"."""
+    return f"{LINK_WORDS[link_type][1 if incoming else 0]} #{other_id}"
+
+
+def _live(session: Session, event_id: int, role: str) -> Event:
+    event = session.get(Event, event_id)
+    if event is None:
+        raise LinkRefused(f"there is no event #{event_id}")
+    if event.deleted_at is not None:
+        raise LinkRefused(f"event #{event_id} was deleted; link to a live event")
+    return event
+
+
+def add_link(
+    session: Session,
+    source_id: int,
+    target_id: int | None,
+    link_type: str,
+    who: Who | None,
+    *,
+    set_status: bool = False,
+) -> EventLink:
+    """Link `source_id` to `target_id` with a type; with `set_status`, a denial or retraction also sets the
+    target's status (denied / retracted) through the ordinary, versioned and audited edit."""
+    if link_type not in LINK_TYPES:
+        raise LinkRefused(f"unknown link type “{link_type}”; one of {', '.join(LINK_TYPES)}")
+    if target_id is None:
+        raise LinkRefused("name the linked event by its number (#12) or pick it from the suggestions")
+    if target_id == source_id:
+        raise LinkRefused("an event cannot be linked to itself")
+    source = _live(session, source_id, "source")
+    target = _live(session, target_id, "target")
+    # Lock both rows in id order: two analysts linking the same pair queue instead of both inserting.
+    for event_id in sorted((source_id, target_id)):
+        load_event(session, event_id, lock=True)
+    exists = session.scalars(
+        select(EventLink).where(
+            EventLink.source_id == source_id, EventLink.target_id == target_id, EventLink.type == link_type
+        )
+    ).first()
+    if exists is not None:
+        raise LinkRefused(f"#{source_id} already {link_label(link_type, target_id)}")
+    link = EventLink(
+        source_id=source.id, target_id=target.id, type=link_type, created_by=who.id if who else None
+    )
+    session.add(link)
+    session.flush()
+    record(
+        session,
+        who,
+        "link",
+        "event",
+        source.id,
+        {"links": {"before": None, "after": link_label(link_type, target.id)}},
+    )
+    record(
+        session,
+        who,
+        "link",
+        "event",
+        target.id,
+        {"links": {"before": None, "after": link_label(link_type, source.id, incoming=True)}},
+    )
+    store_lines(session, [source.id])
+    new_status = LINK_SETS_STATUS.get(link_type)
+    if set_status and new_status and target.status != new_status:
+        data = event_input(target).model_dump()
+        data["status"] = new_status
+        reason = f"{link_label(link_type, source.id, incoming=True)}"
+        update_event(session, target.id, EventInput.model_validate(data), who, target.version, reason)
+    return link
+
+
+def remove_link(session: Session, link_id: int, event_id: int, who: Who | None) -> EventLink:
+    """Remove a link seen from one of its ends (`event_id`), audited on both."""
+    link = session.get(EventLink, link_id)
+    if link is None or event_id not in (link.source_id, link.target_id):
+        raise LinkRefused("that link no longer exists")
+    for end in sorted((link.source_id, link.target_id)):
+        load_event(session, end, lock=True, include_deleted=True)
+    label = link_label(link.type, link.target_id)
+    record(session, who, "unlink", "event", link.source_id, {"links": {"before": label, "after": None}})
+    back = link_label(link.type, link.source_id, incoming=True)
+    record(session, who, "unlink", "event", link.target_id, {"links": {"before": back, "after": None}})
+    session.delete(link)
+    session.flush()
+    store_lines(session, [link.source_id])
+    return link
