@@ -22,7 +22,11 @@ _REF = re.compile(r"^\s*#?\s*(\d{1,12})\b")
 
 
 class LinkRefused(ValueError):
-    """The link cannot be made or removed; the message says why (for the form and the API)."""
+    """The link cannot be made or removed; the message says why, `field` which input is to blame."""
+
+    def __init__(self, message: str, field: str = "target") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def parse_ref(text: str) -> int | None:
@@ -57,7 +61,7 @@ def add_link(
     """Link `source_id` to `target_id` with a type; with `set_status`, a denial or retraction also sets the
     target's status (denied / retracted) through the ordinary, versioned and audited edit."""
     if link_type not in LINK_TYPES:
-        raise LinkRefused(f"unknown link type “{link_type}”; one of {', '.join(LINK_TYPES)}")
+        raise LinkRefused(f"unknown link type “{link_type}”; one of {', '.join(LINK_TYPES)}", "type")
     if target_id is None:
         raise LinkRefused("name the linked event by its number (#12) or pick it from the suggestions")
     if target_id == source_id:

@@ -7,10 +7,10 @@ from fastapi.responses import HTMLResponse
 
 from app.auth.deps import ViewerDep
 from app.db import SessionDep
-from app.queries.audit import event_history
 from app.queries.editing import deleted_event_or_none
 from app.queries.events import event_or_none
 from app.templating import render
+from app.web.links import detail_context
 
 router = APIRouter()
 
@@ -24,4 +24,4 @@ def event_detail(request: Request, event_id: int, db: SessionDep, principal: Vie
         event = deleted_event_or_none(db, event_id)
     if event is None:
         raise HTTPException(404, "No event with this number. It may have been deleted.")
-    return render(request, "events/detail.html", {"event": event, "history": event_history(db, event.id)})
+    return render(request, "events/detail.html", detail_context(db, event))
