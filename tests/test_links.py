@@ -184,3 +184,43 @@ def test_suggestions_by_title_words_and_number(analyst: Client, claim_and_denial
     assert f"#{claim} · 5,000 Igla-S deployed" in words and f"#{denial}" not in words
     assert f"#{denial} · Kremlin" in analyst.get(f"/suggest/events?target=%23{denial}").text
     assert analyst.get("/suggest/events?target=%25%27").status_code == 200
+
+
+def test_the_ladder_shows_pledged_then_delivered(analyst: Client, db: Session) -> None:
+    dyad = [{"code": "RUS", "role": "supplier"}, {"code": "VEN", "role": "recipient"}]
+    pledge = make_event(
+        db,
+        title="Russia agrees to supply Igla-S",
+        kind="agreement",
+        date="2025-03",
+        countries=dyad,
+        systems=[{"designation": "Igla-S", "quantity": 5000}],
+    )
+    delivery = make_event(
+        db,
+        title="First Igla-S batch arrives in Caracas",
+        kind="transfer",
+        date="2025-10-14",
+        countries=dyad,
+        systems=[{"designation": "Igla-S", "quantity": 1200}],
+    )
+    elsewhere = make_event(
+        db, title="Agreement with Cuba", kind="agreement", countries=[{"code": "RUS", "role": "supplier"}]
+    )
+    add_link(db, delivery.id, pledge.id, "fulfils", None)
+    add_link(db, delivery.id, elsewhere.id, "fulfils", None)
+    db.commit()
+    page = analyst.get("/dyads?supplier=RUS&recipient=VEN").text
+    assert "Pledged → delivered" in page
+    table = page[page.index('class="table fulfilments"') :]
+    table = table[: table.index("</table>")]
+    assert (
+        "Mar 2025" in table
+        and "14 Oct 2025" in table
+        and "Igla-S ×5,000" in table
+        and "Igla-S ×1,200" in table
+    )
+    assert table.index("Russia agrees") < table.index("First Igla-S batch") and "Cuba" not in table
+    assert "227 days" in table  # 1 March to 14 October
+    # No fulfilment under the filter: no section.
+    assert "Pledged → delivered" not in analyst.get("/dyads?supplier=RUS&recipient=VEN&from=2026").text

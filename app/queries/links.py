@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from app.domain.vocab import LINK_SETS_STATUS, LINK_WORDS
+from app.filters import EventFilter
 from app.models import Event, EventLink
 
 
@@ -98,3 +99,45 @@ def suggest_events(session: Session, text: str, exclude: int | None = None, limi
 def offers_status(link_type: str) -> str | None:
     """The status a link of this type offers to set on its target (denied, retracted), if any."""
     return LINK_SETS_STATUS.get(link_type)
+
+
+@dataclass(frozen=True)
+class Fulfilment:
+    """A pledge (agreement, offer, …) of a dyad and the delivery whose `fulfils` link points at it."""
+
+    pledge: Event
+    delivery: Event
+
+    @property
+    def days(self) -> int:
+        """Days from the pledge's start to the delivery's."""
+        return (self.delivery.date_start - self.pledge.date_start).days
+
+
+MAX_FULFILMENTS = 100
+
+
+def fulfilments(session: Session, f: EventFilter) -> list[Fulfilment]:
+    """Pledges matching the filter (a dyad's ladder: its supplier and recipient) with their deliveries.
+
+    Few rows: a link table lookup by the pledges' ids, then both ends with their systems (quantities).
+    """
+    from app.queries.events import event_by_ids, matching_ids
+
+    pairs = session.execute(
+        select(EventLink.target_id, EventLink.source_id)
+        .join(Event, Event.id == EventLink.source_id)
+        .where(
+            EventLink.type == "fulfils",
+            EventLink.target_id.in_(matching_ids(f).scalar_subquery()),
+            Event.deleted_at.is_(None),
+        )
+        .order_by(EventLink.id)
+        .limit(MAX_FULFILMENTS)
+    ).all()
+    wanted = sorted({i for pair in pairs for i in pair})
+    events = {e.id: e for e in session.scalars(event_by_ids(wanted)).unique()}
+    found = [Fulfilment(events[p], events[d]) for p, d in pairs if p in events and d in events]
+    return sorted(
+        found, key=lambda x: (x.pledge.date_start, x.pledge.id, x.delivery.date_start, x.delivery.id)
+    )
