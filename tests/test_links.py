@@ -6,10 +6,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import AuditEntry, EventLink
+from app.models import AuditEntry, Event, EventLink
 from app.services.events import delete_event
 from app.services.links import LinkRefused, add_link, parse_ref, remove_link
 from tests.conftest import Client
@@ -224,3 +224,40 @@ def test_the_ladder_shows_pledged_then_delivered(analyst: Client, db: Session) -
     assert "227 days" in table  # 1 March to 14 October
     # No fulfilment under the filter: no section.
     assert "Pledged → delivered" not in analyst.get("/dyads?supplier=RUS&recipient=VEN&from=2026").text
+
+
+def test_a_link_from_the_new_and_edit_forms(
+    analyst: Client, db: Session, claim_and_denial: tuple[int, int]
+) -> None:
+    from tests.test_forms import FULL_FORM, created_id, post_new
+
+    claim, denial = claim_and_denial
+    form = {
+        **FULL_FORM,
+        "confirm_duplicate": "1",
+        "link_type": "confirms",
+        "link_target": f"#{claim} · 5,000",
+    }
+    made = created_id(post_new(analyst, form))
+    assert "confirmed by" in analyst.get(f"/events/{claim}").text
+    assert {(x["direction"], x["type"]) for x in analyst.get(f"/api/v1/events/{made}").json()["links"]} == {
+        ("out", "confirms")
+    }
+    # Bad links on the form: nothing is saved, the message sits beside the field with the input kept.
+    before = db.scalar(select(func.count()).select_from(Event))
+    for link_type, target, message in (
+        ("confirms", "#999999", "no event #999999"),
+        ("", f"#{claim}", "pick what this event does"),
+        ("confirms", "Igla", "by its number"),
+    ):
+        bad = post_new(analyst, {**form, "link_type": link_type, "link_target": target})
+        assert bad.status_code == 422 and message in bad.text and f'value="{target}"' in bad.text
+    assert db.scalar(select(func.count()).select_from(Event)) == before
+    edit = analyst.get(f"/events/{denial}/edit").text
+    assert 'name="link_target"' in edit
+    version = re.search(r'name="version" value="(\d+)"', edit)
+    assert version
+    fields = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', edit))
+    fields.update({"link_type": "denies", "link_target": str(denial), "version": version.group(1)})
+    itself = analyst.post(f"/events/{denial}/edit", data=fields)
+    assert itself.status_code == 422 and "cannot be linked to itself" in itself.text

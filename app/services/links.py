@@ -40,13 +40,34 @@ def link_label(link_type: str, other_id: int, incoming: bool = False) -> str:
     return f"{LINK_WORDS[link_type][1 if incoming else 0]} #{other_id}"
 
 
-def _live(session: Session, event_id: int, role: str) -> Event:
+def _live(session: Session, event_id: int) -> Event:
     event = session.get(Event, event_id)
     if event is None:
         raise LinkRefused(f"there is no event #{event_id}")
     if event.deleted_at is not None:
         raise LinkRefused(f"event #{event_id} was deleted; link to a live event")
     return event
+
+
+def check_link(session: Session, source_id: int | None, target_id: int | None, link_type: str) -> int:
+    """The target's id, or LinkRefused when the link cannot be made (`source_id` None: not saved yet)."""
+    if link_type not in LINK_TYPES:
+        raise LinkRefused(f"unknown link type “{link_type}”; one of {', '.join(LINK_TYPES)}", "type")
+    if target_id is None:
+        raise LinkRefused("name the linked event by its number (#12) or pick it from the suggestions")
+    if target_id == source_id:
+        raise LinkRefused("an event cannot be linked to itself")
+    _live(session, target_id)
+    if source_id is None:
+        return target_id
+    exists = session.scalars(
+        select(EventLink.id).where(
+            EventLink.source_id == source_id, EventLink.target_id == target_id, EventLink.type == link_type
+        )
+    ).first()
+    if exists is not None:
+        raise LinkRefused(f"#{source_id} already {link_label(link_type, target_id)}")
+    return target_id
 
 
 def add_link(
@@ -60,14 +81,8 @@ def add_link(
 ) -> EventLink:
     """Link `source_id` to `target_id` with a type; with `set_status`, a denial or retraction also sets the
     target's status (denied / retracted) through the ordinary, versioned and audited edit."""
-    if link_type not in LINK_TYPES:
-        raise LinkRefused(f"unknown link type “{link_type}”; one of {', '.join(LINK_TYPES)}", "type")
-    if target_id is None:
-        raise LinkRefused("name the linked event by its number (#12) or pick it from the suggestions")
-    if target_id == source_id:
-        raise LinkRefused("an event cannot be linked to itself")
-    source = _live(session, source_id, "source")
-    target = _live(session, target_id, "target")
+    target_id = check_link(session, source_id, target_id, link_type)
+    source, target = _live(session, source_id), _live(session, target_id)
     # Lock both rows in id order: two analysts linking the same pair queue instead of both inserting.
     for event_id in sorted((source_id, target_id)):
         load_event(session, event_id, lock=True)
