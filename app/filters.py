@@ -305,8 +305,8 @@ class EventFilter:
             elif param == "system_exact":
                 label = "left out"
             elif param == "due":
-                label = "due for review"
-            name = {"q": "text", "from": "from", "to": "to", "system_exact": "variants", "due": "review"}.get(
+                label = "for review"
+            name = {"q": "text", "from": "from", "to": "to", "system_exact": "variants", "due": "due"}.get(
                 param, param.replace("_", " ")
             )
             chips.append(
