@@ -7,6 +7,9 @@ start-up, so ix_events_facts (the index-only scan of that read) includes it.
 `event_links` holds one typed link from a source event to a target event (confirms, denies, retracts,
 fulfils, follows_up, same_as): never to itself, at most once per pair and type.
 
+A downgrade loses both by design (the command line asks before downgrading a database holding events):
+review clocks start again at each event's creation on the way back up, and the links are gone.
+
 Revision ID: 0015
 Revises: 0012
 Create Date: 2026-12-06 09:10:00
