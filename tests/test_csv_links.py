@@ -84,6 +84,7 @@ def test_links_to_events_already_here_are_shown_in_the_preview(analyst: Client, 
     [
         ("denies #1", "a row cannot link to itself"),
         ("denies #999999", "#999999 is neither a row of this file"),
+        ("denies #999999999999", "#999999999999 is neither a row of this file"),
         ("praises #2", "is not a link"),
         ("denies 2", "is not a link"),
         ("denies #3", "2 rows have id 3"),

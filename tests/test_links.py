@@ -32,6 +32,7 @@ def history(db: Session, event_id: int) -> list[AuditEntry]:
 def test_parse_ref() -> None:
     assert parse_ref("12") == parse_ref("#12") == parse_ref(" #12 · Kremlin denies") == 12
     assert parse_ref("Kremlin") is None and parse_ref("") is None
+    assert parse_ref("2025 Igla-S deal") is None  # title words starting with a year name no event
 
 
 def test_a_link_shows_on_both_pages_with_the_inverse_wording(
@@ -97,7 +98,12 @@ def test_bad_links_get_a_clear_message(db: Session, claim_and_denial: tuple[int,
 
 def test_bad_links_on_the_page_keep_the_input(analyst: Client, claim_and_denial: tuple[int, int]) -> None:
     claim, _ = claim_and_denial
-    for target, message in ((f"#{claim}", "itself"), ("#999999", "no event #999999"), ("Igla", "number")):
+    for target, message in (
+        (f"#{claim}", "itself"),
+        ("#999999", "no event #999999"),
+        ("Igla", "number"),
+        ("#99999999999", "no event #99999999999"),
+    ):
         r = analyst.post(f"/events/{claim}/links", data={"type": "confirms", "target": target})
         assert r.status_code == 422 and message in r.text
         assert f'value="{target}"' in r.text and 'aria-invalid="true"' in r.text
@@ -261,3 +267,9 @@ def test_a_link_from_the_new_and_edit_forms(
     fields.update({"link_type": "denies", "link_target": str(denial), "version": version.group(1)})
     itself = analyst.post(f"/events/{denial}/edit", data=fields)
     assert itself.status_code == 422 and "cannot be linked to itself" in itself.text
+
+
+def test_suggestions_never_fail_on_large_numbers(analyst: Client) -> None:
+    for text in ("999999999999", "%23999999999999", "2147483648"):
+        r = analyst.get(f"/suggest/events?target={text}")
+        assert r.status_code == 200 and "<option" not in r.text

@@ -13,6 +13,8 @@ from app.domain.vocab import LINK_SETS_STATUS, LINK_WORDS
 from app.filters import EventFilter
 from app.models import Event, EventLink
 
+MAX_ID = 2**31 - 1  # event ids are PostgreSQL integers
+
 
 @dataclass(frozen=True)
 class LinkView:
@@ -85,7 +87,9 @@ def suggest_events(session: Session, text: str, exclude: int | None = None, limi
     stmt = select(Event).where(Event.deleted_at.is_(None))
     if exclude is not None:
         stmt = stmt.where(Event.id != exclude)
-    if text.isdecimal() and len(text) <= 12:
+    if text.isdecimal():
+        if len(text) > 10 or int(text) > MAX_ID:  # no event has a number beyond PostgreSQL's integer
+            return []
         stmt = stmt.where(Event.id == int(text))
     else:
         words = [w for w in re.findall(r"\w+", text.lower())][:6]

@@ -13,12 +13,14 @@ from sqlalchemy.orm import Session
 
 from app.domain.vocab import LINK_SETS_STATUS, LINK_TYPES, LINK_WORDS
 from app.models import Event, EventLink
+from app.queries.links import MAX_ID
 from app.queries.transfer.export_lines import store_lines
 from app.schemas import EventInput
 from app.services.audit import Who, record
 from app.services.events import event_input, load_event, update_event
 
-_REF = re.compile(r"^\s*#?\s*(\d{1,12})\b")
+# `#12`, `#12 · title` (an autocomplete pick), or a bare `12`; never the leading year of title words.
+_REF = re.compile(r"^\s*(?:#\s*(\d{1,12})\b.*|(\d{1,12}))\s*$", re.DOTALL)
 
 
 class LinkRefused(ValueError):
@@ -32,7 +34,7 @@ class LinkRefused(ValueError):
 def parse_ref(text: str) -> int | None:
     """The event id a typed reference starts with: `12`, `#12`, or an autocomplete pick `#12 · title`."""
     found = _REF.match(text or "")
-    return int(found.group(1)) if found else None
+    return int(found.group(1) or found.group(2)) if found else None
 
 
 def link_label(link_type: str, other_id: int, incoming: bool = False) -> str:
@@ -41,7 +43,7 @@ def link_label(link_type: str, other_id: int, incoming: bool = False) -> str:
 
 
 def _live(session: Session, event_id: int) -> Event:
-    event = session.get(Event, event_id)
+    event = session.get(Event, event_id) if 0 < event_id <= MAX_ID else None
     if event is None:
         raise LinkRefused(f"there is no event #{event_id}")
     if event.deleted_at is not None:

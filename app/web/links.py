@@ -74,7 +74,7 @@ def events_to_link(request: Request, db: SessionDep, principal: ViewerDep) -> HT
     """Events by number or title words, as `#12 · title` options for the link box."""
     text = (request.query_params.get("target") or request.query_params.get("q") or "")[:100]
     exclude = request.query_params.get("exclude", "")
-    found = suggest_events(db, text, int(exclude) if exclude.isdecimal() and len(exclude) < 12 else None)
+    found = suggest_events(db, text, int(exclude) if exclude.isdecimal() and len(exclude) <= 9 else None)
     suggestions = [
         Suggestion(
             f"#{e.id} · {e.title[:80]}",

@@ -19,7 +19,7 @@ from app.csvio import ParsedRow, RowError
 from app.models import Event, EventLink
 from app.queries.transfer.export_lines import store_lines
 from app.services.audit import Who, record
-from app.services.links import link_label
+from app.services.links import MAX_ID, link_label
 
 
 class LinksRefused(Exception):
@@ -56,14 +56,9 @@ class FileLinks:
         """
         every_id = every_id if every_id is not None else self.ids
         outside = {n for _, _, _, links in self.pending for _, n in links if n not in every_id}
-        found = {
-            i: (title, deleted)
-            for i, title, deleted in session.execute(
-                select(Event.id, Event.title, Event.deleted_at.is_not(None)).where(
-                    Event.id.in_(sorted(outside))
-                )
-            )
-        }
+        askable = sorted(n for n in outside if n <= MAX_ID)  # a larger number names no event
+        stmt = select(Event.id, Event.title, Event.deleted_at.is_not(None)).where(Event.id.in_(askable))
+        found = {i: (title, deleted) for i, title, deleted in session.execute(stmt)}
         errors: list[RowError] = []
         for line, _, own, links in self.pending:
             for link_type, n in links:
