@@ -54,6 +54,27 @@ class Settings(BaseSettings):
     note_max_length: int = Field(default=4000, ge=1, le=100_000, description="characters in one note")
     note_edit_minutes: int = Field(default=15, ge=0, description="how long an author may edit a note")
     feed_size: int = Field(default=50, ge=1, le=500, description="entries in one Atom feed")
+    # Due for review: a claimed or reported event whose review clock ran this many days
+    # (app/domain/review.py); per kind as JSON: REVIEW_AFTER_DAYS_BY_KIND='{"statement": 60}'.
+    review_after_days: int = Field(default=30, ge=1, le=3650)
+    review_after_days_by_kind: dict[str, int] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_review_kinds(self) -> Settings:
+        from app.domain.vocab import KINDS
+
+        for kind, days in self.review_after_days_by_kind.items():
+            if kind not in KINDS:
+                raise ValueError(f"REVIEW_AFTER_DAYS_BY_KIND names an unknown kind “{kind}”")
+            if not 1 <= days <= 3650:
+                raise ValueError(f"REVIEW_AFTER_DAYS_BY_KIND: {kind} needs 1 to 3650 days (got {days})")
+        return self
+
+    def review_days(self) -> dict[str, int]:
+        """Days before review, per kind."""
+        from app.domain.review import review_days
+
+        return review_days(self.review_after_days, self.review_after_days_by_kind)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

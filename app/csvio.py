@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from app.domain.countries import resolve_country
 from app.domain.dates import format_iso
-from app.domain.vocab import ACTOR_ROLES
+from app.domain.vocab import ACTOR_ROLES, LINK_TYPES
 from app.schemas import ActorLink, CountryLink, EventInput, SystemLink
 
 
@@ -32,7 +32,11 @@ class Column:
 
 # The export's columns, in order. Stable: scripts and spreadsheets rely on these names.
 COLUMNS: tuple[Column, ...] = (
-    Column("id", "event number (ignored by import: imported rows become new events)", imported=False),
+    Column(
+        "id",
+        "event number (imported rows become new events; the id only names the row for other rows' links)",
+        imported=False,
+    ),
     Column("date", "start date at its precision: `YYYY`, `YYYY-MM` or `YYYY-MM-DD`"),
     Column("date_end", "end of a span, same formats; empty when none"),
     Column("title", "one-line title"),
@@ -56,6 +60,11 @@ COLUMNS: tuple[Column, ...] = (
     Column("source_grades", "per source, Admiralty reliability + credibility: `B3; C2`"),
     Column("source_quotes", "per source"),
     Column("source_notes", "per source"),
+    Column(
+        "links",
+        "links to other events: `denies #12; follows_up #40` (confirms, denies, retracts, fulfils, "
+        "follows_up, same_as); on import `#N` is the file's row with id N, else event N of this database",
+    ),
     Column("created_at", "UTC, `YYYY-MM-DDTHH:MM:SSZ` (ignored by import)", imported=False),
     Column("updated_at", "UTC (ignored by import)", imported=False),
     Column("version", "edit counter (ignored by import)", imported=False),
@@ -274,7 +283,7 @@ class LineFormatter:
 # again (`signalboard db upgrade`) and, until they are, the export makes them itself. Raise it by hand
 # with any change to a line's bytes, and add the new golden line to tests/golden/export_line.json
 # (tests/test_csv_format.py fails when the output changes while this stays).
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the links column
 
 
 class SourceRecord(NamedTuple):
@@ -314,6 +323,7 @@ class EventRecord(NamedTuple):
     actors: Sequence[tuple[str, str]]  # (name, role)
     systems: Sequence[tuple[str, int | None, str | None]]  # (designation, quantity, quantity note)
     sources: Sequence[SourceRecord]
+    links: Sequence[tuple[str, int]] = ()  # (type, target id) of the event's own links, oldest first
 
 
 def _utc(ts: datetime) -> str:
@@ -368,6 +378,7 @@ def event_cells(e: EventRecord) -> list[str | None]:
         _items([f"{s.reliability}{s.credibility}" for s in src]),
         _per_source([s.quote for s in src]),
         _per_source([s.note for s in src]),
+        _items([f"{link_type} #{target}" for link_type, target in e.links]),
         _utc(e.created_at),
         _utc(e.updated_at),
         str(e.version),
@@ -429,6 +440,8 @@ class ParsedRow:
     line: int
     data: EventInput
     countries_by_name: list[tuple[str, str]] = field(default_factory=list)
+    file_id: int | None = None  # the row's `id` cell: what other rows' links call it
+    links: tuple[tuple[str, int], ...] = ()  # (type, id) items of its links cell
 
 
 @dataclass
@@ -561,8 +574,9 @@ def iter_csv(text: str, out: ParsedFile, batch_size: int = 5000) -> Iterator[lis
         return
     line = reader.line_num + 1
     batch: list[ParsedRow] = []
-    # Only the columns an import reads are restored (id, stage, timestamps and version are ignored).
-    wanted = [(c, i) for c, i in columns.items() if c in IMPORTED]
+    # Only the columns an import reads are restored (stage, timestamps and version are ignored; the id only
+    # names the row for other rows' links).
+    wanted = [(c, i) for c, i in columns.items() if c in IMPORTED or c == "id"]
     names = [c for c, _ in wanted]
     # A full-width row's cells are taken at C speed; only a row with an escaped cell (one starting with an
     # apostrophe, seen after a NUL separator; a false alarm just takes the slow way) is restored cell by cell.
@@ -656,6 +670,12 @@ def _read_row(
     cell = get("systems")
     data["systems"] = _links(_system_items(cell), _system_link, _system_input) if cell else []
     data["sources"] = _read_sources(cells, err)
+    # The id only names the row for other rows' links (`#N`): one that is not a number names nothing.
+    file_id = get("id", "").strip(WHITESPACE)
+    if not (file_id.isdecimal() and len(file_id) <= 12):
+        file_id = ""
+    cell = get("links")
+    links = _link_items(cell, err) if cell else ()
     if errors:
         return None, errors
     try:
@@ -665,7 +685,28 @@ def _read_row(
             column, prefix = _error_column(tuple(e.get("loc", ())), country_columns)
             err(column, prefix + row_error_message(e))
         return None, errors
-    return ParsedRow(line, parsed, by_name), []
+    return ParsedRow(line, parsed, by_name, int(file_id) if file_id else None, links), []
+
+
+_LINK_ITEM = re.compile(r"^([a-z][a-z _]*?)\s*#\s*(\d{1,12})$")
+
+
+def _link_items(cell: str, err: Any) -> tuple[tuple[str, int], ...]:
+    """(type, id) of each item of a links cell (`denies #12`; `follows up #40` reads as follows_up)."""
+    found: list[tuple[str, int]] = []
+    for item in split_items(cell):
+        if not item.strip():
+            continue
+        match = _LINK_ITEM.match(item.strip().lower())
+        link_type = "_".join(match.group(1).split()) if match else ""
+        if match is None or link_type not in LINK_TYPES:
+            types = ", ".join(LINK_TYPES)
+            err("links", f"“{item.strip()[:40]}” is not a link: write `<type> #<id>`, type one of {types}")
+            continue
+        link = (link_type, int(match.group(2)))
+        if link not in found:
+            found.append(link)
+    return tuple(found)
 
 
 # The same names, actors and systems recur on row after row of a bulk file: each distinct item is parsed

@@ -32,6 +32,7 @@ PARAMS: dict[str, str] = {
     "source": "source",
     "reliability_max": "reliability_max",
     "tag": "tag",
+    "due": "due",
 }
 # What /export.csv and `signalboard export` take besides the filter (`bom=1`: the Excel variant).
 EXPORT_EXTRA = ("bom",)
@@ -104,6 +105,9 @@ class EventFilter:
     source: tuple[str, ...] = ()
     reliability_max: str | None = None
     tag: tuple[str, ...] = ()
+    # Only events due for review (claimed or reported, clock run out: app/domain/review.py). "Now" is
+    # read from app/domain/clock.py by each engine when it evaluates the filter.
+    due: bool = False
     errors: tuple[FilterError, ...] = field(default=(), compare=False)
     # Ids of the systems `system` covers (each named one and, unless system_exact, its variants at any
     # depth), filled once by `page_filter`/`strict_filter` (app/queries/families.py) so every engine
@@ -169,6 +173,14 @@ class EventFilter:
                         "system_exact",
                         f"“{exact}” is not 0 or 1: system_exact=1 leaves the named systems' variants out",
                     )
+                )
+        due = one("due")
+        if due is not None:
+            if due in ("0", "1"):
+                values["due"] = due == "1"
+            else:
+                errors.append(
+                    FilterError("due", f"“{due}” is not 0 or 1: due=1 keeps the events due for review")
                 )
         values["source"] = tuple(many("source"))
         values["tag"] = tuple(t.lower() for t in many("tag"))
@@ -292,7 +304,9 @@ class EventFilter:
                 label = f"{value} {STAGES[int(value)]}"
             elif param == "system_exact":
                 label = "left out"
-            name = {"q": "text", "from": "from", "to": "to", "system_exact": "variants"}.get(
+            elif param == "due":
+                label = "for review"
+            name = {"q": "text", "from": "from", "to": "to", "system_exact": "variants", "due": "due"}.get(
                 param, param.replace("_", " ")
             )
             chips.append(
@@ -353,7 +367,7 @@ def from_mapping(mapping: Mapping[str, str | list[str]]) -> EventFilter:
 
 # ---- the one policy for bad values ---------------------------------------------------------------------
 # A problem with a single-valued parameter ("to" before "from", q given twice) leaves it out whole.
-SINGLE_VALUED = ("q", "system_exact", "stage_min", "from", "to", "reliability_max")
+SINGLE_VALUED = ("q", "system_exact", "stage_min", "from", "to", "reliability_max", "due")
 
 
 def page_filter(session: Session, params: MultiMapping) -> tuple[EventFilter, list[FilterError]]:

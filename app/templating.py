@@ -10,10 +10,11 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
+from app.domain import clock
 from app.domain.countries import country_name
 from app.domain.dates import format_human, format_iso, format_span
 from app.domain.markdown import note_html
-from app.domain.vocab import CREDIBILITY_LABELS, KINDS, RELIABILITY_LABELS, STAGES, STATUSES
+from app.domain.vocab import CREDIBILITY_LABELS, KINDS, LINK_WORDS, RELIABILITY_LABELS, STAGES, STATUSES
 
 ROOT = Path(__file__).resolve().parent.parent
 templates = Jinja2Templates(directory=str(ROOT / "templates"))
@@ -30,6 +31,8 @@ env.globals.update(
     STAGES=STAGES,
     RELIABILITY_LABELS=RELIABILITY_LABELS,
     CREDIBILITY_LABELS=CREDIBILITY_LABELS,
+    LINK_WORDS=LINK_WORDS,
+    now_utc=lambda: clock.utcnow(),
 )
 
 

@@ -340,6 +340,8 @@ def filter_sets(conninfo: str) -> dict[str, dict[str, str]]:
         "kind+dates": {"kind": "transfer", "from": f"{mid - 2}-01", "to": f"{mid}-12"},
         "full text": {"q": "drones"},
         "several": {"supplier": dyad[0], "kind": "transfer", "from": str(mid - 4), "q": "air defence"},
+        "due": {"due": "1"},
+        "due+country": {"due": "1", "country": country},
     }
 
 
@@ -926,6 +928,9 @@ def other_pages(conninfo: str) -> dict[str, str]:
         pages["event page (newest)"] = f"/events/{row[0]}"
     pages["API first page"] = "/api/v1/events"
     pages["dyad matrix"] = "/dyads"
+    pages["review queue"] = "/review"
+    pages["review queue (one country)"] = "/review?country=RUS"
+    pages["due count (top bar)"] = "/review/count"
     return pages
 
 

@@ -57,6 +57,7 @@ from app.models import User  # noqa: E402
 PASSWORD = "correct-horse-battery-9"
 DATA_TABLES = [
     "audit_log",
+    "event_links",
     "sources",
     "event_systems",
     "event_actors",

@@ -9,10 +9,12 @@ is checked against the source of truth without a second engine in the request pa
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     CompoundSelect,
     Date,
@@ -63,6 +65,16 @@ def page_ids(session: Session, f: EventFilter, cursor: Cursor | None, limit: int
     stmt = event_select(f).with_only_columns(Event.id).limit(limit)
     if cursor is not None:
         stmt = stmt.where(tuple_(Event.date_start, Event.id) < tuple_(cursor.date_start, cursor.id))
+    return list(session.scalars(stmt))
+
+
+def review_ids(session: Session, f: EventFilter, after: tuple[int, int] | None, limit: int) -> list[int]:
+    """Ids of a review queue page: due events matching the filter, oldest review clock first, then id."""
+    due = replace(f, due=True)
+    clock_micros = cast(func.extract("epoch", Event.review_clock_at) * 1_000_000, BigInteger)
+    stmt = select(Event.id).where(*conditions(due)).order_by(clock_micros, Event.id).limit(limit)
+    if after is not None:
+        stmt = stmt.where(tuple_(clock_micros, Event.id) > tuple_(literal(after[0]), literal(after[1])))
     return list(session.scalars(stmt))
 
 

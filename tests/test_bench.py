@@ -42,7 +42,7 @@ def test_quick_bench_runs_every_part(engine: Engine, tmp_path: Path) -> None:
     assert "| page · filter |" in md and "## Load" in md and "## Import" in md
     assert report["meta"]["events"] == "300"
     names = [r["name"] for r in report["timeline"]]
-    for filter_set in ("none", "country", "dyad", "actor", "kind+dates", "full text", "several"):
+    for filter_set in ("none", "country", "dyad", "actor", "kind+dates", "full text", "several", "due"):
         assert f"first page (HTMX) · {filter_set}" in names
     assert any(n.startswith("page 3 (HTMX, cursor) · none") for n in names)  # the cursor was followed
     assert all(r["errors"] == 0 for r in report["timeline"])
@@ -56,7 +56,15 @@ def test_quick_bench_runs_every_part(engine: Engine, tmp_path: Path) -> None:
     assert any(n.startswith("first page (HTMX) · country empty (") and "; 0 events)" in n for n in corners)
     assert len([r for r in report["ladders"] if r["name"].startswith("ladder (full, repeated)")]) == 3
     pages = " ".join(r["name"] for r in report["pages"])
-    for page in ("/actors", "/systems", "/countries", "/events/", "/api/v1/events"):
+    for page in (
+        "/actors",
+        "/systems",
+        "/countries",
+        "/events/",
+        "/api/v1/events",
+        "/review",
+        "/review/count",
+    ):
         assert page in pages
     for r in report["corners"] + report["ladders"] + report["pages"]:
         assert r["errors"] == 0 and r["server_p50_ms"] > 0, r

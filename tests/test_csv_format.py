@@ -37,6 +37,7 @@ RICH = EventRecord(
         SourceRecord("Reuters; wire", None, "A title", None, None, "B", 2, None, "note"),
         SourceRecord("'Apostrophe", None, None, date(2025, 1, 1), "year", "F", 6, None, None),
     ],
+    links=[("denies", 12), ("follows_up", 40)],
 )
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 
+import numpy as np
 import pytest
 from hypothesis import given
 from sqlalchemy import event, text
@@ -45,6 +47,13 @@ def assert_same(session: Session, copy: facts.Facts, f: EventFilter) -> None:
         ).one()
         cursor = Cursor(last[0], last[1])
         assert sel.page_ids((cursor.date_start, cursor.id), 7) == oracle.page_ids(session, f, cursor, 7)
+    # The review queue: due events of the filter, oldest review clock first, and its next page.
+    queue = facts.Selection(session, copy, replace(f, due=True))
+    first = queue.review_ids(None, 5)
+    assert first == oracle.review_ids(session, f, None, 5), f.pairs()
+    if first:
+        at = int(queue.facts.review_clock[queue.facts.rows_of(np.asarray(first[-1:]))][-1])
+        assert queue.review_ids((at, first[-1]), 5) == oracle.review_ids(session, f, (at, first[-1]), 5)
 
 
 @SETTINGS

@@ -14,25 +14,31 @@ import html
 import io
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 from typing import Any
+from unittest import mock
 from urllib.parse import parse_qsl, urlencode
 
 import feedparser
 import pytest
+from sqlalchemy import text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from app.auth.feed_tokens import create_feed_token
 from app.cli import main as cli_main
+from app.domain import clock
 from app.domain.names import close_names
 from app.filters import PARAMS, EventFilter
+from app.models import Event
+from app.queries.aggregates import facts
 from app.queries.events import Cursor, matching_ids
 from tests.conftest import Client, truncate_all
 from tests.factories import make_event
 
 HX = {"HX-Request": "true"}
+OLD = timedelta(days=40)
 LONG = "x" * 300
 
 
@@ -68,6 +74,7 @@ def _cases() -> list[Case]:
         "source": "tass",
         "reliability_max": "b",
         "tag": "Drones",
+        "due": "1",
     }
     # Unknown: a well-formed value that names nothing the parameter knows.
     unknown = {
@@ -85,8 +92,9 @@ def _cases() -> list[Case]:
         "reliability_max": "Z",
     }
     # Tags, publishers and words of text are never unknown (app.filters.page_filter): they match nothing.
-    empty = {"q": "xylophonic", "source": "Nobody News", "tag": "nosuch", "system_exact": "0"}
+    empty = {"q": "xylophonic", "source": "Nobody News", "tag": "nosuch", "system_exact": "0", "due": "0"}
     malformed = {
+        "due": "maybe",
         "system_exact": "maybe",
         "stage_min": "high",
         "from": "yesterday",
@@ -115,8 +123,9 @@ CASES = _cases()
 def corpus(engine: Engine) -> Iterator[dict[str, int]]:
     """A few committed events (the command line reads through its own connection)."""
     truncate_all(engine)
-    with Session(engine) as s:
+    with Session(engine) as s, mock.patch.object(clock, "utcnow", return_value=clock.utcnow() - OLD):
         events = {
+            # Created 40 days ago and still reported: due for review (the others are not: see below).
             "peskov": make_event(
                 s,
                 title="Peskov on Venezuela",
@@ -163,6 +172,12 @@ def corpus(engine: Engine) -> Iterator[dict[str, int]]:
         }
         s.commit()
         ids = {k: e.id for k, e in events.items()}
+    with Session(engine) as s:
+        # Only the statement stays due: the others' clocks restart today.
+        s.execute(update(Event).where(Event.id != ids["peskov"]).values(review_clock_at=clock.utcnow()))
+        s.execute(text("INSERT INTO data_changes DEFAULT VALUES"))
+        s.commit()
+    facts.forget()
     yield ids
     truncate_all(engine)
 
@@ -233,7 +248,7 @@ def test_every_output_agrees(
     # system_exact alone only qualifies a system filter: it keeps every event, like an empty value.
     if (
         not case.refused
-        and case.values[0] not in ("xylophonic", "Nobody News", "nosuch")
+        and case.values[0] not in ("xylophonic", "Nobody News", "nosuch", "0")
         and case.param != "system_exact"
     ):
         assert rows and rows != everything, "a valid value should pick some events, not all"
@@ -269,6 +284,12 @@ def test_every_output_agrees(
     client.post("/views", data={"name": "policy", "path": "/", "query": query})
     menu_count = re.search(r'class="view-count">([\d,]+)<', client.get("/views/menu").text)
     assert menu_count and int(menu_count.group(1).replace(",", "")) == len(rows)
+    # The review queue takes the same filter under the same policy: the due events among the rows.
+    kept = EventFilter() if case.refused else EventFilter.from_pairs(parse_qsl(query))
+    due = set(db.scalars(matching_ids(replace(kept, due=True))))
+    for r in (client.get(f"/review?{query}"), client.get(f"/review?{query}", headers=HX)):
+        assert r.status_code == 200 and page_ids(r.text) == due
+        assert ('id="filter-errors"' in r.text) == case.refused
     if rows:
         # The page's export link gives exactly the rows on screen.
         link = export_link(total_block(client, page.text))

@@ -29,6 +29,7 @@ from app.csvio import (
 )
 from app.domain.countries import resolve_country
 from app.domain.dates import PartialDateError, parse_partial
+from app.domain.vocab import LINK_TYPES
 from app.schemas import EventInput
 
 
@@ -194,6 +195,14 @@ def reference_row(cells: dict[str, str]) -> tuple[dict[str, Any] | None, list[tu
                 errors.append(("source_grades", None))
         sources.append(source)
     data["sources"] = sources
+    for item in slow_split_items(get("links", "")):  # `<type> #<id>`, a two-word type with a space or _
+        words = item.strip().lower().replace("#", " # ").split()
+        if not words:
+            continue
+        typed = "_".join(words[: words.index("#")]) if "#" in words else ""
+        number = words[-1] if len(words) >= 2 and words[-2] == "#" else ""
+        if typed not in LINK_TYPES or not (number.isdecimal() and len(number) <= 12):
+            errors.append(("links", None))
     if errors:
         return None, errors
     try:
@@ -207,6 +216,7 @@ def reference_row(cells: dict[str, str]) -> tuple[dict[str, Any] | None, list[tu
 
 
 POOLS: dict[str, list[str]] = {
+    "links": ["", "denies #12", "follows up #3; same_as #4", "praises #2", "confirms 7", "same as#9"],
     "title": ["Talks", " two  words ", "'=quoted", "", "\x1c", "=sum"],
     "date": ["2025", "2025-10", "2025-10-03", "2025-13", "2999", "", "'2024", "soon"],
     "date_end": ["", "2025-12", "2024", "2025-02-30", " "],

@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -16,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from app import migrate
+from app.domain import clock
 from app.domain.vocab import KINDS, RELIABILITY, STATUSES
 from app.filters import EventFilter
 from app.queries.events import count_events, event_select, matching_ids
@@ -97,7 +99,12 @@ def dataset() -> Iterator[Engine]:
             conn.commit()
         rng = random.Random(20251126)
         with Session(eng) as s:
-            events = [make_event(s, **generated_event(rng, i)) for i in range(80)]
+            events = []
+            for i in range(80):
+                # Review clocks spread over 90 days back, so `due` splits the events.
+                started = clock.utcnow() - timedelta(days=rng.randint(0, 90), seconds=rng.randint(0, 86399))
+                with mock.patch.object(clock, "utcnow", return_value=started):
+                    events.append(make_event(s, **generated_event(rng, i)))
             for event in events[::16]:  # deleted events must never match any filter
                 delete_event(s, event.id, None)
             s.commit()
@@ -130,6 +137,7 @@ PARAM_VALUES: dict[str, st.SearchStrategy[list[str]]] = {
     "source": _values([*PUBLISHERS, "reuters", "Nobody"]),
     "reliability_max": st.sampled_from(RELIABILITY).map(lambda g: [g]),
     "tag": _values([*TAGS, "DRONES", "unused"]),
+    "due": st.sampled_from(["1", "0"]).map(lambda w: [w]),
 }
 MULTI = ["country", "supplier", "recipient", "target", "actor", "system", "kind", "status", "source", "tag"]
 

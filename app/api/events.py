@@ -13,7 +13,16 @@ from fastapi.security import HTTPBearer
 from pydantic import ValidationError
 from pydantic.json_schema import JsonDict
 
-from app.api.schemas import EventOut, EventPage, EventPatch, EventUpdate, Problem, VersionConflictOut
+from app.api.schemas import (
+    EventOut,
+    EventPage,
+    EventPatch,
+    EventUpdate,
+    LinkIn,
+    Problem,
+    ReviewIn,
+    VersionConflictOut,
+)
 from app.auth.deps import AnalystDep, ViewerDep
 from app.db import SessionDep
 from app.domain.textkeys import fold
@@ -21,6 +30,7 @@ from app.domain.vocab import KINDS, STATUSES
 from app.filters import MAX_LENGTH, MAX_VALUES, FilterError, InvalidFilter, strict_filter
 from app.queries.api import event_id_for_client_token
 from app.queries.events import Cursor, event_or_none, timeline_page
+from app.queries.links import links_by_event, links_of
 from app.queries.new_names import LINK_FIELDS, near_names
 from app.schemas import DATE_PATTERN, EventInput
 from app.services.events import (
@@ -32,6 +42,8 @@ from app.services.events import (
     load_event,
     update_event,
 )
+from app.services.links import LinkRefused, add_link, remove_link
+from app.services.review import ReviewRefused, mark_reviewed
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -240,6 +252,13 @@ def list_events(
         Query(description="worst source grade allowed", json_schema_extra=_choice("ABCDEFabcdef")),
     ] = None,
     tag: Annotated[list[str] | None, Query(json_schema_extra=_many())] = None,
+    due: Annotated[
+        str | None,
+        Query(
+            description="1: only events due for review (claimed or reported, not reviewed for N days)",
+            json_schema_extra=_choice("01"),
+        ),
+    ] = None,
     cursor: Annotated[
         str | None,
         Query(
@@ -272,7 +291,9 @@ def list_events(
         next_url = "/api/v1/events?" + urlencode(
             [*f.pairs(), ("limit", str(limit)), ("cursor", page.next_cursor)]
         )
-    return EventPage(items=[EventOut.of(e) for e in page.events], next=next_url, next_cursor=page.next_cursor)
+    links = links_by_event(db, [e.id for e in page.events])
+    items = [EventOut.of(e, links.get(e.id)) for e in page.events]
+    return EventPage(items=items, next=next_url, next_cursor=page.next_cursor)
 
 
 @router.get(
@@ -283,7 +304,7 @@ def list_events(
 )
 def get_event(event_id: EventId, db: SessionDep, principal: ViewerDep) -> Any:
     """Every field of one visible event, with its countries, actors, systems and sources."""
-    return EventOut.of(_load(db, event_id))
+    return EventOut.of(_load(db, event_id), links_of(db, event_id))
 
 
 @router.post(
@@ -362,7 +383,7 @@ def replace(
         db.rollback()
         return response
     db.commit()
-    return EventOut.of(load_event(db, event.id))
+    return EventOut.of(load_event(db, event.id), links_of(db, event.id))
 
 
 @router.patch(
@@ -401,7 +422,7 @@ def patch(
         db.rollback()
         return response
     db.commit()
-    return EventOut.of(load_event(db, event.id))
+    return EventOut.of(load_event(db, event.id), links_of(db, event.id))
 
 
 @router.delete(
@@ -430,3 +451,69 @@ def remove(
     delete_event(db, event_id, principal.user, reason)
     db.commit()
     return Response(status_code=204)
+
+
+def _refused(param: str, message: str) -> JSONResponse:
+    return JSONResponse({"detail": [{"loc": ["body", param], "msg": message, "type": "value_error"}]}, 422)
+
+
+@router.post(
+    "/events/{event_id}/links",
+    response_model=EventOut,
+    status_code=201,
+    summary="Link this event to another (confirms, denies, retracts, fulfils, follows_up, same_as)",
+    responses={**AUTH_ERRORS, **NOT_FOUND, **INVALID},
+)
+def add_event_link(event_id: EventId, body: LinkIn, db: SessionDep, principal: AnalystDep) -> Any:
+    """Add a typed link; a link to itself, to a deleted or unknown event, or a duplicate is refused (422).
+
+    With `set_status`, a `denies` or `retracts` link also sets the target's status (an audited edit).
+    Answers this event with its links.
+    """
+    _load(db, event_id)
+    try:
+        add_link(db, event_id, body.target_id, body.type, principal.user, set_status=body.set_status)
+    except LinkRefused as exc:
+        db.rollback()
+        return _refused("type" if exc.field == "type" else "target_id", str(exc))
+    db.commit()
+    return EventOut.of(load_event(db, event_id), links_of(db, event_id))
+
+
+@router.delete(
+    "/events/{event_id}/links/{link_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Remove a link (from either of its events)",
+    responses={204: {"description": "Removed."}, **AUTH_ERRORS, **NOT_FOUND},
+)
+def remove_event_link(
+    event_id: EventId, link_id: Annotated[int, Path(ge=1, le=MAX_ID)], db: SessionDep, principal: AnalystDep
+) -> Response:
+    """Remove the link; both events' histories record it."""
+    _load(db, event_id)
+    try:
+        remove_link(db, link_id, event_id, principal.user)
+    except LinkRefused:
+        db.rollback()
+        raise HTTPException(404, f"Event {event_id} has no link {link_id}.") from None
+    db.commit()
+    return Response(status_code=204)
+
+
+@router.post(
+    "/events/{event_id}/review",
+    response_model=EventOut,
+    summary="Reviewed, still unconfirmed: restart the review clock, with a note in the history",
+    responses={**AUTH_ERRORS, **NOT_FOUND, **INVALID},
+)
+def review_event(event_id: EventId, body: ReviewIn, db: SessionDep, principal: AnalystDep) -> Any:
+    """Only claimed or reported events are reviewed; the event's fields and version do not change."""
+    _load(db, event_id)
+    try:
+        mark_reviewed(db, event_id, principal.user, body.note)
+    except ReviewRefused as exc:
+        db.rollback()
+        return _refused("note", str(exc))
+    db.commit()
+    return EventOut.of(load_event(db, event_id), links_of(db, event_id))

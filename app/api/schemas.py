@@ -8,10 +8,14 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
+from app.config import get_settings
+from app.domain import clock
 from app.domain.countries import country_name
 from app.domain.dates import format_iso
-from app.domain.vocab import STAGES
+from app.domain.review import due_since
+from app.domain.vocab import LINK_TYPES, REVIEWABLE, STAGES
 from app.models import Event
+from app.queries.links import LinkView
 from app.schemas import EventInput, NotBool
 
 
@@ -67,6 +71,19 @@ class SourceOut(BaseModel):
     credibility: int = Field(description="1 (confirmed) … 6 (cannot be judged)", examples=[3])
 
 
+class EventLinkOut(BaseModel):
+    """A typed link seen from this event: outgoing ("denies #7") or incoming ("denied by #12")."""
+
+    id: int = Field(description="the link's id (DELETE /api/v1/events/{id}/links/{link_id})")
+    type: str = Field(examples=["denies"], description=", ".join(LINK_TYPES))
+    direction: str = Field(examples=["out"], description="out: this event links the other; in: the reverse")
+    words: str = Field(examples=["denied by"], description="how the link reads from this event")
+    event_id: int = Field(description="the event at the other end", examples=[7])
+    event_title: str
+    event_status: str
+    event: str = Field(description="the other event in the API", examples=["/api/v1/events/7"])
+
+
 class EventOut(BaseModel):
     """One event with everything the event page shows."""
 
@@ -91,9 +108,14 @@ class EventOut(BaseModel):
     updated_at: datetime
     url: str = Field(description="this event in the API", examples=["/api/v1/events/42"])
     page: str = Field(description="this event's web page", examples=["/events/42"])
+    review_clock_at: datetime = Field(
+        description="when the review clock last started: creation, a review, or a status change"
+    )
+    due_for_review: bool = Field(description="claimed or reported, and not reviewed for the configured days")
+    links: list[EventLinkOut] = Field(default_factory=list, description="links both ways, to live events")
 
     @classmethod
-    def of(cls, event: Event) -> EventOut:
+    def of(cls, event: Event, links: list[LinkView] | None = None) -> EventOut:
         """Build from an event loaded with services.events.event_options()."""
         return cls(
             id=event.id,
@@ -140,7 +162,44 @@ class EventOut(BaseModel):
             updated_at=event.updated_at,
             url=f"/api/v1/events/{event.id}",
             page=f"/events/{event.id}",
+            review_clock_at=event.review_clock_at,
+            due_for_review=event.status in REVIEWABLE
+            and due_since(event.review_clock_at, event.kind, get_settings().review_days()) <= clock.utcnow(),
+            links=[
+                EventLinkOut(
+                    id=link.id,
+                    type=link.type,
+                    direction="in" if link.incoming else "out",
+                    words=link.words,
+                    event_id=link.other_id,
+                    event_title=link.other_title,
+                    event_status=link.other_status,
+                    event=f"/api/v1/events/{link.other_id}",
+                )
+                for link in links or []
+            ],
         )
+
+
+class LinkIn(BaseModel):
+    """A new link from this event to another."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(examples=["denies"], description=", ".join(LINK_TYPES))
+    target_id: int = Field(ge=1, le=2**31 - 1, examples=[7], description="the event linked to")
+    set_status: bool = Field(
+        default=False,
+        description="for denies/retracts: also set the target's status to denied/retracted (an edit)",
+    )
+
+
+class ReviewIn(BaseModel):
+    """ "Reviewed, still unconfirmed": the note goes into the history; the review clock restarts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(min_length=1, max_length=2000, examples=["No independent report yet; TASS only."])
 
 
 class EventPage(BaseModel):

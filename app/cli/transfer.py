@@ -140,6 +140,7 @@ def _load(
     more is written and queued work is cancelled; every row is still checked and reported.
     """
     from app.csvio import iter_csv
+    from app.queries.transfer.import_links import FileLinks, LinksRefused
     from app.queries.transfer.imports import (
         ImportResult,
         build_batch,
@@ -150,6 +151,7 @@ def _load(
 
     results: list[ImportResult] = []
     futures: list[Future[Any]] = []
+    links = FileLinks()
     with ThreadPoolExecutor(max_workers=1) as db, ThreadPoolExecutor(max_workers=1) as search:
         # A built batch is queued for loading one round later, when its search documents are nearly
         # always ready. Queued at once, its load would hold the import's connection waiting for them, and
@@ -164,6 +166,7 @@ def _load(
 
         def hand_over(rows: list[ParsedRow], refs: Future[References]) -> None:
             payload = build_batch(rows, refs.result(), None, token, reason)
+            links.add(rows, payload.event_ids)
             results.append(ImportResult(payload.event_ids, payload.new_actors, payload.new_systems))
             events = search.submit(event_rows, helper, payload)
             futures.append(events)
@@ -192,6 +195,11 @@ def _load(
                 futures.append(db.submit(merge_pending, session))
             for f in futures:
                 f.result()  # the first failure of a worker is raised here
+            try:
+                links.write(session, None)  # every row is loaded: a link may name a later row
+            except LinksRefused as exc:
+                parsed.errors.extend(exc.errors)
+                return []
         except BaseException:
             for f in futures:
                 f.cancel()
@@ -236,10 +244,21 @@ def _report_errors(parsed: ParsedFile, file: str) -> int:
 
 def _dry_run(session: Session, parsed: ParsedFile) -> int:
     """Print what importing would do, writing nothing."""
+    from app.queries.transfer.import_links import FileLinks, LinksRefused
     from app.queries.transfer.imports import plan_import
 
+    links = FileLinks()
+    links.add(parsed.rows, [None] * len(parsed.rows))
+    try:
+        outside = links.check(session)
+    except LinksRefused as exc:
+        parsed.errors.extend(exc.errors)
+        return _report_errors(parsed, "the file")
     plan = plan_import(session, parsed)
     print(f"{plan.events} event(s) would be imported", file=sys.stderr)
+    if outside:
+        shown = "; ".join(f"#{i} {title}" for i, title in list(outside.items())[:50])
+        print(f"links to events already in this database: {shown}", file=sys.stderr)
     for label, names in (("actors", plan.new_actors), ("systems", plan.new_systems)):
         if names:
             print(f"new {label} ({len(names)}): {', '.join(names[:50])}", file=sys.stderr)

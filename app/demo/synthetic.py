@@ -646,9 +646,14 @@ STAGING = (
     "stage_override smallint, date_start date, date_precision text, date_end date, "
     "date_end_precision text, location text, tags text[], quotes text, catalogue text) ON COMMIT DROP"
 )
+# Review clocks spread over the last 90 days by id (not by the seeded generator, so a seed still gives
+# the same events), so the review queue and `due=1` have realistic sizes at scale.
+SYNTHETIC_CLOCK = (
+    "now() - ((id * 7919) % 90) * interval '1 day' - ((id * 104729) % 86400) * interval '1 second'"
+)
 FROM_STAGING = (
-    f"INSERT INTO events ({EVENT_COLUMNS}, search_vector) SELECT {EVENT_COLUMNS}, "
-    f"{document_sql('title', 'summary', 'quotes', 'catalogue')} FROM synthetic_events"
+    f"INSERT INTO events ({EVENT_COLUMNS}, search_vector, review_clock_at) SELECT {EVENT_COLUMNS}, "
+    f"{document_sql('title', 'summary', 'quotes', 'catalogue')}, {SYNTHETIC_CLOCK} FROM synthetic_events"
 )
 LINK_TABLES = ("event_countries", "event_actors", "event_systems", "sources")
 # Above this many events (and at least as many as the table holds) secondary indexes are dropped and

@@ -19,6 +19,22 @@ KINDS: tuple[str, ...] = (
     "denial",
 )
 STATUSES: tuple[str, ...] = ("claimed", "reported", "confirmed", "denied", "retracted")
+# Statuses that still wait for corroboration: an event in one of them comes back for review.
+REVIEWABLE: tuple[str, ...] = ("claimed", "reported")
+
+# Typed links between events, as stored and written in URLs and CSV; each with how it reads from the
+# source ("#12 denies #7") and from the target ("#7 denied by #12").
+LINK_TYPES: tuple[str, ...] = ("confirms", "denies", "retracts", "fulfils", "follows_up", "same_as")
+LINK_WORDS: dict[str, tuple[str, str]] = {
+    "confirms": ("confirms", "confirmed by"),
+    "denies": ("denies", "denied by"),
+    "retracts": ("retracts", "retracted by"),
+    "fulfils": ("fulfils", "fulfilled by"),
+    "follows_up": ("follows up", "followed up by"),
+    "same_as": ("same as", "same as"),
+}
+# A link of these types offers to set its target's status to this word.
+LINK_SETS_STATUS: dict[str, str] = {"denies": "denied", "retracts": "retracted"}
 
 STAGES: dict[int, str] = {
     0: "context",

@@ -16,6 +16,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -27,6 +28,7 @@ from app.domain.vocab import (
     COUNTRY_ROLES,
     CREDIBILITY,
     KINDS,
+    LINK_TYPES,
     PRECISIONS,
     RELIABILITY,
     STATUSES,
@@ -92,6 +94,11 @@ class Event(Base):
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     deleted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    # When the review clock last started: creation, "reviewed, still unconfirmed" or a status change
+    # (app/domain/review.py says when a claimed or reported event is due again).
+    review_clock_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), nullable=False
+    )
 
     countries: Mapped[list[EventCountry]] = relationship(
         back_populates="event", cascade="all, delete-orphan", order_by="EventCountry.position"
@@ -148,7 +155,7 @@ class Event(Base):
             "date_start",
             "id",
             postgresql_where=text("deleted_at IS NULL"),
-            postgresql_include=["period_end", "date_precision", "kind", "status", "stage"],
+            postgresql_include=["period_end", "date_precision", "kind", "status", "stage", "review_clock_at"],
         ),
     )
 
@@ -268,3 +275,26 @@ class EventLine(Base):
     line: Mapped[str] = mapped_column(Text, nullable=False)
 
     __table_args__ = (Index("ix_event_lines_fmt", "fmt"),)
+
+
+class EventLink(Base):
+    """A typed link from one event (the source) to another (the target): "#12 denies #7"."""
+
+    __tablename__ = "event_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), nullable=False)
+    target_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), nullable=False)
+    type: Mapped[str] = mapped_column(String(20), nullable=False)
+    created_at: Mapped[datetime] = created_at_column()
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+
+    source: Mapped[Event] = relationship(foreign_keys=[source_id])
+    target: Mapped[Event] = relationship(foreign_keys=[target_id])
+
+    __table_args__ = (
+        CheckConstraint(f"type IN ({sql_in(LINK_TYPES)})", name="type_known"),
+        CheckConstraint("source_id <> target_id", name="not_itself"),
+        UniqueConstraint("source_id", "target_id", "type", name="uq_event_links_pair_type"),
+        Index("ix_event_links_target_id", "target_id"),
+    )

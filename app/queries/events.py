@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from app.domain.textkeys import fold
 from app.filters import EventFilter, FilterError
 from app.models import Actor, Event, EventActor, EventCountry, EventSystem, Source, System
+from app.queries.due import due_condition
 from app.services.events import event_options
 
 
@@ -77,6 +78,8 @@ def conditions(f: EventFilter) -> list[ColumnElement[bool]]:
         where.append(exists().where(Source.event_id == Event.id, Source.reliability <= f.reliability_max))
     if f.tag:
         where.append(Event.tags.overlap(list(f.tag)))
+    if f.due:
+        where.append(due_condition())
     return where
 
 

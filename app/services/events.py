@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from app.domain import clock
 from app.domain.dates import format_iso
 from app.domain.textkeys import fold, match_keys
 from app.models import Actor, Event, EventActor, EventCountry, EventSystem, Source, System
@@ -359,7 +360,10 @@ def create_event(
             return load_event(session, existing.id, include_deleted=True)
     entries = lock_entries(session, data, created)
     event = Event(
-        client_token=data.client_token, created_by=who.id if who else None, updated_by=who.id if who else None
+        client_token=data.client_token,
+        created_by=who.id if who else None,
+        updated_by=who.id if who else None,
+        review_clock_at=clock.utcnow(),  # the review clock starts at creation (app/domain/review.py)
     )
     try:
         with session.begin_nested():
@@ -397,6 +401,8 @@ def update_event(
     _apply(session, event, data, entries)
     session.flush()
     changes = diff(before, snapshot(event))
+    if "status" in changes:
+        event.review_clock_at = clock.utcnow()  # a status change restarts the review clock
     if changes:
         event.version += 1
         event.updated_at = datetime.now(UTC)

@@ -15,6 +15,7 @@ from app.domain.vocab import STAGES
 from app.filters import EventFilter
 from app.queries.aggregates.cache import cached, data_version
 from app.queries.aggregates.dyads import Ladder, dyad_matrix, support_ladder
+from app.queries.links import fulfilments
 from app.templating import is_htmx, render
 from app.web.timeline import aggregates, filter_state, parse_view, push_url
 
@@ -78,6 +79,8 @@ def dyads(request: Request, db: ReadSessionDep, principal: ViewerDep) -> HTMLRes
         ladder, drawn = cached(("ladder", query, version), lambda: _ladder_and_json(db, f))
         context["ladder"] = ladder
         context["ladder_json"] = drawn
+        # Not kept with the ladder: a new link moves no data version, and this is one small query.
+        context["fulfilments"] = fulfilments(db, f)
         context["matrix_query"] = f.without("supplier").without("recipient").query_string()
     else:
         context["matrix"] = cached(("dyads", query, version), lambda: dyad_matrix(db, f))

@@ -20,6 +20,7 @@ from app.domain.vocab import (
     COUNTRY_ROLES,
     CREDIBILITY_LABELS,
     KINDS,
+    LINK_WORDS,
     RELIABILITY_LABELS,
     STAGES,
     STATUSES,
@@ -41,6 +42,7 @@ from app.services.events import (
     snapshot,
     update_event,
 )
+from app.services.links import LinkRefused, add_link, check_link, parse_ref
 from app.templating import env, render
 from app.web.forms import (
     MONTHS,
@@ -119,6 +121,23 @@ def _vocab() -> dict[str, Any]:
     }
 
 
+def _wanted_link(db: Session, form: EventForm, event_id: int | None) -> tuple[str, int, bool] | None:
+    """The link the form asks for (type, target, set status?), checked; None when none or refused (then
+    the message is in form.errors, beside the field)."""
+    link_type, target = form.get("link_type").strip(), form.get("link_target").strip()
+    if not link_type and not target:
+        return None
+    if not link_type:
+        form.errors["link_target"] = "pick what this event does to the other one (denies, confirms, …)"
+        return None
+    try:
+        target_id = check_link(db, event_id, parse_ref(target), link_type)
+    except LinkRefused as exc:
+        form.errors["link_target"] = str(exc)
+        return None
+    return link_type, target_id, form.get("link_set_status") == "1"
+
+
 def _render_form(
     request: Request,
     form: EventForm,
@@ -136,6 +155,7 @@ def _render_form(
         "mode": "edit" if event_id is not None else "new",
         "duplicates": duplicates or [],
         "near": near or {},
+        "link_type_options": [(t, words[0]) for t, words in LINK_WORDS.items()],
         **_vocab(),
     }
     return render(request, "events/form.html", ctx, status_code=status_code)
@@ -256,7 +276,8 @@ def create_event_submit(
         return _saved(existing)
     _answer_names(db, form)
     data = validate(form)
-    if data is None:
+    link = _wanted_link(db, form, None)
+    if data is None or "link_target" in form.errors:
         return _render_form(request, form, status_code=422)
     near = _near_rows(db, form)
     if near:  # 200, like the duplicates question: nothing is created until the analyst answers
@@ -269,7 +290,13 @@ def create_event_submit(
     try:
         event = create_event(db, data, principal.user)
         event_id = event.id
+        if link is not None:
+            add_link(db, event_id, link[1], link[0], principal.user, set_status=link[2])
         db.commit()
+    except LinkRefused as exc:  # the target was deleted meanwhile: nothing is saved
+        db.rollback()
+        form.errors["link_target"] = str(exc)
+        return _render_form(request, form, status_code=422)
     except Exception:
         db.rollback()
         raise
@@ -391,14 +418,21 @@ def update_event_submit(
         raise HTTPException(400, "The form lost its version number; reload the edit page.") from None
     _answer_names(db, form)
     data = validate(form)
-    if data is None:
+    link = _wanted_link(db, form, event_id)
+    if data is None or "link_target" in form.errors:
         return _render_form(request, form, event_id=event_id, status_code=422)
     near = _near_rows(db, form)
     if near:
         return _render_form(request, form, event_id=event_id, near=near)
     try:
         update_event(db, event_id, data, principal.user, version, _reason(form))
+        if link is not None:
+            add_link(db, event_id, link[1], link[0], principal.user, set_status=link[2])
         db.commit()
+    except LinkRefused as exc:
+        db.rollback()
+        form.errors["link_target"] = str(exc)
+        return _render_form(request, form, event_id=event_id, status_code=422)
     except VersionConflict as conflict:
         mine = input_snapshot(data) | {"_system_names": [x.designation for x in data.systems]}
         page = _conflict_page(request, db, form, conflict, mine, version)

@@ -1,4 +1,4 @@
-"""The event page: every field, sources with grades, linked names, notes and the history."""
+"""The event page: every field, sources with grades, linked names and events, notes and the history."""
 
 from __future__ import annotations
 
@@ -9,33 +9,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from app.auth.deps import AnalystDep, Forbidden, ViewerDep
-from app.config import get_settings
 from app.db import SessionDep
 from app.models import Event
-from app.queries.audit import event_history
 from app.queries.editing import deleted_event_or_none
 from app.queries.events import event_or_none
 from app.services import notes
 from app.templating import render
+from app.web.event_page import detail_page
 
 router = APIRouter()
 NoteText = Annotated[str, Form(max_length=200_000)]  # the limit users see is NOTE_MAX_LENGTH (a message)
-
-
-def _detail(request: Request, db: Session, event: Event, status: int = 200, **extra: Any) -> HTMLResponse:
-    principal = request.state.principal
-    context: dict[str, Any] = {
-        "event": event,
-        "history": event_history(db, event.id),
-        "notes": notes.event_notes(db, event.id),
-        "can_edit_note": lambda n: notes.can_edit(principal.user, n),
-        "can_delete_note": lambda n: notes.can_delete(principal.user, n),
-        "note_errors": {},
-        "note_text": "",
-        "note_minutes": get_settings().note_edit_minutes,
-    }
-    context.update(extra)
-    return render(request, "events/detail.html", context, status_code=status)
 
 
 @router.get("/events/{event_id:int}", response_class=HTMLResponse)
@@ -47,7 +30,7 @@ def event_detail(request: Request, event_id: int, db: SessionDep, principal: Vie
         event = deleted_event_or_none(db, event_id)
     if event is None:
         raise HTTPException(404, "No event with this number. It may have been deleted.")
-    return _detail(request, db, event)
+    return detail_page(request, db, event)
 
 
 def _visible(db: Session, event_id: int) -> Event:
@@ -68,7 +51,7 @@ def note_add(
         note = notes.add_note(db, principal.user, event_id, body)
     except notes.NoteError as exc:
         db.rollback()
-        return _detail(request, db, event, 422, note_errors={"new": str(exc)}, note_text=body)
+        return detail_page(request, db, event, 422, note_errors={"new": str(exc)}, note_text=body)
     db.commit()
     return RedirectResponse(f"/events/{event_id}#note-{note.id}", status_code=303)
 

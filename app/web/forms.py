@@ -111,6 +111,7 @@ class EventForm:
 
 
 FIELD_NAMES = {
+    "link_target": "Link",
     "title": "Title",
     "summary": "Summary",
     "kind": "Kind",

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 
 from app.auth.deps import AnalystDep, ViewerDep
 from app.config import get_settings
-from app.csvio import COLUMNS, decode_upload, read_csv, write_lines
+from app.csvio import COLUMNS, ParsedRow, decode_upload, read_csv, write_lines
 from app.db import ReadSessionDep, SessionDep
 from app.domain.textkeys import fold
 from app.filters import EXPORT_EXTRA, EventFilter, InvalidFilter, strict_filter, wants_bom
@@ -23,6 +23,7 @@ from app.http.streaming import guarded
 from app.queries.new_names import NearName, close_to_new, use_existing
 from app.queries.transfer import staging
 from app.queries.transfer.export import export_batches
+from app.queries.transfer.import_links import FileLinks, LinksRefused
 from app.queries.transfer.imports import (
     ImportPlan,
     ReferenceGone,
@@ -157,6 +158,12 @@ def import_preview(
         status = 413 if len(raw) > settings.max_upload_bytes else 422
         return _page(request, {"problem": problem, "filename": filename}, status)
     parsed = read_csv(text)
+    outside: dict[int, str] = {}
+    if parsed.ok:
+        try:
+            outside = file_links(parsed.rows).check(db)
+        except LinksRefused as exc:
+            parsed.errors.extend(exc.errors)
     if not parsed.ok:
         return _page(request, {"parsed": parsed, "filename": filename}, 422)
     import_token = uuid.uuid4()
@@ -173,8 +180,15 @@ def import_preview(
     }
     token = staging.stage(db, _user_id(principal), text, options)
     db.commit()
-    context = {"parsed": parsed, "plan": plan, "filename": filename, "token": token}
+    context = {"parsed": parsed, "plan": plan, "filename": filename, "token": token, "outside": outside}
     return _page(request, context | {"near": near, "near_complete": near_complete})
+
+
+def file_links(rows: list[ParsedRow]) -> FileLinks:
+    """The file's rows' ids and links, before any event exists (the preview's check)."""
+    links = FileLinks()
+    links.add(rows, [None] * len(rows))
+    return links
 
 
 def _user_id(principal: AnalystDep) -> int:
@@ -230,11 +244,19 @@ def import_commit(
             {"problem": "This file was already imported (its events are on the timeline); nothing added."},
             409,
         )
+    every_id = file_links(parsed.rows).ids  # a link to a row left out is refused, never re-aimed
     try:
         result = commit_import(
             db, rows, principal.user, import_token, reason=f"CSV import {filename}".strip()
         )
+        links = FileLinks()
+        links.add(rows, result.event_ids)
+        links.write(db, principal.user, every_id)
         db.commit()
+    except LinksRefused as exc:
+        db.rollback()
+        parsed.errors.extend(exc.errors)
+        return _page(request, {"parsed": parsed, "filename": filename}, 422)
     except ReferenceGone as exc:
         db.rollback()
         log.info("import refused: %s", exc)

@@ -30,7 +30,7 @@ from app.csvio import FORMAT_VERSION, EventRecord, SourceRecord, format_events
 
 log = logging.getLogger(__name__)
 
-# Events per batch: a few MB of lines, five queries to read them.
+# Events per batch: a few MB of lines, six queries to read them.
 BATCH = 5000
 
 _IDS = bindparam("ids", type_=ARRAY(Integer))
@@ -54,6 +54,9 @@ _SYSTEMS = text(
 _SOURCES = text(
     "SELECT event_id, publisher, url, title, published_on, published_precision, reliability, credibility,"
     " quote, note FROM sources WHERE event_id = ANY(:ids) ORDER BY event_id, position"
+).bindparams(_IDS)
+_LINKS = text(
+    "SELECT source_id, type, target_id FROM event_links WHERE source_id = ANY(:ids) ORDER BY source_id, id"
 ).bindparams(_IDS)
 _UPSERT = text(
     "INSERT INTO event_lines (event_id, fmt, line)"
@@ -82,6 +85,7 @@ def load_records(db: Db, ids: Sequence[int]) -> list[EventRecord]:
     actors = _grouped(db, _ACTORS, ids)
     systems = _grouped(db, _SYSTEMS, ids)
     sources = _grouped(db, _SOURCES, ids)
+    links = _grouped(db, _LINKS, ids)
     none: list[Any] = []
     return [
         EventRecord._make(
@@ -91,6 +95,7 @@ def load_records(db: Db, ids: Sequence[int]) -> list[EventRecord]:
                 actors.get(i, none),
                 systems.get(i, none),
                 [SourceRecord(*s) for s in sources.get(i, none)],
+                [(t, target) for t, target in links.get(i, none)],
             )
         )
         for i in ids

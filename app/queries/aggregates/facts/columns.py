@@ -53,6 +53,8 @@ _EVENTS_SQL = (
             _bytes_agg(_code_case("kind", KINDS), "int2send"),
             _bytes_agg(_code_case("status", STATUSES), "int2send"),
             _bytes_agg("stage", "int2send"),
+            # microseconds since 1970: exact, so the copy and SQL agree on "due" to the microsecond
+            _bytes_agg("(extract(epoch FROM review_clock_at) * 1000000)::int8", "int8send"),
         ]
     )
     + " FROM events WHERE deleted_at IS NULL {only}"
@@ -162,6 +164,7 @@ class Facts:
     kind: npt.NDArray[np.int16]
     status: npt.NDArray[np.int16]
     stage: npt.NDArray[np.int16]
+    review_clock: Ints  # when the review clock started, microseconds since 1970 (due for review)
     index: IdIndex  # event id -> row, for the ordered rows
     countries: tuple[str, ...]
     country_index: dict[str, int]
@@ -433,6 +436,7 @@ class _Part:
     kind: npt.NDArray[np.int16]
     status: npt.NDArray[np.int16]
     stage: npt.NDArray[np.int16]
+    review_clock: Ints
     roles: dict[str, Links]
     any_country: Links
     actor_links: Links
@@ -452,6 +456,7 @@ class _Part:
             "kind": self.kind,
             "status": self.status,
             "stage": self.stage,
+            "review_clock": self.review_clock,
         }
 
     def columns(self) -> dict[str, Any]:
@@ -512,6 +517,7 @@ def _read(conn: Connection, only: list[int] | None, width: int, others: Sequence
         kind=from_bytea(ev[4], ">i2")[order],
         status=from_bytea(ev[5], ">i2")[order],
         stage=from_bytea(ev[6], ">i2")[order],
+        review_clock=from_bytea(ev[7], ">i8")[order],
         roles=roles,
         any_country=_distinct(country_links),
         actor_links=_distinct(_links(al[0], al[1], index)),

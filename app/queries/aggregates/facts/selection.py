@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import func, literal, select, text
 from sqlalchemy.orm import Session
 
-from app.domain.vocab import KINDS, STATUSES
+from app.domain.vocab import KINDS, REVIEWABLE, STATUSES
 from app.filters import EventFilter
 from app.models import Event
 from app.queries.aggregates.facts.columns import EPOCH, FILTER_ROLES, ROLES, Facts, Mask, from_bytea, pack_key
 from app.queries.aggregates.facts.store import MAX_MASKS, current, holder_of
+from app.queries.due import due_cutoffs
 from app.queries.events import conditions
 
 # Filter attributes the copy cannot answer: they go to PostgreSQL as one id query.
@@ -98,6 +99,8 @@ class Selection:
         if f.actor:
             wanted = _lookup(facts.actor_links.span(facts.actors), facts.actors.ids_for(f.actor))
             self.parts["actor"] = facts.actor_links.events_with(n, wanted)
+        if f.due:
+            self.parts["due"] = due_mask(facts)
         if f.system:
             # families: the ids page_filter/strict_filter resolved (app/queries/families.py), if any
             ids = facts.systems.ids_for(f.system) if f.system_family is None else f.system_family
@@ -157,6 +160,22 @@ class Selection:
             rows = rows[np.argsort(facts.keys[rows], kind="stable")][-limit:]
         return [int(i) for i in facts.ids[rows[::-1]]]
 
+    def review_ids(self, after: tuple[int, int] | None, limit: int) -> list[int]:
+        """Ids of the next `limit` matching events by review clock, oldest first, after (clock, id)."""
+        facts = self.facts
+        rows = np.flatnonzero(self.mask())
+        clocks, ids = facts.review_clock[rows], facts.ids[rows]
+        if after is not None:
+            later = (clocks > after[0]) | ((clocks == after[0]) & (ids > after[1]))
+            rows, clocks, ids = rows[later], clocks[later], ids[later]
+        if len(rows) > limit:
+            # Only the `limit` oldest clocks (and their ties) need sorting: linear, whatever the queue's size.
+            edge = clocks[np.argpartition(clocks, limit - 1)[limit - 1]]
+            near = clocks <= edge
+            clocks, ids = clocks[near], ids[near]
+        order = np.lexsort((ids, clocks))[:limit]
+        return [int(i) for i in ids[order]]
+
     def facet_rows(self, top_n: int) -> dict[str, list[tuple[str, int, bool]]]:
         """(value, count, ticked) per facet, in the shape the SQL statement gives, for facets.assemble."""
         facts, f = self.facts, self.filter
@@ -208,6 +227,22 @@ class Selection:
         size = len(names)
         counts = self.facts.dyads.counts(self.mask(), size * size)
         return {(names[c // size], names[c % size]): int(counts[c]) for c in np.flatnonzero(counts)}
+
+
+def micros(at: datetime) -> int:
+    """A moment as microseconds since 1970 (the copy's review clock unit)."""
+    return (at - _EPOCH_UTC) // timedelta(microseconds=1)
+
+
+_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def due_mask(facts: Facts, now: datetime | None = None) -> Mask:
+    """Rows due for review at `now` (default: the clock): claimed or reported, clock run out for the kind."""
+    limits = due_cutoffs(now)
+    cutoff = np.array([micros(limits[k]) for k in KINDS], dtype=np.int64)
+    reviewable = _lookup(len(STATUSES), [STATUSES.index(s) for s in REVIEWABLE])[facts.status]
+    return reviewable & (facts.review_clock <= cutoff[facts.kind])
 
 
 def _top(rows: list[tuple[str, int, bool]], limit: int) -> list[tuple[str, int, bool]]:
