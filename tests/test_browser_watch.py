@@ -1,4 +1,4 @@
-"""Watch in headless Chromium: save a view, follow its Atom feed without a session, add a note."""
+"""Watch in headless Chromium: save a view, follow its feed without a session, add a note, link a denial."""
 
 from __future__ import annotations
 
@@ -21,8 +21,14 @@ def test_save_view_follow_feed_add_note(page, browser, live_server: str, live_us
     with Session(engine) as s:
         claim = make_event(s, title=CLAIM, kind="deployment", status="claimed")
         make_event(s, title="China ships drones", countries=[{"code": "CHN", "role": "supplier"}])
+        denial = make_event(
+            s,
+            title="Caracas denies the missile story",
+            kind="denial",
+            countries=[{"code": "VEN", "role": "target"}],
+        )
         s.commit()
-        claim_id = claim.id
+        claim_id, denial_id = claim.id, denial.id
     username = live_user("analyst")
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -76,3 +82,16 @@ def test_save_view_follow_feed_add_note(page, browser, live_server: str, live_us
     assert note.locator(".note-body script").count() == 0 and note.locator(".note-body a").count() == 0
     assert dialogs == []
     assert "Notes (1)" in page.locator("#notes-title").inner_text()
+
+    # 5. Link the denial to the claim, found by words of its title: both pages show the link.
+    page.goto(f"/events/{denial_id}")
+    page.select_option("#link-type", "denies")
+    page.type("#link-target", "Igla deployed")
+    option_css = f"#dl-link-target option[value^='#{claim_id} ']"
+    page.wait_for_selector(option_css, state="attached")
+    page.fill("#link-target", page.get_attribute(option_css, "value") or "")
+    page.click("#link-form button[type=submit]")
+    page.wait_for_url(f"**/events/{denial_id}?linked=1#links")
+    assert "denies" in page.inner_text("#links") and CLAIM in page.inner_text("#links")
+    page.goto(f"/events/{claim_id}")
+    assert "denied by" in page.inner_text("#links") and "Caracas denies" in page.inner_text("#links")
