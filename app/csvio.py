@@ -56,6 +56,23 @@ COLUMNS: tuple[Column, ...] = (
     Column("source_grades", "per source, Admiralty reliability + credibility: `B3; C2`"),
     Column("source_quotes", "per source"),
     Column("source_notes", "per source"),
+    Column(
+        "source_origins",
+        "per source, who first reported it when the publisher relays it (`; The Times`); empty item: the "
+        "publisher is the origin",
+    ),
+    Column(
+        "origins",
+        "the event's independent origins, distinct (ignored by import: from the sources)",
+        imported=False,
+    ),
+    Column("origin_count", "how many independent origins (ignored by import)", imported=False),
+    Column(
+        "likelihood", "ICD 203: almost no chance, very unlikely, unlikely, roughly even chance, likely, …"
+    ),
+    Column("likelihood_rationale", "why that likelihood"),
+    Column("confidence", "analytic confidence: low, moderate or high"),
+    Column("confidence_rationale", "why that confidence"),
     Column("created_at", "UTC, `YYYY-MM-DDTHH:MM:SSZ` (ignored by import)", imported=False),
     Column("updated_at", "UTC (ignored by import)", imported=False),
     Column("version", "edit counter (ignored by import)", imported=False),
@@ -77,6 +94,7 @@ SOURCE_COLUMNS: dict[str, str] = {
     "source_grades": "grade",
     "source_quotes": "quote",
     "source_notes": "note",
+    "source_origins": "origin",
 }
 # What a spreadsheet user might type as a header (after folding case, spaces, dashes to `_`).
 HEADER_ALIASES: dict[str, str] = {
@@ -124,6 +142,10 @@ HEADER_ALIASES: dict[str, str] = {
     "quotes": "source_quotes",
     "source_quote": "source_quotes",
     "source_note": "source_notes",
+    "origin": "source_origins",
+    "source_origin": "source_origins",
+    "relaying": "source_origins",
+    "analytic_confidence": "confidence",
 }
 
 # ---- cells ------------------------------------------------------------------------------------------
@@ -274,7 +296,7 @@ class LineFormatter:
 # again (`signalboard db upgrade`) and, until they are, the export makes them itself. Raise it by hand
 # with any change to a line's bytes, and add the new golden line to tests/golden/export_line.json
 # (tests/test_csv_format.py fails when the output changes while this stays).
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 class SourceRecord(NamedTuple):
@@ -289,6 +311,8 @@ class SourceRecord(NamedTuple):
     credibility: int
     quote: str | None
     note: str | None
+    origin: str  # the origin's catalogue name
+    relayed: bool  # the publisher relays the origin (else it is the origin itself)
 
 
 class EventRecord(NamedTuple):
@@ -310,6 +334,11 @@ class EventRecord(NamedTuple):
     created_at: datetime
     updated_at: datetime
     version: int
+    origin_count: int
+    likelihood: str | None
+    likelihood_rationale: str | None
+    confidence: str | None
+    confidence_rationale: str | None
     countries: Sequence[tuple[str, str]]  # (role, code)
     actors: Sequence[tuple[str, str]]  # (name, role)
     systems: Sequence[tuple[str, int | None, str | None]]  # (designation, quantity, quantity note)
@@ -368,6 +397,13 @@ def event_cells(e: EventRecord) -> list[str | None]:
         _items([f"{s.reliability}{s.credibility}" for s in src]),
         _per_source([s.quote for s in src]),
         _per_source([s.note for s in src]),
+        _per_source([s.origin if s.relayed else None for s in src]),
+        _items(list(dict.fromkeys(s.origin for s in src))),
+        str(e.origin_count),
+        e.likelihood,
+        e.likelihood_rationale,
+        e.confidence,
+        e.confidence_rationale,
         _utc(e.created_at),
         _utc(e.updated_at),
         str(e.version),
@@ -629,6 +665,14 @@ def _read_row(
     status = get("status", "").strip(WHITESPACE)
     if status:
         data["status"] = status.lower()
+    for name in ("likelihood", "confidence"):
+        value = get(name, "").strip(WHITESPACE)
+        if value:
+            data[name] = value
+    for name in ("likelihood_rationale", "confidence_rationale"):
+        value = get(name, "").strip(WHITESPACE)
+        if value:
+            data[name] = value
     stage = get("stage_override", "").strip(WHITESPACE)
     if stage:
         if stage.isdecimal():
@@ -793,6 +837,7 @@ def _read_sources(cells: dict[str, str], err: Any) -> list[dict[str, Any]]:
     column = dict(zip(_ALIGNED_SOURCE_COLUMNS, aligned, strict=True))  # by name: immune to reordering
     urls, titles, dates = column["source_urls"], column["source_titles"], column["source_dates"]
     grades, quotes, notes = column["source_grades"], column["source_quotes"], column["source_notes"]
+    origins = column["source_origins"]
     sources: list[dict[str, Any]] = []
     # An empty item is left out: the field's default None is what an empty item means.
     for i, publisher in enumerate(publishers):
@@ -807,6 +852,8 @@ def _read_sources(cells: dict[str, str], err: Any) -> list[dict[str, Any]]:
             source["quote"] = quotes[i]
         if notes[i]:
             source["note"] = notes[i]
+        if origins[i]:
+            source["origin"] = origins[i]
         grade = grades[i]
         if grade:
             parsed = _parse_grade(grade)
@@ -828,6 +875,7 @@ _SOURCE_FIELD_COLUMN = {
     "published": "source_dates",
     "quote": "source_quotes",
     "note": "source_notes",
+    "origin": "source_origins",
     "reliability": "source_grades",
     "credibility": "source_grades",
 }

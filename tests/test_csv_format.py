@@ -29,13 +29,32 @@ RICH = EventRecord(
     created_at=datetime(2025, 11, 20, 8, 30, 5, 999999, tzinfo=UTC),
     updated_at=datetime(2025, 11, 21, 23, 59, 59, tzinfo=UTC),
     version=3,
+    origin_count=2,
+    likelihood="very likely",
+    likelihood_rationale="=two independent; origins",
+    confidence="moderate",
+    confidence_rationale=None,
     countries=[("supplier", "RUS"), ("recipient", "VEN"), ("supplier", "BLR"), ("intermediary", "CUB")],
     actors=[("Сергей Рябков", "speaker"), ("Odd; Name", "other")],
     systems=[("S-300VM", 2, "as many as 14; reported"), ("Kalibr", None, None), ("Igla-S", 0, "")],
     sources=[
-        SourceRecord("TASS", "https://tass.com/a", None, date(2025, 10, 3), "day", "C", 3, "+quote", None),
-        SourceRecord("Reuters; wire", None, "A title", None, None, "B", 2, None, "note"),
-        SourceRecord("'Apostrophe", None, None, date(2025, 1, 1), "year", "F", 6, None, None),
+        SourceRecord(
+            "TASS",
+            "https://tass.com/a",
+            None,
+            date(2025, 10, 3),
+            "day",
+            "C",
+            3,
+            "+quote",
+            None,
+            "TASS",
+            False,
+        ),
+        SourceRecord("Reuters; wire", None, "A title", None, None, "B", 2, None, "note", "TASS", True),
+        SourceRecord(
+            "'Apostrophe", None, None, date(2025, 1, 1), "year", "F", 6, None, None, "The Times; London", True
+        ),
     ],
 )
 
