@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from app.domain.countries import country_name, resolve_country
 from app.domain.dates import PartialDate, PartialDateError, parse_partial
-from app.domain.vocab import KINDS, RELIABILITY, STAGES, STATUSES
+from app.domain.vocab import CONFIDENCES, KINDS, LIKELIHOODS, RELIABILITY, STAGES, STATUSES
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -32,13 +32,19 @@ PARAMS: dict[str, str] = {
     "source": "source",
     "reliability_max": "reliability_max",
     "tag": "tag",
+    "origins_min": "origins_min",
+    "origins_max": "origins_max",
+    "likelihood": "likelihood",
+    "confidence": "confidence",
 }
+# The highest origins_min worth asking (an event has at most 100 sources).
+MAX_ORIGINS = 100
 # What /export.csv and `signalboard export` take besides the filter (`bom=1`: the Excel variant).
 EXPORT_EXTRA = ("bom",)
 BOM_ON, BOM_OFF = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 COUNTRY_PARAMS = ("country", "supplier", "recipient", "target")
 # Codes and vocabulary words never hold commas, so "RUS, VEN" typed in one box means two values.
-SPLIT_ON_COMMA = frozenset({*COUNTRY_PARAMS, "kind", "status", "tag"})
+SPLIT_ON_COMMA = frozenset({*COUNTRY_PARAMS, "kind", "status", "tag", "likelihood", "confidence"})
 MAX_VALUES = 50
 MAX_LENGTH = 200
 
@@ -104,6 +110,12 @@ class EventFilter:
     source: tuple[str, ...] = ()
     reliability_max: str | None = None
     tag: tuple[str, ...] = ()
+    # At least this many independent origins (sources' distinct origins): 2 leaves single-origin claims out.
+    origins_min: int | None = None
+    # At most this many: origins_min=1&origins_max=1 is "rests on a single origin".
+    origins_max: int | None = None
+    likelihood: tuple[str, ...] = ()  # ICD 203 words, OR
+    confidence: tuple[str, ...] = ()  # low / moderate / high, OR
     errors: tuple[FilterError, ...] = field(default=(), compare=False)
     # Ids of the systems `system` covers (each named one and, unless system_exact, its variants at any
     # depth), filled once by `page_filter`/`strict_filter` (app/queries/families.py) so every engine
@@ -172,11 +184,17 @@ class EventFilter:
                 )
         values["source"] = tuple(many("source"))
         values["tag"] = tuple(t.lower() for t in many("tag"))
-        for name, vocab in (("kind", KINDS), ("status", STATUSES)):
+        for name, vocab in (
+            ("kind", KINDS),
+            ("status", STATUSES),
+            ("likelihood", LIKELIHOODS),
+            ("confidence", CONFIDENCES),
+        ):
             picked = []
             for v in many(name):
-                if v.lower() in vocab:
-                    picked.append(v.lower())
+                word = " ".join(v.lower().split())
+                if word in vocab:
+                    picked.append(word)
                 else:
                     errors.append(
                         FilterError(name, f"unknown {name} “{v}”; one of {', '.join(vocab)}", value=v)
@@ -190,6 +208,23 @@ class EventFilter:
                 errors.append(
                     FilterError(
                         "stage_min", f"“{stage}” is not a stage: stage_min is a stage number from 0 to 6"
+                    )
+                )
+        for name, example in (
+            ("origins_min", "2: corroborated by at least two independent origins"),
+            ("origins_max", "1 with origins_min=1: rests on a single origin"),
+        ):
+            origins = one(name)
+            if origins is None:
+                continue
+            if origins.isdecimal() and int(origins) <= MAX_ORIGINS:
+                values[name] = int(origins)
+            else:
+                errors.append(
+                    FilterError(
+                        name,
+                        f"“{origins}” is not a number of origins: {name} is a whole number from 0 to "
+                        f"{MAX_ORIGINS} ({example})",
                     )
                 )
         for param, attr in (("from", "date_from"), ("to", "date_to")):
@@ -281,6 +316,10 @@ class EventFilter:
             return replace(self, **added)
         return EventFilter.parse(_Pairs([*self.without(param).pairs(), (param, value)]))
 
+    def with_origins(self, low: int | None, high: int | None) -> EventFilter:
+        """A copy asking for between `low` and `high` independent origins (None: no bound)."""
+        return replace(self, origins_min=low, origins_max=high)
+
     def chips(self) -> list[dict[str, str]]:
         """Active filters as removable chips: label and the query string without that value."""
         chips = []
@@ -292,9 +331,18 @@ class EventFilter:
                 label = f"{value} {STAGES[int(value)]}"
             elif param == "system_exact":
                 label = "left out"
-            name = {"q": "text", "from": "from", "to": "to", "system_exact": "variants"}.get(
-                param, param.replace("_", " ")
-            )
+            elif param == "origins_min":
+                label = f"at least {value}"
+            elif param == "origins_max":
+                label = f"at most {value}"
+            name = {
+                "q": "text",
+                "from": "from",
+                "to": "to",
+                "system_exact": "variants",
+                "origins_min": "origins",
+                "origins_max": "origins",
+            }.get(param, param.replace("_", " "))
             chips.append(
                 {
                     "param": param,
@@ -353,7 +401,16 @@ def from_mapping(mapping: Mapping[str, str | list[str]]) -> EventFilter:
 
 # ---- the one policy for bad values ---------------------------------------------------------------------
 # A problem with a single-valued parameter ("to" before "from", q given twice) leaves it out whole.
-SINGLE_VALUED = ("q", "system_exact", "stage_min", "from", "to", "reliability_max")
+SINGLE_VALUED = (
+    "q",
+    "system_exact",
+    "stage_min",
+    "from",
+    "to",
+    "reliability_max",
+    "origins_min",
+    "origins_max",
+)
 
 
 def page_filter(session: Session, params: MultiMapping) -> tuple[EventFilter, list[FilterError]]:

@@ -9,6 +9,7 @@ is checked against the source of truth without a second engine in the request pa
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -34,6 +35,7 @@ from sqlalchemy.orm import Session, aliased
 
 from app.domain.countries import country_name
 from app.domain.textkeys import fold
+from app.domain.vocab import ORIGIN_STEPS
 from app.filters import EventFilter
 from app.models import Actor, Event, EventActor, EventCountry, EventSystem, System
 from app.queries.aggregates.dyads import (
@@ -50,7 +52,13 @@ from app.queries.events import Cursor, conditions, event_select, matching_ids
 from app.queries.reference import _key_matches
 
 # Facets on columns of the events table (stages are made cumulative, stage >= n, in Python).
-EVENT_COLUMNS: dict[str, Any] = {"kind": Event.kind, "status": Event.status, "stage_min": Event.stage}
+EVENT_COLUMNS: dict[str, Any] = {
+    "kind": Event.kind,
+    "status": Event.status,
+    "stage_min": Event.stage,
+    "likelihood": Event.likelihood,
+    "confidence": Event.confidence,
+}
 
 
 def count_events(session: Session, f: EventFilter) -> int:
@@ -106,6 +114,13 @@ def facet_statement(f: EventFilter, top_n: int = TOP_N) -> CompoundSelect:
             .where(*conditions(f))
             .group_by(func.grouping_sets(*(tuple_(c) for c in columns)))
         )
+    # Events per number of origins, 3 meaning 3 or more, over the filter without its origins range.
+    bucket = func.least(Event.origin_count, ORIGIN_STEPS[-1])
+    branches.append(
+        select(literal("origins").label("facet"), cast(bucket, Text).label("value"), n, unticked)
+        .where(*conditions(replace(f, origins_min=None, origins_max=None)))
+        .group_by(bucket)
+    )
     for param in COUNTRY_FACETS:
         selected = getattr(f, param)
         # (event, role, country) is the key, so within one role count(*) counts events.

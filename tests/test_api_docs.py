@@ -90,6 +90,10 @@ def test_openapi_documents_filters_models_and_examples(client: Client) -> None:
         "source",
         "reliability_max",
         "tag",
+        "origins_min",
+        "origins_max",
+        "likelihood",
+        "confidence",
         "cursor",
         "limit",
     }

@@ -17,7 +17,7 @@ from app.api.schemas import EventOut, EventPage, EventPatch, EventUpdate, Proble
 from app.auth.deps import AnalystDep, ViewerDep
 from app.db import SessionDep
 from app.domain.textkeys import fold
-from app.domain.vocab import KINDS, STATUSES
+from app.domain.vocab import CONFIDENCES, KINDS, LIKELIHOODS, STATUSES
 from app.filters import MAX_LENGTH, MAX_VALUES, FilterError, InvalidFilter, strict_filter
 from app.queries.api import event_id_for_client_token
 from app.queries.events import Cursor, event_or_none, timeline_page
@@ -240,6 +240,28 @@ def list_events(
         Query(description="worst source grade allowed", json_schema_extra=_choice("ABCDEFabcdef")),
     ] = None,
     tag: Annotated[list[str] | None, Query(json_schema_extra=_many())] = None,
+    origins_min: Annotated[
+        str | None,
+        Query(
+            description="at least this many independent origins (2: corroborated)",
+            json_schema_extra={"pattern": "^[0-9]{1,3}$"},
+        ),
+    ] = None,
+    origins_max: Annotated[
+        str | None,
+        Query(
+            description="at most this many; with origins_min=1, origins_max=1: rests on a single origin",
+            json_schema_extra={"pattern": "^[0-9]{1,3}$"},
+        ),
+    ] = None,
+    likelihood: Annotated[
+        list[str] | None,
+        Query(description="ICD 203 estimative words", json_schema_extra=_many(LIKELIHOODS)),
+    ] = None,
+    confidence: Annotated[
+        list[str] | None,
+        Query(description="analytic confidence", json_schema_extra=_many(CONFIDENCES)),
+    ] = None,
     cursor: Annotated[
         str | None,
         Query(

@@ -13,6 +13,7 @@ from app.domain.dates import format_iso
 from app.domain.vocab import STAGES
 from app.models import Event
 from app.schemas import EventInput, NotBool
+from app.services.events import relays
 
 
 class ErrorItem(BaseModel):
@@ -57,7 +58,11 @@ class SystemLinkOut(BaseModel):
 class SourceOut(BaseModel):
     """A citation with its NATO Admiralty grades."""
 
-    publisher: str = Field(examples=["TASS"])
+    publisher: str = Field(examples=["Latin Times"])
+    origin: str = Field(description="who first reported it (the catalogue's name)", examples=["The Times"])
+    relays: bool = Field(
+        description="true when the publisher relays the origin's report, false when it is the origin"
+    )
     url: str | None = None
     title: str | None = None
     published: str | None = Field(default=None, description="YYYY, YYYY-MM or YYYY-MM-DD")
@@ -86,6 +91,16 @@ class EventOut(BaseModel):
     actors: list[ActorLinkOut]
     systems: list[SystemLinkOut]
     sources: list[SourceOut]
+    origins: list[str] = Field(
+        description="the independent origins over the sources", examples=[["The Times"]]
+    )
+    origin_count: int = Field(description="how many independent origins (relays of one origin count once)")
+    likelihood: str | None = Field(
+        default=None, description="ICD 203 estimative language", examples=["likely"]
+    )
+    likelihood_rationale: str | None = None
+    confidence: str | None = Field(default=None, description="analytic confidence: low, moderate, high")
+    confidence_rationale: str | None = None
     version: int = Field(description="send it back with PUT/PATCH/DELETE: the edit is refused if it moved")
     created_at: datetime
     updated_at: datetime
@@ -125,6 +140,8 @@ class EventOut(BaseModel):
             sources=[
                 SourceOut(
                     publisher=s.publisher,
+                    origin=s.origin.name,
+                    relays=relays(s.publisher, s.origin),
                     url=s.url,
                     title=s.title,
                     published=format_iso(s.published_on, s.published_precision) or None,
@@ -135,6 +152,12 @@ class EventOut(BaseModel):
                 )
                 for s in event.sources
             ],
+            origins=list(dict.fromkeys(s.origin.name for s in event.sources)),
+            origin_count=event.origin_count,
+            likelihood=event.likelihood,
+            likelihood_rationale=event.likelihood_rationale,
+            confidence=event.confidence,
+            confidence_rationale=event.confidence_rationale,
             version=event.version,
             created_at=event.created_at,
             updated_at=event.updated_at,

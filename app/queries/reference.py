@@ -14,7 +14,7 @@ from app.domain.names import NameIndex
 from app.domain.textkeys import fold
 from app.domain.vocab import KINDS, STATUSES
 from app.filters import COUNTRY_PARAMS, FilterError
-from app.models import Actor, System
+from app.models import Actor, Origin, System
 
 # How many "did you mean" values a refused filter value offers.
 DID_YOU_MEAN = 3
@@ -91,6 +91,19 @@ def suggest_systems(session: Session, query: str, limit: int = 10) -> list[Sugge
         return []
     rows = _matching(session, "system", query, limit, System.designation, System.category, System.origin_code)
     return [Suggestion(d, " · ".join(x for x in (category, origin) if x)) for d, category, origin in rows]
+
+
+def suggest_origins(session: Session, query: str, limit: int = 10) -> list[Suggestion]:
+    """Origins (outlets, agencies, officials, documents) whose name or alias contains the query."""
+    needle = fold(query)
+    if not needle:
+        return []
+    rows = _matching(session, "origin", query, limit, Origin.name, Origin.aliases)
+    out = []
+    for name, aliases in rows:
+        alias = next((a for a in aliases if needle in fold(a)), None)
+        out.append(Suggestion(name, f"also “{alias}”" if alias and needle not in fold(name) else ""))
+    return out
 
 
 def suggest_countries(query: str, limit: int = 10) -> list[Suggestion]:

@@ -226,6 +226,16 @@ def get_or_create_origin(session: Session, name: str, created: list[str] | None 
     return _get_or_create(session, Origin, name, make, created)
 
 
+def independent_origins(session: Session, data: EventInput) -> list[str]:
+    """The distinct origins the input's sources go back to, by catalogue name (new ones as typed)."""
+    found: dict[object, str] = {}
+    for source in data.sources:
+        name = source.origin_name()
+        origin = find_origin(session, name)
+        found.setdefault(origin.id if origin is not None else fold(name), origin.name if origin else name)
+    return list(found.values())
+
+
 def relays(publisher: str, origin: Origin) -> bool:
     """True when the publisher is not the origin itself (by name or alias): it relays another's report."""
     return fold(publisher) not in origin.match_keys

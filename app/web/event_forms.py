@@ -17,9 +17,11 @@ from app.domain.textkeys import fold
 from app.domain.vocab import (
     ACTOR_ROLES,
     ACTOR_TYPES,
+    CONFIDENCES,
     COUNTRY_ROLES,
     CREDIBILITY_LABELS,
     KINDS,
+    LIKELIHOODS,
     RELIABILITY_LABELS,
     STAGES,
     STATUSES,
@@ -28,6 +30,7 @@ from app.queries.audit import event_history
 from app.queries.duplicates import find_duplicates
 from app.queries.editing import event_id_for_token
 from app.queries.new_names import LINK_FIELDS, NearName, confirmation_key, known_keys, near_names
+from app.schemas import EventInput
 from app.services.events import (
     EventNotFound,
     VersionConflict,
@@ -36,6 +39,7 @@ from app.services.events import (
     event_input,
     find_actor,
     find_system,
+    independent_origins,
     input_snapshot,
     load_event,
     snapshot,
@@ -116,6 +120,8 @@ def _vocab() -> dict[str, Any]:
         "RELIABILITY_OPTIONS": [(k, f"{k} — {v}") for k, v in RELIABILITY_LABELS.items()],
         "CREDIBILITY_OPTIONS": [(str(k), f"{k} — {v}") for k, v in CREDIBILITY_LABELS.items()],
         "MONTHS": MONTHS,
+        "LIKELIHOOD_OPTIONS": _pairs(LIKELIHOODS),
+        "CONFIDENCE_OPTIONS": _pairs(CONFIDENCES),
     }
 
 
@@ -128,8 +134,11 @@ def _render_form(
     duplicates: list[Any] | None = None,
     near: dict[str, NearName] | None = None,
     quick: dict[str, Any] | None = None,
+    single_origin: list[str] | None = None,
 ) -> HTMLResponse:
     ctx = {
+        "single_origin": single_origin is not None,
+        "single_origin_name": single_origin[0] if single_origin else None,
         "quick": quick,
         "form": form,
         "event_id": event_id,
@@ -218,6 +227,17 @@ def _answer_names(db: Session, form: EventForm) -> None:
         form.values["new_names"] = json.dumps(confirmed[-CONFIRMED_MAX:], ensure_ascii=False)
 
 
+def _single_origin(db: Session, data: EventInput, form: EventForm) -> list[str] | None:
+    """The origins of a `confirmed` event resting on at most one, unless the analyst said "save anyway".
+
+    A warning, not a block: the form asks once; the API accepts such an event as it is.
+    """
+    if data.status != "confirmed" or form.get("confirm_single_origin"):
+        return None
+    origins = independent_origins(db, data)
+    return origins if len(origins) <= 1 else None
+
+
 def _near_rows(db: Session, form: EventForm) -> dict[str, NearName]:
     """Row key ("actors-0") -> the close existing names, for each typed name that would be a new entry."""
     confirmed = set(_confirmed(form))
@@ -261,6 +281,9 @@ def create_event_submit(
     near = _near_rows(db, form)
     if near:  # 200, like the duplicates question: nothing is created until the analyst answers
         return _render_form(request, form, near=near)
+    single = _single_origin(db, data, form)
+    if single is not None:
+        return _render_form(request, form, single_origin=single)
     if not form.get("confirm_duplicate"):
         duplicates = find_duplicates(db, data)
         if duplicates:
@@ -396,6 +419,9 @@ def update_event_submit(
     near = _near_rows(db, form)
     if near:
         return _render_form(request, form, event_id=event_id, near=near)
+    single = _single_origin(db, data, form)
+    if single is not None:
+        return _render_form(request, form, event_id=event_id, single_origin=single)
     try:
         update_event(db, event_id, data, principal.user, version, _reason(form))
         db.commit()

@@ -16,7 +16,7 @@ import numpy.typing as npt
 from sqlalchemy import Connection, Engine, text
 
 from app.domain.textkeys import fold
-from app.domain.vocab import KINDS, STATUSES
+from app.domain.vocab import CONFIDENCES, KINDS, LIKELIHOODS, STATUSES
 from app.queries.aggregates.cache import VERSION_SQL
 from app.queries.search_document import audited_writes_sql
 
@@ -53,6 +53,9 @@ _EVENTS_SQL = (
             _bytes_agg(_code_case("kind", KINDS), "int2send"),
             _bytes_agg(_code_case("status", STATUSES), "int2send"),
             _bytes_agg("stage", "int2send"),
+            _bytes_agg("origin_count", "int2send"),
+            _bytes_agg(_code_case("likelihood", LIKELIHOODS), "int2send"),
+            _bytes_agg(_code_case("confidence", CONFIDENCES), "int2send"),
         ]
     )
     + " FROM events WHERE deleted_at IS NULL {only}"
@@ -162,6 +165,9 @@ class Facts:
     kind: npt.NDArray[np.int16]
     status: npt.NDArray[np.int16]
     stage: npt.NDArray[np.int16]
+    origins: npt.NDArray[np.int16]  # independent origins (events.origin_count)
+    likelihood: npt.NDArray[np.int16]  # index in LIKELIHOODS, -1 for none
+    confidence: npt.NDArray[np.int16]  # index in CONFIDENCES, -1 for none
     index: IdIndex  # event id -> row, for the ordered rows
     countries: tuple[str, ...]
     country_index: dict[str, int]
@@ -433,6 +439,9 @@ class _Part:
     kind: npt.NDArray[np.int16]
     status: npt.NDArray[np.int16]
     stage: npt.NDArray[np.int16]
+    origins: npt.NDArray[np.int16]
+    likelihood: npt.NDArray[np.int16]
+    confidence: npt.NDArray[np.int16]
     roles: dict[str, Links]
     any_country: Links
     actor_links: Links
@@ -452,6 +461,9 @@ class _Part:
             "kind": self.kind,
             "status": self.status,
             "stage": self.stage,
+            "origins": self.origins,
+            "likelihood": self.likelihood,
+            "confidence": self.confidence,
         }
 
     def columns(self) -> dict[str, Any]:
@@ -512,6 +524,9 @@ def _read(conn: Connection, only: list[int] | None, width: int, others: Sequence
         kind=from_bytea(ev[4], ">i2")[order],
         status=from_bytea(ev[5], ">i2")[order],
         stage=from_bytea(ev[6], ">i2")[order],
+        origins=from_bytea(ev[7], ">i2")[order],
+        likelihood=from_bytea(ev[8], ">i2")[order],
+        confidence=from_bytea(ev[9], ">i2")[order],
         roles=roles,
         any_country=_distinct(country_links),
         actor_links=_distinct(_links(al[0], al[1], index)),
