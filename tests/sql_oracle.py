@@ -39,12 +39,14 @@ from app.domain.vocab import ORIGIN_STEPS
 from app.filters import EventFilter
 from app.models import Actor, Event, EventActor, EventCountry, EventSystem, System
 from app.queries.aggregates.dyads import (
+    CORROBORATED,
     LADDER_STAGE,
     STEP_COLUMNS,
     Ladder,
     add_months,
     ladder_filter,
     ladder_step,
+    mark_single_origin,
 )
 from app.queries.aggregates.facets import COUNTRY_FACETS, TOP_N, Facets, assemble
 from app.queries.aggregates.lists import LIST_LIMIT, ActorRow, CountryRow, SystemRow, _matching
@@ -284,6 +286,8 @@ def support_ladder(session: Session, f: EventFilter) -> Ladder:
         .order_by(ordered.c.date_start, ordered.c.id)
     )
     result.steps = [ladder_step(r) for r in session.execute(steps)]
+    corroborated = select(func.max(LADDER_STAGE)).where(*conditions(g), Event.origin_count >= CORROBORATED)
+    mark_single_origin(result, session.scalar(corroborated))
     month = cast(func.date_trunc("month", cast(Event.date_start, DateTime)), Date).label("month")
     monthly = (
         select(month, func.count(), func.max(LADDER_STAGE), func.bool_and(Event.date_precision == "year"))

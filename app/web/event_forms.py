@@ -227,12 +227,15 @@ def _answer_names(db: Session, form: EventForm) -> None:
         form.values["new_names"] = json.dumps(confirmed[-CONFIRMED_MAX:], ensure_ascii=False)
 
 
-def _single_origin(db: Session, data: EventInput, form: EventForm) -> list[str] | None:
+def _single_origin(db: Session, data: EventInput, form: EventForm, stored: Any = None) -> list[str] | None:
     """The origins of a `confirmed` event resting on at most one, unless the analyst said "save anyway".
 
-    A warning, not a block: the form asks once; the API accepts such an event as it is.
+    A warning, not a block: the form asks once (an edit of an event already saved that way does not ask
+    again); the API accepts such an event as it is.
     """
     if data.status != "confirmed" or form.get("confirm_single_origin"):
+        return None
+    if stored is not None and stored.status == "confirmed" and stored.origin_count <= 1:
         return None
     origins = independent_origins(db, data)
     return origins if len(origins) <= 1 else None
@@ -404,7 +407,7 @@ def update_event_submit(
     request: Request, event_id: int, form: PostedForm, db: SessionDep, principal: AnalystDep
 ) -> Response:
     """Validate and save an edit unless someone saved a newer version meanwhile (then: conflict page)."""
-    _visible(db, event_id)
+    stored = _visible(db, event_id)
     _apply_picks(db, event_id, form)
     if row_action(form) or form.values.pop("review", "") != "":
         return _render_form(request, form, event_id=event_id)
@@ -419,7 +422,7 @@ def update_event_submit(
     near = _near_rows(db, form)
     if near:
         return _render_form(request, form, event_id=event_id, near=near)
-    single = _single_origin(db, data, form)
+    single = _single_origin(db, data, form, stored)
     if single is not None:
         return _render_form(request, form, event_id=event_id, single_origin=single)
     try:
