@@ -358,3 +358,14 @@ def test_the_ladder_marks_steps_reached_on_a_single_origin(db: Session) -> None:
         ("Delivered", True),
     ]
     assert oracle.support_ladder(db, f).steps == ladder.steps
+
+
+def test_the_answer_is_kept_past_a_duplicate_question(analyst: Client, db: Session) -> None:
+    first = _new_event_form("reported", [("TASS", "")])
+    assert analyst.post("/events/new", data=first).status_code == 303
+    again = _new_event_form("confirmed", [("Latin Times", "TASS")]) | {"confirm_single_origin": "1"}
+    asked = analyst.post("/events/new", data=again)
+    assert "This may already be recorded" in asked.text
+    assert '<input type="hidden" name="confirm_single_origin" value="1">' in asked.text
+    saved = analyst.post("/events/new", data=again | {"confirm_duplicate": "1"})
+    assert saved.status_code == 303
