@@ -1,5 +1,8 @@
 """Trust: an origins catalogue, each source's origin, the event's corroboration count and confidence.
 
+A downgrade loses what only this revision holds: relays (each source's origin becomes its publisher
+again on the way back up), origin aliases and the events' likelihood and confidence.
+
 Every existing source gets its publisher as its origin (one origin per folded publisher name, the other
 spellings as aliases), so an old event's corroboration is its number of distinct publishers until an
 analyst says which sources relay another's report. `events.origin_count` is filled from the sources and
@@ -119,6 +122,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Stored export lines show origins and judgements: mark them outdated (not deleted: they are re-made
+    # by whichever code runs next, `signalboard db upgrade` or the app's start).
+    op.execute("UPDATE event_lines SET fmt = 0 WHERE fmt > 1")
     op.drop_index("ix_events_facts", table_name="events")
     op.create_index(
         "ix_events_facts",
