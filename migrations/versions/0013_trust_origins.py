@@ -66,6 +66,13 @@ def _backfill_origins(bind: sa.Connection) -> None:
         )
     )
     bind.execute(sa.text("DROP TABLE publisher_origin"))
+    # First seen: when the first event citing it was recorded (the same after a downgrade and upgrade).
+    bind.execute(
+        sa.text(
+            "UPDATE origins o SET created_at = f.first FROM (SELECT s.origin_id, min(e.created_at) AS first"
+            " FROM sources s JOIN events e ON e.id = s.event_id GROUP BY s.origin_id) f WHERE f.origin_id = o.id"
+        )
+    )
     bind.execute(
         sa.text(
             "UPDATE events e SET origin_count = c.n FROM"
