@@ -245,6 +245,15 @@ class EventFilter:
                         f"“{rel}” is not a grade: reliability_max is a grade from A (best) to F",
                     )
                 )
+        low, high = values.get("origins_min"), values.get("origins_max")
+        if low is not None and high is not None and high < low:
+            # The panel's "at least" picked above a "1 origin" click: the range is left out at its top.
+            errors.append(
+                FilterError(
+                    "origins_max",
+                    f"origins_max {high} is below origins_min {low}: no event has fewer origins than it has",
+                )
+            )
         d_from, d_to = values.get("date_from"), values.get("date_to")
         if d_from and d_to and d_to.end < d_from.start:
             errors.append(

@@ -369,3 +369,15 @@ def test_the_answer_is_kept_past_a_duplicate_question(analyst: Client, db: Sessi
     assert '<input type="hidden" name="confirm_single_origin" value="1">' in asked.text
     saved = analyst.post("/events/new", data=again | {"confirm_duplicate": "1"})
     assert saved.status_code == 303
+
+
+def test_a_range_upside_down_leaves_its_top_out_on_pages_and_is_refused_by_machines(
+    client: Client, db: Session
+) -> None:
+    ids = _corpus(db)
+    client.login("viewer")
+    page = client.get("/?origins_min=2&origins_max=1")
+    assert "origins_max 1 is below origins_min 2" in page.text
+    assert set(map(int, re.findall(r'href="/events/(\d+)"', page.text))) == {ids["double"], ids["three"]}
+    api = client.get("/api/v1/events?origins_min=2&origins_max=1")
+    assert api.status_code == 422 and api.json()["detail"][0]["loc"] == ["query", "origins_max"]
