@@ -381,3 +381,16 @@ def test_a_range_upside_down_leaves_its_top_out_on_pages_and_is_refused_by_machi
     assert set(map(int, re.findall(r'href="/events/(\d+)"', page.text))) == {ids["double"], ids["three"]}
     api = client.get("/api/v1/events?origins_min=2&origins_max=1")
     assert api.status_code == 422 and api.json()["detail"][0]["loc"] == ["query", "origins_max"]
+
+
+def test_the_origins_catalogue_in_the_api(client: Client, db: Session) -> None:
+    _corpus(db)
+    client.login("viewer")
+    page = client.get("/api/v1/origins?q=times&limit=5").json()
+    assert [(o["name"], o["aliases"], o["event_count"]) for o in page["items"]] == [
+        ("The Times", ["Times (London)"], 1)
+    ]
+    one = page["items"][0]
+    assert client.get(f"/api/v1/origins/{one['id']}").json() == one
+    assert client.get("/api/v1/origins/999999").status_code == 404
+    assert client.get("/api/v1/origins?limit=1").json()["next"] == "/api/v1/origins?limit=1&offset=1"

@@ -278,6 +278,22 @@ class CountryOut(BaseModel):
     events: str = Field(examples=["/api/v1/events?country=VEN"])
 
 
+class OriginOut(BaseModel):
+    """An origin (who first reported what sources carry) with how many visible events cite it."""
+
+    id: int
+    name: str = Field(examples=["The Times"])
+    aliases: list[str] = Field(examples=[["Times (London)"]])
+    event_count: int
+
+
+class OriginPage(BaseModel):
+    """Origins, the most cited first; follow `next` for more."""
+
+    items: list[OriginOut]
+    next: str | None
+
+
 class ActorPage(BaseModel):
     """Actors by name; follow `next` for more."""
 

@@ -194,7 +194,9 @@ class OriginRow:
     events: int
 
 
-def origin_list(session: Session, query: str = "", limit: int = 200) -> list[OriginRow]:
+def origin_list(
+    session: Session, query: str = "", limit: int = 200, offset: int = 0, origin_id: int | None = None
+) -> list[OriginRow]:
     """Origins whose name or alias contains the query, busiest first.
 
     Counted in SQL (ix_sources_origin), not on the facts copy, which holds no sources: the list is an
@@ -204,9 +206,11 @@ def origin_list(session: Session, query: str = "", limit: int = 200) -> list[Ori
         "SELECT o.id, o.name, o.aliases, count(DISTINCT e.id) AS n FROM origins o"
         " LEFT JOIN sources s ON s.origin_id = o.id"
         " LEFT JOIN events e ON e.id = s.event_id AND e.deleted_at IS NULL"
-        " WHERE :needle = ''"
-        " OR EXISTS (SELECT 1 FROM unnest(o.match_keys) k WHERE k LIKE '%' || :needle || '%')"
-        " GROUP BY o.id ORDER BY n DESC, o.name LIMIT :limit"
+        " WHERE (:needle = ''"
+        " OR EXISTS (SELECT 1 FROM unnest(o.match_keys) k WHERE k LIKE '%' || :needle || '%'))"
+        " AND (CAST(:one AS int) IS NULL OR o.id = :one)"
+        " GROUP BY o.id ORDER BY n DESC, o.name, o.id LIMIT :limit OFFSET :offset"
     )
     needle = fold(query).replace("%", "").replace("_", "")
-    return [OriginRow(*row) for row in session.execute(stmt, {"needle": needle, "limit": limit})]
+    params = {"needle": needle, "limit": limit, "offset": offset, "one": origin_id}
+    return [OriginRow(*row) for row in session.execute(stmt, params)]
