@@ -73,6 +73,7 @@ class ImportResult:
     event_ids: list[int]
     new_actors: list[str]
     new_systems: list[str]
+    new_origins: list[str] = field(default_factory=list)
 
 
 def _first_by_key(rows: Iterable[tuple[int, list[str]]]) -> dict[str, int]:
@@ -437,6 +438,7 @@ class BatchPayload:
     new_actors: list[str]
     new_systems: list[str]
     referenced: Referenced
+    new_origins: list[str] = field(default_factory=list)
 
 
 def _quotes(data: EventInput) -> str:
@@ -465,7 +467,9 @@ def build_batch(
         [who.id] if who else [],
         sorted(set(refs.origin_ids.values())),
     )
-    return BatchPayload(refs.event_ids, text.tables(), refs.new_actors, refs.new_systems, referenced)
+    return BatchPayload(
+        refs.event_ids, text.tables(), refs.new_actors, refs.new_systems, referenced, refs.new_origins
+    )
 
 
 class _BatchText:
@@ -818,4 +822,4 @@ def commit_import(
     """
     payload = build_batch(rows, prepare_batch(session, rows), who, import_token, reason)
     write_batch(session, payload)
-    return ImportResult(payload.event_ids, payload.new_actors, payload.new_systems)
+    return ImportResult(payload.event_ids, payload.new_actors, payload.new_systems, payload.new_origins)
