@@ -244,14 +244,14 @@ def list_events(
         str | None,
         Query(
             description="at least this many independent origins (2: corroborated)",
-            json_schema_extra={"pattern": "^[0-9]{1,3}$"},
+            json_schema_extra={"pattern": "^$|^[0-9]{1,3}$"},
         ),
     ] = None,
     origins_max: Annotated[
         str | None,
         Query(
             description="at most this many; with origins_min=1, origins_max=1: rests on a single origin",
-            json_schema_extra={"pattern": "^[0-9]{1,3}$"},
+            json_schema_extra={"pattern": "^$|^[0-9]{1,3}$"},
         ),
     ] = None,
     likelihood: Annotated[
