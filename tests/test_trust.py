@@ -394,3 +394,20 @@ def test_the_origins_catalogue_in_the_api(client: Client, db: Session) -> None:
     assert client.get(f"/api/v1/origins/{one['id']}").json() == one
     assert client.get("/api/v1/origins/999999").status_code == 404
     assert client.get("/api/v1/origins?limit=1").json()["next"] == "/api/v1/origins?limit=1&offset=1"
+
+
+def test_a_conflict_compares_origins_under_their_catalogue_names(analyst: Client, db: Session) -> None:
+    from app.services.events import event_input, update_event
+
+    event = relayed_event(db)
+    db.commit()
+    mine = _form_fields(analyst.get(f"/events/{event.id}/edit").text)
+    mine["sources-1-origin"] = "Times (London)"  # the same origin, by its alias
+    mine["title"] = "My title"
+    # A colleague saves another summary meanwhile.
+    update_event(db, event.id, event_input(event).model_copy(update={"summary": "New"}), None, 1)
+    db.commit()
+    page = analyst.post(f"/events/{event.id}/edit", data=mine)
+    assert page.status_code == 409
+    differing = re.findall(r'<tr class="differs[^"]*">\s*<th scope="row">([^<]+)', page.text)
+    assert [d.strip() for d in differing] == ["Title", "Summary"], differing

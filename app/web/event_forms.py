@@ -38,10 +38,12 @@ from app.services.events import (
     delete_event,
     event_input,
     find_actor,
+    find_origin,
     find_system,
     independent_origins,
     input_snapshot,
     load_event,
+    shown_origin,
     snapshot,
     update_event,
 )
@@ -320,7 +322,8 @@ def edit_event_form(request: Request, event_id: int, db: SessionDep, principal: 
 
 
 def _canonical(db: Session, mine: dict[str, Any]) -> dict[str, Any]:
-    """Actors and systems named by an alias compare under their catalogue name, as stored versions do."""
+    """Actors, systems and origins named by an alias compare under their catalogue name, as stored
+    versions do."""
     out = dict(mine)
     actors = []
     for item in mine.get("actors", []):
@@ -334,6 +337,13 @@ def _canonical(db: Session, mine: dict[str, Any]) -> dict[str, Any]:
         systems.append(item.replace(link, system.designation, 1) if system else item)
     out["systems"] = systems or mine.get("systems", [])
     out.pop("_system_names", None)
+    sources = []
+    for source in mine.get("sources", []):
+        # A relay named by an alias, or an origin that is the publisher's own name: as stored ones show it.
+        origin = find_origin(db, source["origin"]) if source.get("origin") else None
+        shown = shown_origin(source["publisher"], origin) if origin is not None else source.get("origin")
+        sources.append({**source, "origin": shown})
+    out["sources"] = sources
     return out
 
 
