@@ -61,6 +61,23 @@ COLUMNS: tuple[Column, ...] = (
     Column("source_quotes", "per source"),
     Column("source_notes", "per source"),
     Column(
+        "source_origins",
+        "per source, who first reported it when the publisher relays it (`; The Times`); empty item: the "
+        "publisher is the origin",
+    ),
+    Column(
+        "origins",
+        "the event's independent origins, distinct (ignored by import: from the sources)",
+        imported=False,
+    ),
+    Column("origin_count", "how many independent origins (ignored by import)", imported=False),
+    Column(
+        "likelihood", "ICD 203: almost no chance, very unlikely, unlikely, roughly even chance, likely, …"
+    ),
+    Column("likelihood_rationale", "why that likelihood"),
+    Column("confidence", "analytic confidence: low, moderate or high"),
+    Column("confidence_rationale", "why that confidence"),
+    Column(
         "links",
         "links to other events: `denies #12; follows_up #40` (confirms, denies, retracts, fulfils, "
         "follows_up, same_as); on import `#N` is the file's row with id N, else event N of this database",
@@ -86,6 +103,7 @@ SOURCE_COLUMNS: dict[str, str] = {
     "source_grades": "grade",
     "source_quotes": "quote",
     "source_notes": "note",
+    "source_origins": "origin",
 }
 # What a spreadsheet user might type as a header (after folding case, spaces, dashes to `_`).
 HEADER_ALIASES: dict[str, str] = {
@@ -133,6 +151,10 @@ HEADER_ALIASES: dict[str, str] = {
     "quotes": "source_quotes",
     "source_quote": "source_quotes",
     "source_note": "source_notes",
+    "origin": "source_origins",
+    "source_origin": "source_origins",
+    "relaying": "source_origins",
+    "analytic_confidence": "confidence",
 }
 
 # ---- cells ------------------------------------------------------------------------------------------
@@ -283,7 +305,7 @@ class LineFormatter:
 # again (`signalboard db upgrade`) and, until they are, the export makes them itself. Raise it by hand
 # with any change to a line's bytes, and add the new golden line to tests/golden/export_line.json
 # (tests/test_csv_format.py fails when the output changes while this stays).
-FORMAT_VERSION = 2  # 2: the links column
+FORMAT_VERSION = 2  # 2: the origins, judgement and links columns
 
 
 class SourceRecord(NamedTuple):
@@ -298,6 +320,8 @@ class SourceRecord(NamedTuple):
     credibility: int
     quote: str | None
     note: str | None
+    origin: str  # the origin's catalogue name
+    relayed: bool  # the publisher relays the origin (else it is the origin itself)
 
 
 class EventRecord(NamedTuple):
@@ -319,6 +343,11 @@ class EventRecord(NamedTuple):
     created_at: datetime
     updated_at: datetime
     version: int
+    origin_count: int
+    likelihood: str | None
+    likelihood_rationale: str | None
+    confidence: str | None
+    confidence_rationale: str | None
     countries: Sequence[tuple[str, str]]  # (role, code)
     actors: Sequence[tuple[str, str]]  # (name, role)
     systems: Sequence[tuple[str, int | None, str | None]]  # (designation, quantity, quantity note)
@@ -378,6 +407,13 @@ def event_cells(e: EventRecord) -> list[str | None]:
         _items([f"{s.reliability}{s.credibility}" for s in src]),
         _per_source([s.quote for s in src]),
         _per_source([s.note for s in src]),
+        _per_source([s.origin if s.relayed else None for s in src]),
+        _items(list(dict.fromkeys(s.origin for s in src))),
+        str(e.origin_count),
+        e.likelihood,
+        e.likelihood_rationale,
+        e.confidence,
+        e.confidence_rationale,
         _items([f"{link_type} #{target}" for link_type, target in e.links]),
         _utc(e.created_at),
         _utc(e.updated_at),
@@ -643,6 +679,14 @@ def _read_row(
     status = get("status", "").strip(WHITESPACE)
     if status:
         data["status"] = status.lower()
+    for name in ("likelihood", "confidence"):
+        value = get(name, "").strip(WHITESPACE)
+        if value:
+            data[name] = value
+    for name in ("likelihood_rationale", "confidence_rationale"):
+        value = get(name, "").strip(WHITESPACE)
+        if value:
+            data[name] = value
     stage = get("stage_override", "").strip(WHITESPACE)
     if stage:
         if stage.isdecimal():
@@ -834,6 +878,7 @@ def _read_sources(cells: dict[str, str], err: Any) -> list[dict[str, Any]]:
     column = dict(zip(_ALIGNED_SOURCE_COLUMNS, aligned, strict=True))  # by name: immune to reordering
     urls, titles, dates = column["source_urls"], column["source_titles"], column["source_dates"]
     grades, quotes, notes = column["source_grades"], column["source_quotes"], column["source_notes"]
+    origins = column["source_origins"]
     sources: list[dict[str, Any]] = []
     # An empty item is left out: the field's default None is what an empty item means.
     for i, publisher in enumerate(publishers):
@@ -848,6 +893,8 @@ def _read_sources(cells: dict[str, str], err: Any) -> list[dict[str, Any]]:
             source["quote"] = quotes[i]
         if notes[i]:
             source["note"] = notes[i]
+        if origins[i]:
+            source["origin"] = origins[i]
         grade = grades[i]
         if grade:
             parsed = _parse_grade(grade)
@@ -869,6 +916,7 @@ _SOURCE_FIELD_COLUMN = {
     "published": "source_dates",
     "quote": "source_quotes",
     "note": "source_notes",
+    "origin": "source_origins",
     "reliability": "source_grades",
     "credibility": "source_grades",
 }

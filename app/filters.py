@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from app.domain.countries import country_name, resolve_country
 from app.domain.dates import PartialDate, PartialDateError, parse_partial
-from app.domain.vocab import KINDS, RELIABILITY, STAGES, STATUSES
+from app.domain.vocab import CONFIDENCES, KINDS, LIKELIHOODS, RELIABILITY, STAGES, STATUSES
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -33,13 +33,19 @@ PARAMS: dict[str, str] = {
     "reliability_max": "reliability_max",
     "tag": "tag",
     "due": "due",
+    "origins_min": "origins_min",
+    "origins_max": "origins_max",
+    "likelihood": "likelihood",
+    "confidence": "confidence",
 }
+# The highest origins_min worth asking (an event has at most 100 sources).
+MAX_ORIGINS = 100
 # What /export.csv and `signalboard export` take besides the filter (`bom=1`: the Excel variant).
 EXPORT_EXTRA = ("bom",)
 BOM_ON, BOM_OFF = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 COUNTRY_PARAMS = ("country", "supplier", "recipient", "target")
 # Codes and vocabulary words never hold commas, so "RUS, VEN" typed in one box means two values.
-SPLIT_ON_COMMA = frozenset({*COUNTRY_PARAMS, "kind", "status", "tag"})
+SPLIT_ON_COMMA = frozenset({*COUNTRY_PARAMS, "kind", "status", "tag", "likelihood", "confidence"})
 MAX_VALUES = 50
 MAX_LENGTH = 200
 
@@ -108,6 +114,12 @@ class EventFilter:
     # Only events due for review (claimed or reported, clock run out: app/domain/review.py). "Now" is
     # read from app/domain/clock.py by each engine when it evaluates the filter.
     due: bool = False
+    # At least this many independent origins (sources' distinct origins): 2 leaves single-origin claims out.
+    origins_min: int | None = None
+    # At most this many: origins_min=1&origins_max=1 is "rests on a single origin".
+    origins_max: int | None = None
+    likelihood: tuple[str, ...] = ()  # ICD 203 words, OR
+    confidence: tuple[str, ...] = ()  # low / moderate / high, OR
     errors: tuple[FilterError, ...] = field(default=(), compare=False)
     # Ids of the systems `system` covers (each named one and, unless system_exact, its variants at any
     # depth), filled once by `page_filter`/`strict_filter` (app/queries/families.py) so every engine
@@ -184,11 +196,17 @@ class EventFilter:
                 )
         values["source"] = tuple(many("source"))
         values["tag"] = tuple(t.lower() for t in many("tag"))
-        for name, vocab in (("kind", KINDS), ("status", STATUSES)):
+        for name, vocab in (
+            ("kind", KINDS),
+            ("status", STATUSES),
+            ("likelihood", LIKELIHOODS),
+            ("confidence", CONFIDENCES),
+        ):
             picked = []
             for v in many(name):
-                if v.lower() in vocab:
-                    picked.append(v.lower())
+                word = " ".join(v.lower().split())
+                if word in vocab:
+                    picked.append(word)
                 else:
                     errors.append(
                         FilterError(name, f"unknown {name} “{v}”; one of {', '.join(vocab)}", value=v)
@@ -202,6 +220,23 @@ class EventFilter:
                 errors.append(
                     FilterError(
                         "stage_min", f"“{stage}” is not a stage: stage_min is a stage number from 0 to 6"
+                    )
+                )
+        for name, example in (
+            ("origins_min", "2: corroborated by at least two independent origins"),
+            ("origins_max", "1 with origins_min=1: rests on a single origin"),
+        ):
+            origins = one(name)
+            if origins is None:
+                continue
+            if origins.isdecimal() and int(origins) <= MAX_ORIGINS:
+                values[name] = int(origins)
+            else:
+                errors.append(
+                    FilterError(
+                        name,
+                        f"“{origins}” is not a number of origins: {name} is a whole number from 0 to "
+                        f"{MAX_ORIGINS} ({example})",
                     )
                 )
         for param, attr in (("from", "date_from"), ("to", "date_to")):
@@ -222,6 +257,15 @@ class EventFilter:
                         f"“{rel}” is not a grade: reliability_max is a grade from A (best) to F",
                     )
                 )
+        low, high = values.get("origins_min"), values.get("origins_max")
+        if low is not None and high is not None and high < low:
+            # The panel's "at least" picked above a "1 origin" click: the range is left out at its top.
+            errors.append(
+                FilterError(
+                    "origins_max",
+                    f"origins_max {high} is below origins_min {low}: no event has fewer origins than it has",
+                )
+            )
         d_from, d_to = values.get("date_from"), values.get("date_to")
         if d_from and d_to and d_to.end < d_from.start:
             errors.append(
@@ -293,6 +337,10 @@ class EventFilter:
             return replace(self, **added)
         return EventFilter.parse(_Pairs([*self.without(param).pairs(), (param, value)]))
 
+    def with_origins(self, low: int | None, high: int | None) -> EventFilter:
+        """A copy asking for between `low` and `high` independent origins (None: no bound)."""
+        return replace(self, origins_min=low, origins_max=high)
+
     def chips(self) -> list[dict[str, str]]:
         """Active filters as removable chips: label and the query string without that value."""
         chips = []
@@ -306,9 +354,19 @@ class EventFilter:
                 label = "left out"
             elif param == "due":
                 label = "for review"
-            name = {"q": "text", "from": "from", "to": "to", "system_exact": "variants", "due": "due"}.get(
-                param, param.replace("_", " ")
-            )
+            elif param == "origins_min":
+                label = f"at least {value}"
+            elif param == "origins_max":
+                label = f"at most {value}"
+            name = {
+                "q": "text",
+                "from": "from",
+                "to": "to",
+                "system_exact": "variants",
+                "due": "due",
+                "origins_min": "origins",
+                "origins_max": "origins",
+            }.get(param, param.replace("_", " "))
             chips.append(
                 {
                     "param": param,
@@ -367,7 +425,17 @@ def from_mapping(mapping: Mapping[str, str | list[str]]) -> EventFilter:
 
 # ---- the one policy for bad values ---------------------------------------------------------------------
 # A problem with a single-valued parameter ("to" before "from", q given twice) leaves it out whole.
-SINGLE_VALUED = ("q", "system_exact", "stage_min", "from", "to", "reliability_max", "due")
+SINGLE_VALUED = (
+    "q",
+    "system_exact",
+    "stage_min",
+    "from",
+    "to",
+    "reliability_max",
+    "due",
+    "origins_min",
+    "origins_max",
+)
 
 
 def page_filter(session: Session, params: MultiMapping) -> tuple[EventFilter, list[FilterError]]:

@@ -15,6 +15,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -22,7 +23,16 @@ from pydantic.json_schema import JsonDict
 
 from app.domain.countries import resolve_country
 from app.domain.dates import PartialDate, parse_partial
-from app.domain.vocab import ACTOR_ROLES, ACTOR_TYPES, COUNTRY_ROLES, KINDS, STATUSES
+from app.domain.textkeys import fold
+from app.domain.vocab import (
+    ACTOR_ROLES,
+    ACTOR_TYPES,
+    CONFIDENCES,
+    COUNTRY_ROLES,
+    KINDS,
+    LIKELIHOODS,
+    STATUSES,
+)
 
 Kind = Literal[KINDS]  # type: ignore[valid-type]
 Status = Literal[STATUSES]  # type: ignore[valid-type]
@@ -30,6 +40,9 @@ CountryRole = Literal[COUNTRY_ROLES]  # type: ignore[valid-type]
 ActorRole = Literal[ACTOR_ROLES]  # type: ignore[valid-type]
 ActorType = Literal[ACTOR_TYPES]  # type: ignore[valid-type]
 Reliability = Literal["A", "B", "C", "D", "E", "F"]
+Likelihood = Literal[LIKELIHOODS]  # type: ignore[valid-type]
+Confidence = Literal[CONFIDENCES]  # type: ignore[valid-type]
+Rationale = Annotated[str, Field(max_length=2000)]
 
 
 # The formats the validators below enforce, stated in the OpenAPI schema (the validators keep their own
@@ -161,6 +174,16 @@ class SourceInput(_Strict):
     """A citation with its Admiralty grades."""
 
     publisher: Annotated[str, Field(min_length=1, max_length=200)]
+    origin: Annotated[
+        str | None,
+        Field(
+            default=None,
+            max_length=200,
+            description="who first reported it, when the publisher relays another's report; empty or the "
+            "publisher's own name: the publisher is the origin",
+            examples=["The Times"],
+        ),
+    ] = None
     url: Annotated[str, Field(max_length=2000, json_schema_extra={"pattern": URL_PATTERN})] | None = None
     title: ShortText | None = None
     published: str | None = Field(
@@ -189,6 +212,22 @@ class SourceInput(_Strict):
     @classmethod
     def _empty_none(cls, v: str | None) -> str | None:
         return v or None
+
+    @field_validator("origin")
+    @classmethod
+    def _origin(cls, v: str | None) -> str | None:
+        return " ".join(v.split()) or None if v else None
+
+    @model_validator(mode="after")
+    def _origin_once(self) -> SourceInput:
+        # An origin that is the publisher itself is stored once: as "the publisher is the origin".
+        if self.origin is not None and fold(self.origin) == fold(self.publisher):
+            self.origin = None
+        return self
+
+    def origin_name(self) -> str:
+        """Who first reported it: the origin named, else the publisher itself."""
+        return self.origin or self.publisher
 
     def published_date(self) -> PartialDate | None:
         """The publication date as a PartialDate."""
@@ -225,6 +264,10 @@ class EventInput(_Strict):
     actors: list[ActorLink] = Field(default_factory=list, max_length=100)
     systems: list[SystemLink] = Field(default_factory=list, max_length=100)
     sources: list[SourceInput] = Field(default_factory=list, max_length=100)
+    likelihood: Likelihood | None = Field(default=None, description="ICD 203 estimative language")
+    likelihood_rationale: Rationale | None = None
+    confidence: Confidence | None = Field(default=None, description="analytic confidence in the judgement")
+    confidence_rationale: Rationale | None = None
     client_token: uuid.UUID | None = Field(
         default=None, description="retry-safe create: same token, same event"
     )
@@ -247,6 +290,20 @@ class EventInput(_Strict):
     @field_validator("location")
     @classmethod
     def _loc(cls, v: str | None) -> str | None:
+        return v or None
+
+    @field_validator("likelihood", "confidence", mode="before")
+    @classmethod
+    def _judgement(cls, v: Any) -> Any:
+        return (" ".join(v.lower().split()) or None) if isinstance(v, str) else v
+
+    @field_validator("likelihood_rationale", "confidence_rationale")
+    @classmethod
+    def _rationale(cls, v: str | None, info: ValidationInfo) -> str | None:
+        judged = info.field_name.removesuffix("_rationale") if info.field_name else ""
+        # Only when the judgement itself is valid and empty (an invalid one has its own message).
+        if v and judged in info.data and info.data[judged] is None:
+            raise ValueError(f"a rationale explains a {judged}: choose the {judged} too, or leave this empty")
         return v or None
 
     @field_validator("tags")

@@ -15,6 +15,7 @@ from app.domain.countries import country_name
 from app.domain.dates import format_human, format_iso, format_span
 from app.domain.markdown import note_html
 from app.domain.vocab import CREDIBILITY_LABELS, KINDS, LINK_WORDS, RELIABILITY_LABELS, STAGES, STATUSES
+from app.services.events import relays
 
 ROOT = Path(__file__).resolve().parent.parent
 templates = Jinja2Templates(directory=str(ROOT / "templates"))
@@ -25,6 +26,24 @@ env.filters["iso_date"] = format_iso
 env.filters["span"] = lambda e: format_span(e.date_start, e.date_precision, e.date_end, e.date_end_precision)
 env.filters["note_html"] = lambda body: Markup(note_html(body))  # noqa: S704 - cleaned by nh3 (allow-list)
 env.filters["stage_label"] = lambda n: STAGES.get(n, "?")
+
+
+def by_origin(sources: list[Any]) -> list[tuple[Any, list[Any]]]:
+    """Sources grouped by origin, origins in the order their first source comes (the event page)."""
+    groups: dict[int, tuple[Any, list[Any]]] = {}
+    for source in sources:
+        groups.setdefault(source.origin_id, (source.origin, []))[1].append(source)
+    return list(groups.values())
+
+
+def origins_label(n: int) -> str:
+    """'1 origin', '2 origins'."""
+    return f"{n} origin{'' if n == 1 else 's'}"
+
+
+env.filters["by_origin"] = by_origin
+env.filters["relays"] = lambda source: relays(source.publisher, source.origin)
+env.filters["origins_label"] = origins_label
 env.globals.update(
     KINDS=KINDS,
     STATUSES=STATUSES,

@@ -342,6 +342,8 @@ def filter_sets(conninfo: str) -> dict[str, dict[str, str]]:
         "several": {"supplier": dyad[0], "kind": "transfer", "from": str(mid - 4), "q": "air defence"},
         "due": {"due": "1"},
         "due+country": {"due": "1", "country": country},
+        "corroborated": {"origins_min": "2"},
+        "single origin": {"origins_min": "1", "origins_max": "1", "supplier": dyad[0]},
     }
 
 
@@ -808,6 +810,9 @@ def corner_values(conninfo: str) -> tuple[list[Corner], list[str]]:
         )
         rare["source"] = publishers[0][0] if publishers else None
         empty["source"] = "Nosuch Gazette Zzyx"
+        # Corroboration: the most origins any event has is the rare value; one more is the empty one.
+        most = rows("SELECT coalesce(max(origin_count), 0) FROM events WHERE deleted_at IS NULL")[0][0]
+        rare["origins_min"], empty["origins_min"] = str(max(int(most), 1)), str(int(most) + 1)
         best = rows("SELECT min(reliability) FROM sources")[0][0]
         rare["reliability_max"] = best
         empty["reliability_max"] = RELIABILITY[RELIABILITY.index(best) - 1] if best and best != "A" else None
@@ -836,7 +841,7 @@ def corner_values(conninfo: str) -> tuple[list[Corner], list[str]]:
 # Every parameter of the timeline's filter, in the order of the issue.
 FILTER_PARAMS = (
     "q", "country", "supplier", "recipient", "target", "actor", "system", "kind", "status", "stage_min",
-    "from", "to", "source", "reliability_max", "tag",
+    "from", "to", "source", "reliability_max", "tag", "origins_min",
 )  # fmt: skip
 
 

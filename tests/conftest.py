@@ -65,6 +65,7 @@ DATA_TABLES = [
     "events",
     "actors",
     "systems",
+    "origins",
     "api_tokens",
     "user_sessions",
     "login_attempts",

@@ -36,15 +36,18 @@ from sqlalchemy.orm import Session, aliased
 
 from app.domain.countries import country_name
 from app.domain.textkeys import fold
+from app.domain.vocab import ORIGIN_STEPS
 from app.filters import EventFilter
 from app.models import Actor, Event, EventActor, EventCountry, EventSystem, System
 from app.queries.aggregates.dyads import (
+    CORROBORATED,
     LADDER_STAGE,
     STEP_COLUMNS,
     Ladder,
     add_months,
     ladder_filter,
     ladder_step,
+    mark_single_origin,
 )
 from app.queries.aggregates.facets import COUNTRY_FACETS, TOP_N, Facets, assemble
 from app.queries.aggregates.lists import LIST_LIMIT, ActorRow, CountryRow, SystemRow, _matching
@@ -52,7 +55,13 @@ from app.queries.events import Cursor, conditions, event_select, matching_ids
 from app.queries.reference import _key_matches
 
 # Facets on columns of the events table (stages are made cumulative, stage >= n, in Python).
-EVENT_COLUMNS: dict[str, Any] = {"kind": Event.kind, "status": Event.status, "stage_min": Event.stage}
+EVENT_COLUMNS: dict[str, Any] = {
+    "kind": Event.kind,
+    "status": Event.status,
+    "stage_min": Event.stage,
+    "likelihood": Event.likelihood,
+    "confidence": Event.confidence,
+}
 
 
 def count_events(session: Session, f: EventFilter) -> int:
@@ -118,6 +127,13 @@ def facet_statement(f: EventFilter, top_n: int = TOP_N) -> CompoundSelect:
             .where(*conditions(f))
             .group_by(func.grouping_sets(*(tuple_(c) for c in columns)))
         )
+    # Events per number of origins, 3 meaning 3 or more, over the filter without its origins range.
+    bucket = func.least(Event.origin_count, ORIGIN_STEPS[-1])
+    branches.append(
+        select(literal("origins").label("facet"), cast(bucket, Text).label("value"), n, unticked)
+        .where(*conditions(replace(f, origins_min=None, origins_max=None)))
+        .group_by(bucket)
+    )
     for param in COUNTRY_FACETS:
         selected = getattr(f, param)
         # (event, role, country) is the key, so within one role count(*) counts events.
@@ -281,6 +297,8 @@ def support_ladder(session: Session, f: EventFilter) -> Ladder:
         .order_by(ordered.c.date_start, ordered.c.id)
     )
     result.steps = [ladder_step(r) for r in session.execute(steps)]
+    corroborated = select(func.max(LADDER_STAGE)).where(*conditions(g), Event.origin_count >= CORROBORATED)
+    mark_single_origin(result, session.scalar(corroborated))
     month = cast(func.date_trunc("month", cast(Event.date_start, DateTime)), Date).label("month")
     monthly = (
         select(month, func.count(), func.max(LADDER_STAGE), func.bool_and(Event.date_precision == "year"))

@@ -31,6 +31,8 @@ API_PATHS = {
     "/api/v1/actors/{actor_id}": {"get": COMMON | {"200", "404"}},
     "/api/v1/systems": {"get": COMMON | {"200"}},
     "/api/v1/systems/{system_id}": {"get": COMMON | {"200", "404"}},
+    "/api/v1/origins": {"get": COMMON | {"200"}},
+    "/api/v1/origins/{origin_id}": {"get": COMMON | {"200", "404"}},
     "/api/v1/countries": {"get": COMMON | {"200"}},
     "/api/v1/countries/{code}": {"get": COMMON | {"200", "404"}},
 }
@@ -43,6 +45,7 @@ def test_openapi_holds_the_json_api_only_with_the_constraints_the_code_enforces(
         ("/api/v1/events/{event_id}", "event_id"),
         ("/api/v1/actors/{actor_id}", "actor_id"),
         ("/api/v1/systems/{system_id}", "system_id"),
+        ("/api/v1/origins/{origin_id}", "origin_id"),
     ):
         (schema,) = [p["schema"] for p in doc["paths"][path]["get"]["parameters"] if p["name"] == param]
         assert (schema["minimum"], schema["maximum"]) == (1, 2**31 - 1), path
@@ -98,6 +101,10 @@ def test_openapi_documents_filters_models_and_examples(client: Client) -> None:
         "source",
         "reliability_max",
         "tag",
+        "origins_min",
+        "origins_max",
+        "likelihood",
+        "confidence",
         "cursor",
         "limit",
     }

@@ -42,7 +42,8 @@ def test_quick_bench_runs_every_part(engine: Engine, tmp_path: Path) -> None:
     assert "| page · filter |" in md and "## Load" in md and "## Import" in md
     assert report["meta"]["events"] == "300"
     names = [r["name"] for r in report["timeline"]]
-    for filter_set in ("none", "country", "dyad", "actor", "kind+dates", "full text", "several", "due"):
+    filter_sets = ("none", "country", "dyad", "actor", "kind+dates", "full text", "several", "corroborated")
+    for filter_set in (*filter_sets, "single origin", "due"):
         assert f"first page (HTMX) · {filter_set}" in names
     assert any(n.startswith("page 3 (HTMX, cursor) · none") for n in names)  # the cursor was followed
     assert all(r["errors"] == 0 for r in report["timeline"])
@@ -50,7 +51,7 @@ def test_quick_bench_runs_every_part(engine: Engine, tmp_path: Path) -> None:
     corners = [r["name"] for r in report["corners"]]
     for param in ("q", "country", "supplier", "recipient", "target", "actor", "system", "kind", "status"):
         assert any(n.startswith(f"first page (HTMX) · {param} rare (") for n in corners), param
-    for param in ("stage_min", "from", "to", "source", "reliability_max", "tag"):
+    for param in ("stage_min", "from", "to", "source", "reliability_max", "tag", "origins_min"):
         assert any(n.startswith(f"first page (HTMX) · {param} rare (") for n in corners), param
     assert "first page (HTMX) · tag empty (tag=nosuch; 0 events)" in corners
     assert any(n.startswith("first page (HTMX) · country empty (") and "; 0 events)" in n for n in corners)

@@ -86,7 +86,7 @@ def test_add_event_with_two_sources_and_new_actor_then_edit(
     page.screenshot(path=str(out / "edit.png"), full_page=True)
     page.click("button.primary[name=save]")
     page.wait_for_url(f"**/events/{event_id}?saved=1")
-    assert "Moscow confirmed the shipment" in page.locator(".sources-list").inner_text()
+    assert "Moscow confirmed the shipment" in page.locator("section:has(#sources-head)").inner_text()
     history = page.locator("#history")
     assert history.locator(".history-item").count() == 2
     text = history.inner_text()

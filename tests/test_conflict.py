@@ -171,6 +171,7 @@ def test_conflict_page_shows_both_versions_and_reapply_saves_mine(analyst, db: S
         "sources-0-reliability": "C",
         "sources-0-credibility": "3",
         "reason": "my reason",
+        "confirm_single_origin": "1",  # confirmed on TASS alone: the analyst has said so
     }
     response = analyst.post(f"/events/{event.id}/edit", data=mine)
     assert response.status_code == 409
@@ -227,7 +228,11 @@ def form_fields(html: str) -> dict[str, str]:
 
 def test_reapply_keeps_the_colleagues_change_to_fields_i_did_not_touch(analyst, db: Session) -> None:  # type: ignore[no-untyped-def]
     event = make_event(db)
-    mine = {**form_fields(analyst.get(f"/events/{event.id}/edit").text), "status": "confirmed"}
+    mine = {
+        **form_fields(analyst.get(f"/events/{event.id}/edit").text),
+        "status": "confirmed",
+        "confirm_single_origin": "1",
+    }
     # The colleague sets the location and a new source grade meanwhile.
     theirs = event_input(event)
     sources = [theirs.sources[0].model_copy(update={"credibility": 2})]

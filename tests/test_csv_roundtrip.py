@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from app.cli import main as cli_main
 from app.csvio import COLUMNS, HEADER, read_csv, write_lines
 from app.filters import from_mapping
-from app.models import Actor, AuditEntry, Event, System
+from app.models import Actor, AuditEntry, Event, Origin, System
 from app.queries.transfer.export import export_batches
 from app.queries.transfer.imports import commit_import
 from tests.conftest import Client, truncate_all
@@ -52,12 +52,16 @@ AWKWARD: list[dict[str, Any]] = [
             },
             {
                 "publisher": "@Handle",
+                "origin": "=Wire; Agency",  # a relay, its origin's name a formula with a semicolon
                 "url": "https://x.example/a;b",
                 "title": "semi; colon",
                 "published": "2025",
             },
-            {"publisher": "Plain", "quote": "\tTabbed; inside"},
+            {"publisher": "Plain", "quote": "\tTabbed; inside", "origin": "-Minus Press"},
         ],
+        "likelihood": "very likely",
+        "likelihood_rationale": "=two origins; one relayed twice",
+        "confidence": "moderate",
     },
     {
         "title": "Москва обещает поставки — 中文 — العربية",
@@ -116,7 +120,7 @@ def without_ignored(body: bytes) -> list[dict[str, str]]:
 
 
 def empty_database(db: Session) -> None:
-    for model in (AuditEntry, Event, Actor, System):
+    for model in (AuditEntry, Event, Actor, System, Origin):
         db.execute(delete(model))
     db.flush()
 

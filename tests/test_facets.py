@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from app.demo import seed_demo
+from app.domain.vocab import ORIGIN_STEPS
 from app.filters import EventFilter, from_mapping
 from app.queries.aggregates.facets import facet_counts
 from app.queries.events import count_events
@@ -30,6 +31,9 @@ FILTERS: list[dict[str, str | list[str]]] = [
     {"from": "2025-10", "tag": "caribbean"},
     {"q": "missiles", "reliability_max": "B"},
     {"target": "USA", "stage_min": "1", "status": ["reported", "denied"]},
+    {"origins_min": "2"},
+    {"origins_min": "1", "origins_max": "1", "kind": ["statement", "transfer"]},
+    {"likelihood": ["likely", "almost certain"], "confidence": "high"},
 ]
 
 
@@ -37,6 +41,11 @@ def _promised(f: EventFilter, param: str, value: str) -> EventFilter:
     """The filter a facet value stands for: its parameter replaced by just that value."""
     if param == "stage_min":
         return replace(f, stage_min=int(value))
+    if param == "origins":  # exactly n, the last step n or more
+        n = int(value)
+        return f.with_origins(n, None if n == ORIGIN_STEPS[-1] else n)
+    if param == "origins_min":
+        return f.with_origins(int(value), None)
     return f.without(param).adding(param, value)
 
 

@@ -75,6 +75,10 @@ def _cases() -> list[Case]:
         "reliability_max": "b",
         "tag": "Drones",
         "due": "1",
+        "origins_min": "2",
+        "origins_max": "1",
+        "likelihood": "Likely",
+        "confidence": "high",
     }
     # Unknown: a well-formed value that names nothing the parameter knows.
     unknown = {
@@ -90,6 +94,10 @@ def _cases() -> list[Case]:
         "from": "2025-13",
         "to": "2025-02-30",
         "reliability_max": "Z",
+        "origins_min": "101",
+        "origins_max": "500",
+        "likelihood": "maybe",
+        "confidence": "certain",
     }
     # Tags, publishers and words of text are never unknown (app.filters.page_filter): they match nothing.
     empty = {"q": "xylophonic", "source": "Nobody News", "tag": "nosuch", "system_exact": "0", "due": "0"}
@@ -100,6 +108,8 @@ def _cases() -> list[Case]:
         "from": "yesterday",
         "to": "soon",
         "reliability_max": "AB",
+        "origins_min": "two",
+        "origins_max": "-1",
     }
     cases = []
     for param in PARAMS:
@@ -137,6 +147,8 @@ def corpus(engine: Engine) -> Iterator[dict[str, int]]:
                 systems=[{"designation": "Kalibr"}],
                 sources=[{"publisher": "TASS", "url": "https://tass.com/1", "reliability": "C"}],
                 tags=["caribbean"],
+                likelihood="likely",
+                confidence="moderate",
             ),
             "shahed": make_event(
                 s,
@@ -152,8 +164,15 @@ def corpus(engine: Engine) -> Iterator[dict[str, int]]:
                 ],
                 actors=[{"name": "Sergei Ryabkov", "role": "speaker"}],
                 systems=[{"designation": "Shahed-136"}],
-                sources=[{"publisher": "Reuters", "url": "https://reuters.com/1", "reliability": "B"}],
+                # Two origins: Reuters (and a site relaying it) and the AP.
+                sources=[
+                    {"publisher": "Reuters", "url": "https://reuters.com/1", "reliability": "B"},
+                    {"publisher": "Latin Times", "origin": "Reuters", "reliability": "E"},
+                    {"publisher": "AP", "reliability": "C"},
+                ],
                 tags=["drones"],
+                likelihood="almost certain",
+                confidence="high",
             ),
             "parts": make_event(
                 s,

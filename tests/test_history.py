@@ -56,7 +56,13 @@ def test_create_edit_delete_restore_each_write_one_row(client, db: Session) -> N
     assert history[0].changes["date"] == {"before": None, "after": "2024-12"}
 
     data = edit_data(
-        db, event_id, version="1", status="confirmed", reason="imagery", **{"sources-0-credibility": "2"}
+        db,
+        event_id,
+        version="1",
+        status="confirmed",
+        reason="imagery",
+        confirm_single_origin="1",
+        **{"sources-0-credibility": "2"},
     )
     assert client.post(f"/events/{event_id}/edit", data=data).status_code == 303
     history = rows(db, event_id)

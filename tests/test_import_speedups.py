@@ -146,6 +146,8 @@ def reference_row(cells: dict[str, str]) -> tuple[dict[str, Any] | None, list[tu
     status = get("status", "").strip(WHITESPACE)
     if status:
         data["status"] = status.lower()
+    for name in ("likelihood", "likelihood_rationale", "confidence", "confidence_rationale"):
+        data[name] = get(name, "").strip(WHITESPACE) or None
     stage = get("stage_override", "").strip(WHITESPACE)
     if stage:
         if stage.isdecimal():
@@ -185,6 +187,7 @@ def reference_row(cells: dict[str, str]) -> tuple[dict[str, Any] | None, list[tu
             "published": nth("source_dates"),
             "quote": nth("source_quotes"),
             "note": nth("source_notes"),
+            "origin": nth("source_origins"),
         }
         grade = nth("source_grades")
         if grade:
@@ -239,6 +242,11 @@ POOLS: dict[str, list[str]] = {
     "source_grades": ["", "B3", "b 3; C2", "Z9", "A1; "],
     "source_quotes": ["", "'=1+1", "q; r"],
     "source_notes": ["", "n", "'already quoted; "],
+    "source_origins": ["", "The Times", "; TASS", "TASS; ", "'=Wire"],
+    "likelihood": ["", "likely", "Almost  Certain", "probably"],
+    "likelihood_rationale": ["", "two origins", "'=why"],
+    "confidence": ["", "high", "LOW", "sure"],
+    "confidence_rationale": ["", "one origin"],
 }
 
 

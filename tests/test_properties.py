@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from app import migrate
 from app.domain import clock
-from app.domain.vocab import KINDS, RELIABILITY, STATUSES
+from app.domain.vocab import KINDS, ORIGIN_STEPS, RELIABILITY, STATUSES
 from app.filters import EventFilter
 from app.queries.events import count_events, event_select, matching_ids
 from app.schemas import EventInput
@@ -138,6 +138,8 @@ PARAM_VALUES: dict[str, st.SearchStrategy[list[str]]] = {
     "reliability_max": st.sampled_from(RELIABILITY).map(lambda g: [g]),
     "tag": _values([*TAGS, "DRONES", "unused"]),
     "due": st.sampled_from(["1", "0"]).map(lambda w: [w]),
+    "origins_min": st.integers(0, 3).map(lambda n: [str(n)]),
+    "origins_max": st.integers(0, 2).map(lambda n: [str(n)]),
 }
 MULTI = ["country", "supplier", "recipient", "target", "actor", "system", "kind", "status", "source", "tag"]
 
@@ -212,6 +214,11 @@ def test_deleted_events_never_match(dataset: Engine, f: EventFilter) -> None:
 
 def only(f: EventFilter, param: str, value: str) -> EventFilter:
     """The filter with `param` holding just `value` (what a facet count promises)."""
+    if param == "origins":  # exactly n origins, the last step n or more
+        n = int(value)
+        return f.with_origins(n, None if n == ORIGIN_STEPS[-1] else n)
+    if param == "origins_min":  # the select: at least n, whatever the range was
+        return f.with_origins(int(value), None)
     return EventFilter.from_pairs([*f.without(param).pairs(), (param, value)])
 
 

@@ -26,7 +26,7 @@ from app.api.schemas import (
 from app.auth.deps import AnalystDep, ViewerDep
 from app.db import SessionDep
 from app.domain.textkeys import fold
-from app.domain.vocab import KINDS, STATUSES
+from app.domain.vocab import CONFIDENCES, KINDS, LIKELIHOODS, STATUSES
 from app.filters import MAX_LENGTH, MAX_VALUES, FilterError, InvalidFilter, strict_filter
 from app.queries.api import event_id_for_client_token
 from app.queries.events import Cursor, event_or_none, timeline_page
@@ -258,6 +258,28 @@ def list_events(
             description="1: only events due for review (claimed or reported, not reviewed for N days)",
             json_schema_extra=_choice("01"),
         ),
+    ] = None,
+    origins_min: Annotated[
+        str | None,
+        Query(
+            description="at least this many independent origins (2: corroborated)",
+            json_schema_extra={"pattern": "^$|^[0-9]{1,3}$"},
+        ),
+    ] = None,
+    origins_max: Annotated[
+        str | None,
+        Query(
+            description="at most this many; with origins_min=1, origins_max=1: rests on a single origin",
+            json_schema_extra={"pattern": "^$|^[0-9]{1,3}$"},
+        ),
+    ] = None,
+    likelihood: Annotated[
+        list[str] | None,
+        Query(description="ICD 203 estimative words", json_schema_extra=_many(LIKELIHOODS)),
+    ] = None,
+    confidence: Annotated[
+        list[str] | None,
+        Query(description="analytic confidence", json_schema_extra=_many(CONFIDENCES)),
     ] = None,
     cursor: Annotated[
         str | None,

@@ -15,6 +15,8 @@ from app.api.schemas import (
     ActorPage,
     CountryOut,
     CountryPage,
+    OriginOut,
+    OriginPage,
     Problem,
     SystemOut,
     SystemPage,
@@ -32,6 +34,7 @@ from app.queries.api import (
     system_with_count,
     systems_page,
 )
+from app.queries.reference import OriginRow, origin_list
 from app.services.reference import SYSTEMS, ReferenceConflict, SystemEdit, update_entry
 
 router = APIRouter(tags=["reference"], dependencies=[Security(bearer)], responses=COMMON_ERRORS)
@@ -201,3 +204,36 @@ def get_country(code: str, db: SessionDep, principal: ViewerDep) -> Any:
     resolved = resolve_country(code[:100])
     found = country_with_count(db, resolved) if resolved else None
     return _one(found, _country, f"No country “{code[:100]}”; use an ISO 3166-1 code such as RUS.")
+
+
+def _origin(row: OriginRow) -> OriginOut:
+    return OriginOut(id=row.id, name=row.name, aliases=list(row.aliases), event_count=row.events)
+
+
+@router.get(
+    "/origins", response_model=OriginPage, summary="List origins", responses={**AUTH_ERRORS, **INVALID}
+)
+def list_origins(
+    db: SessionDep, principal: ViewerDep, q: Search = "", limit: Limit = 50, offset: Offset = 0
+) -> Any:
+    """Origins, the most cited first; `q` matches names and aliases. Sources relaying one origin (or
+    naming it by an alias) count once towards an event's `origin_count`."""
+    rows = origin_list(db, q, limit + 1, offset)
+    more = len(rows) > limit
+    return OriginPage(
+        items=[_origin(r) for r in rows[:limit]], next=_next("/api/v1/origins", q, limit, offset, more)
+    )
+
+
+@router.get(
+    "/origins/{origin_id}",
+    response_model=OriginOut,
+    summary="One origin",
+    responses={**AUTH_ERRORS, **_missing("origin")},
+)
+def get_origin(origin_id: RefId, db: SessionDep, principal: ViewerDep) -> Any:
+    """An origin with its aliases and how many visible events cite it."""
+    rows = origin_list(db, limit=1, origin_id=origin_id)
+    if not rows:
+        raise HTTPException(404, f"No origin {origin_id}.")
+    return _origin(rows[0])

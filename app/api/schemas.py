@@ -17,6 +17,7 @@ from app.domain.vocab import LINK_TYPES, REVIEWABLE, STAGES
 from app.models import Event
 from app.queries.links import LinkView
 from app.schemas import EventInput, NotBool
+from app.services.events import relays
 
 
 class ErrorItem(BaseModel):
@@ -61,7 +62,11 @@ class SystemLinkOut(BaseModel):
 class SourceOut(BaseModel):
     """A citation with its NATO Admiralty grades."""
 
-    publisher: str = Field(examples=["TASS"])
+    publisher: str = Field(examples=["Latin Times"])
+    origin: str = Field(description="who first reported it (the catalogue's name)", examples=["The Times"])
+    relays: bool = Field(
+        description="true when the publisher relays the origin's report, false when it is the origin"
+    )
     url: str | None = None
     title: str | None = None
     published: str | None = Field(default=None, description="YYYY, YYYY-MM or YYYY-MM-DD")
@@ -103,6 +108,16 @@ class EventOut(BaseModel):
     actors: list[ActorLinkOut]
     systems: list[SystemLinkOut]
     sources: list[SourceOut]
+    origins: list[str] = Field(
+        description="the independent origins over the sources", examples=[["The Times"]]
+    )
+    origin_count: int = Field(description="how many independent origins (relays of one origin count once)")
+    likelihood: str | None = Field(
+        default=None, description="ICD 203 estimative language", examples=["likely"]
+    )
+    likelihood_rationale: str | None = None
+    confidence: str | None = Field(default=None, description="analytic confidence: low, moderate, high")
+    confidence_rationale: str | None = None
     version: int = Field(description="send it back with PUT/PATCH/DELETE: the edit is refused if it moved")
     created_at: datetime
     updated_at: datetime
@@ -147,6 +162,8 @@ class EventOut(BaseModel):
             sources=[
                 SourceOut(
                     publisher=s.publisher,
+                    origin=s.origin.name,
+                    relays=relays(s.publisher, s.origin),
                     url=s.url,
                     title=s.title,
                     published=format_iso(s.published_on, s.published_precision) or None,
@@ -157,6 +174,12 @@ class EventOut(BaseModel):
                 )
                 for s in event.sources
             ],
+            origins=list(dict.fromkeys(s.origin.name for s in event.sources)),
+            origin_count=event.origin_count,
+            likelihood=event.likelihood,
+            likelihood_rationale=event.likelihood_rationale,
+            confidence=event.confidence,
+            confidence_rationale=event.confidence_rationale,
             version=event.version,
             created_at=event.created_at,
             updated_at=event.updated_at,
@@ -312,6 +335,22 @@ class CountryOut(BaseModel):
     name: str = Field(examples=["Venezuela"])
     event_count: int
     events: str = Field(examples=["/api/v1/events?country=VEN"])
+
+
+class OriginOut(BaseModel):
+    """An origin (who first reported what sources carry) with how many visible events cite it."""
+
+    id: int
+    name: str = Field(examples=["The Times"])
+    aliases: list[str] = Field(examples=[["Times (London)"]])
+    event_count: int
+
+
+class OriginPage(BaseModel):
+    """Origins, the most cited first; follow `next` for more."""
+
+    items: list[OriginOut]
+    next: str | None
 
 
 class ActorPage(BaseModel):

@@ -106,8 +106,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     imported = sum(len(r.event_ids) for r in results)
     new_actors = sum(len(r.new_actors) for r in results)
     new_systems = sum(len(r.new_systems) for r in results)
+    new_origins = sum(len(r.new_origins) for r in results)
     print(
-        f"imported {imported} event(s); new actors: {new_actors}, new systems: {new_systems}",
+        f"imported {imported} event(s); new actors: {new_actors}, new systems: {new_systems}, "
+        f"new origins: {new_origins}",
         file=sys.stderr,
     )
     return 0
@@ -167,7 +169,9 @@ def _load(
         def hand_over(rows: list[ParsedRow], refs: Future[References]) -> None:
             payload = build_batch(rows, refs.result(), None, token, reason)
             links.add(rows, payload.event_ids)
-            results.append(ImportResult(payload.event_ids, payload.new_actors, payload.new_systems))
+            results.append(
+                ImportResult(payload.event_ids, payload.new_actors, payload.new_systems, payload.new_origins)
+            )
             events = search.submit(event_rows, helper, payload)
             futures.append(events)
             unwritten.append((payload, events))
@@ -259,7 +263,11 @@ def _dry_run(session: Session, parsed: ParsedFile) -> int:
     if outside:
         shown = "; ".join(f"#{i} {title}" for i, title in list(outside.items())[:50])
         print(f"links to events already in this database: {shown}", file=sys.stderr)
-    for label, names in (("actors", plan.new_actors), ("systems", plan.new_systems)):
+    for label, names in (
+        ("actors", plan.new_actors),
+        ("systems", plan.new_systems),
+        ("origins", plan.new_origins),
+    ):
         if names:
             print(f"new {label} ({len(names)}): {', '.join(names[:50])}", file=sys.stderr)
     if plan.duplicates_checked < plan.duplicates_checkable:

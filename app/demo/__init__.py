@@ -11,9 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.domain.textkeys import match_keys
-from app.models import Actor, Event, System
+from app.models import Actor, Event, Origin, System
 from app.schemas import EventInput
-from app.services.events import create_event, find_actor, find_system
+from app.services.events import create_event, find_actor, find_origin, find_system
 
 FIXTURE = Path(__file__).with_name("demo-events.yaml")
 # Demo events carry client tokens derived from their keys, so a second load finds them.
@@ -32,7 +32,7 @@ def load_fixture() -> dict[str, Any]:
 
 
 def seed_demo(session: Session) -> int:
-    """Load the demo actors, systems and events that are missing; return how many events were added."""
+    """Load the demo actors, systems, origins and events that are missing; return the number of new events."""
     data = load_fixture()
     for a in data["actors"]:
         if find_actor(session, a["name"]) is None:
@@ -57,6 +57,10 @@ def seed_demo(session: Session) -> int:
                     origin_code=s.get("origin"),
                 )
             )
+    for o in data.get("origins", []):
+        if find_origin(session, o["name"]) is None:
+            aliases = o.get("aliases", [])
+            session.add(Origin(name=o["name"], aliases=aliases, match_keys=match_keys(o["name"], aliases)))
     session.flush()
     for s in (s for s in data["systems"] if s.get("parent")):  # families (Su-30MK2 -> Su-30)
         variant, family = find_system(session, s["designation"]), find_system(session, s["parent"])

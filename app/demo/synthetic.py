@@ -380,6 +380,7 @@ class Catalogue:
     all_actor_ids: list[int] = field(default_factory=list)
     all_system_ids: list[int] = field(default_factory=list)
     system_names: dict[int, str] = field(default_factory=dict)
+    origin_ids: dict[str, int] = field(default_factory=dict)  # publisher -> its own origin
     # Each entry's words for the events' search documents (app.queries.search_document).
     words: CatalogueWords = field(default_factory=lambda: CatalogueWords({}, {}, {}))
 
@@ -439,6 +440,14 @@ def _load_catalogue(conn: psycopg.Connection[Any], cat: Catalogue) -> None:
                 "VALUES (%s, '{}', %s, %s, %s) ON CONFLICT (designation) DO NOTHING",
                 (d, match_keys(d), category, origin),
             )
+        for name, *_ in PUBLISHERS:
+            cur.execute(
+                "INSERT INTO origins (name, aliases, match_keys) VALUES (%s, '{}', %s) "
+                "ON CONFLICT (name) DO NOTHING",
+                (name, match_keys(name)),
+            )
+        cur.execute("SELECT id, name FROM origins WHERE name = ANY(%s)", ([p[0] for p in PUBLISHERS],))
+        cat.origin_ids.update({name: origin_id for origin_id, name in cur.fetchall()})
         cur.execute("SELECT id, country_code FROM actors WHERE name = ANY(%s)", ([a[0] for a in cat.actors],))
         for actor_id, code in cur.fetchall():
             cat.actor_ids.setdefault(code or "", []).append(actor_id)
@@ -539,6 +548,7 @@ class Generator:
         # Sources, graded; their quotes and titles feed the full-text document.
         docs: list[str] = []
         n_sources = rng.choices(range(5), cum_weights=self.source_acc)[0]
+        origins: list[int] = []
         for pos in range(n_sources):
             name, domain, grade, _ = rng.choices(self.publishers, cum_weights=self.publisher_acc)[0]
             reliability = grade if rng.random() < 0.8 else rng.choice("ABCDEF")
@@ -549,6 +559,9 @@ class Generator:
             src_title = f"{title} ({name})" if rng.random() < 0.7 else None
             pub_precision = "day" if rng.random() < 0.95 else None
             docs.append(f"{quote or ''} {src_title or ''}")
+            # Some later sources relay the first one's report (no draw: earlier seeds keep their rows).
+            origin = origins[0] if pos and (event_id + pos) % 4 == 0 else self.cat.origin_ids[name]
+            origins.append(origin)
             out.sources.append(
                 "\t".join(
                     (
@@ -562,6 +575,7 @@ class Generator:
                         _copy_text(quote),
                         reliability,
                         str(credibility),
+                        str(origin),
                     )
                 )
             )
@@ -580,6 +594,7 @@ class Generator:
                     _copy_text(end_precision),
                     _copy_text(location),
                     _pg_array(tags),
+                    str(len(set(origins))),
                     _copy_text(" ".join(docs)),
                 )
             )
@@ -629,14 +644,14 @@ def _acc(weights: list[int]) -> list[int]:
 
 EVENT_COLUMNS = (
     "id, title, summary, kind, status, stage_override, date_start, date_precision, "
-    "date_end, date_end_precision, location, tags"
+    "date_end, date_end_precision, location, tags, origin_count"
 )
 COUNTRY_COLUMNS = "event_id, role, country_code, position"
 ACTOR_COLUMNS = "event_id, actor_id, role, position"
 SYSTEM_COLUMNS = "event_id, system_id, quantity, quantity_note, position"
 SOURCE_COLUMNS = (
     "event_id, position, publisher, url, title, published_on, published_precision, quote, "
-    "reliability, credibility"
+    "reliability, credibility, origin_id"
 )
 # Events go through an index-free staging table so the full-text document is computed on the way in
 # (one write per row instead of an INSERT plus an UPDATE). The document is the one of
@@ -644,7 +659,8 @@ SOURCE_COLUMNS = (
 STAGING = (
     "CREATE TEMP TABLE synthetic_events (id bigint, title text, summary text, kind text, status text, "
     "stage_override smallint, date_start date, date_precision text, date_end date, "
-    "date_end_precision text, location text, tags text[], quotes text, catalogue text) ON COMMIT DROP"
+    "date_end_precision text, location text, tags text[], origin_count smallint, quotes text, "
+    "catalogue text) ON COMMIT DROP"
 )
 # Review clocks spread over the last 90 days by id (not by the seeded generator, so a seed still gives
 # the same events), so the review queue and `due=1` have realistic sizes at scale.
@@ -772,6 +788,6 @@ def seed_synthetic(
             conn.execute("SELECT setval(pg_get_serial_sequence('events', 'id'), %s)", (last_id,))
         conn.commit()
         conn.autocommit = True
-        for table in ("events", *LINK_TABLES, "actors", "systems"):
+        for table in ("events", *LINK_TABLES, "actors", "systems", "origins"):
             conn.execute(f"VACUUM ANALYZE {table}")
     return SeedResult(n_events, first_id, last_id, time.perf_counter() - began, counts, bulk)

@@ -87,6 +87,21 @@ RELIABILITY: tuple[str, ...] = ("A", "B", "C", "D", "E", "F")
 CREDIBILITY: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
 USER_ROLES: tuple[str, ...] = ("viewer", "analyst", "admin")
 
+# The analyst's judgement of an event as a whole (DESIGN "Trust"): ICD 203 estimative language, from the
+# least to the most likely, and analytic confidence in that judgement. Both optional.
+LIKELIHOODS: tuple[str, ...] = (
+    "almost no chance",
+    "very unlikely",
+    "unlikely",
+    "roughly even chance",
+    "likely",
+    "very likely",
+    "almost certain",
+)
+CONFIDENCES: tuple[str, ...] = ("low", "moderate", "high")
+# The corroboration facet's steps: events with at least 1, 2 or 3 independent origins.
+ORIGIN_STEPS: tuple[int, ...] = (1, 2, 3)
+
 RELIABILITY_LABELS: dict[str, str] = {
     "A": "completely reliable",
     "B": "usually reliable",

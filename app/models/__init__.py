@@ -3,7 +3,7 @@
 from app.models.audit import AuditEntry, DataChange
 from app.models.base import Base
 from app.models.events import Event, EventActor, EventCountry, EventLine, EventLink, EventSystem, Source
-from app.models.reference import Actor, Country, System
+from app.models.reference import Actor, Country, Origin, System
 from app.models.staging import StagedImport
 from app.models.users import ApiToken, LoginAttempt, User, UserSession
 from app.models.watch import EventNote, FeedToken, SavedView, SavedViewOpen
@@ -24,6 +24,7 @@ __all__ = [
     "EventSystem",
     "FeedToken",
     "LoginAttempt",
+    "Origin",
     "SavedView",
     "SavedViewOpen",
     "Source",

@@ -25,9 +25,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.domain.vocab import (
     ACTOR_ROLES,
+    CONFIDENCES,
     COUNTRY_ROLES,
     CREDIBILITY,
     KINDS,
+    LIKELIHOODS,
     LINK_TYPES,
     PRECISIONS,
     RELIABILITY,
@@ -36,7 +38,7 @@ from app.domain.vocab import (
     stage_case_sql,
 )
 from app.models.base import Base, created_at_column
-from app.models.reference import Actor, Country, System
+from app.models.reference import Actor, Country, Origin, System
 
 # Last day of the period an event covers, at its precision (the end date's when it has one).
 # date::timestamp keeps every function immutable, as a generated column requires.
@@ -80,6 +82,14 @@ class Event(Base):
     period_end: Mapped[date] = mapped_column(Date, Computed(PERIOD_END_SQL, persisted=True))
     location: Mapped[str | None] = mapped_column(Text, nullable=True)
     tags: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, server_default="{}")
+    # Independent origins over the sources (distinct sources.origin_id), kept by every write that changes
+    # sources or merges origins, so counts, the facts copy and the export read it without a join.
+    origin_count: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default="0")
+    # The analyst's judgement of the event as a whole (ICD 203 likelihood, analytic confidence).
+    likelihood: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    likelihood_rationale: Mapped[str | None] = mapped_column(Text, nullable=True)
+    confidence: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    confidence_rationale: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Full-text document: title, summary, source quotes and catalogue names (app.queries.search_document).
     # Deferred: only SQL reads it, and loading it with every page of rows costs a third of their load.
     search_vector: Mapped[str | None] = mapped_column(TSVECTOR, nullable=True, deferred=True)
@@ -128,6 +138,13 @@ class Event(Base):
         CheckConstraint(_normalised_date_check("date_end", "date_end_precision"), name="end_normalised"),
         CheckConstraint("length(btrim(title)) > 0", name="title_not_blank"),
         CheckConstraint("version > 0", name="version_positive"),
+        CheckConstraint("origin_count >= 0", name="origin_count_non_negative"),
+        CheckConstraint(
+            f"likelihood IS NULL OR likelihood IN ({sql_in(LIKELIHOODS)})", name="likelihood_known"
+        ),
+        CheckConstraint(
+            f"confidence IS NULL OR confidence IN ({sql_in(CONFIDENCES)})", name="confidence_known"
+        ),
         # The timeline's keyset order; partial so deleted events cost nothing.
         Index(
             "ix_events_timeline",
@@ -154,8 +171,18 @@ class Event(Base):
             "ix_events_facts",
             "date_start",
             "id",
+            postgresql_include=[
+                "period_end",
+                "date_precision",
+                "kind",
+                "status",
+                "stage",
+                "origin_count",
+                "likelihood",
+                "confidence",
+                "review_clock_at",
+            ],
             postgresql_where=text("deleted_at IS NULL"),
-            postgresql_include=["period_end", "date_precision", "kind", "status", "stage", "review_clock_at"],
         ),
     )
 
@@ -227,6 +254,9 @@ class Source(Base):
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), nullable=False)
     position: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default="0")
     publisher: Mapped[str] = mapped_column(Text, nullable=False)
+    # Who first reported it: the publisher's own origin (its name or an alias folds like the publisher)
+    # unless the publisher relays another's report. Always set, so corroboration is one count distinct.
+    origin_id: Mapped[int] = mapped_column(ForeignKey("origins.id", ondelete="RESTRICT"), nullable=False)
     url: Mapped[str | None] = mapped_column(Text, nullable=True)
     title: Mapped[str | None] = mapped_column(Text, nullable=True)
     published_on: Mapped[date | None] = mapped_column(Date, nullable=True)
@@ -237,6 +267,7 @@ class Source(Base):
     credibility: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default="6")
 
     event: Mapped[Event] = relationship(back_populates="sources")
+    origin: Mapped[Origin] = relationship(lazy="joined")
 
     __table_args__ = (
         CheckConstraint(f"reliability IN ({sql_in(RELIABILITY)})", name="reliability_grade"),
@@ -255,6 +286,7 @@ class Source(Base):
         Index("ix_sources_event_id", "event_id"),
         Index("ix_sources_publisher_lower", text("lower(publisher)"), "event_id"),
         Index("ix_sources_reliability", "reliability", "event_id"),
+        Index("ix_sources_origin", "origin_id", "event_id"),
     )
 
 

@@ -69,3 +69,24 @@ class System(Base):
         CheckConstraint("parent_id <> id", name="not_own_parent"),
         Index("ix_systems_match_keys", "match_keys", postgresql_using="gin"),
     )
+
+
+class Origin(Base):
+    """Who first reported a piece of information (an outlet, agency, official or document).
+
+    A source's publisher is who the analyst read; its origin may be the publisher itself or another
+    (a relay). Two sources with one origin are one piece of corroboration, however they are spelt.
+    """
+
+    __tablename__ = "origins"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(Text, nullable=False, unique=True)
+    aliases: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, server_default="{}")
+    match_keys: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False, server_default="{}")
+    created_at: Mapped[datetime] = created_at_column()
+
+    __table_args__ = (
+        CheckConstraint("length(btrim(name)) > 0", name="name_not_blank"),
+        Index("ix_origins_match_keys", "match_keys", postgresql_using="gin"),
+    )

@@ -78,6 +78,14 @@ def conditions(f: EventFilter) -> list[ColumnElement[bool]]:
         where.append(exists().where(Source.event_id == Event.id, Source.reliability <= f.reliability_max))
     if f.tag:
         where.append(Event.tags.overlap(list(f.tag)))
+    if f.origins_min is not None:
+        where.append(Event.origin_count >= f.origins_min)
+    if f.origins_max is not None:
+        where.append(Event.origin_count <= f.origins_max)
+    if f.likelihood:
+        where.append(Event.likelihood.in_(f.likelihood))
+    if f.confidence:
+        where.append(Event.confidence.in_(f.confidence))
     if f.due:
         where.append(due_condition())
     return where

@@ -14,7 +14,7 @@ from app.domain.names import NameIndex
 from app.domain.textkeys import fold
 from app.domain.vocab import KINDS, STATUSES
 from app.filters import COUNTRY_PARAMS, FilterError
-from app.models import Actor, System
+from app.models import Actor, Origin, System
 
 # How many "did you mean" values a refused filter value offers.
 DID_YOU_MEAN = 3
@@ -93,6 +93,19 @@ def suggest_systems(session: Session, query: str, limit: int = 10) -> list[Sugge
     return [Suggestion(d, " · ".join(x for x in (category, origin) if x)) for d, category, origin in rows]
 
 
+def suggest_origins(session: Session, query: str, limit: int = 10) -> list[Suggestion]:
+    """Origins (outlets, agencies, officials, documents) whose name or alias contains the query."""
+    needle = fold(query)
+    if not needle:
+        return []
+    rows = _matching(session, "origin", query, limit, Origin.name, Origin.aliases)
+    out = []
+    for name, aliases in rows:
+        alias = next((a for a in aliases if needle in fold(a)), None)
+        out.append(Suggestion(name, f"also “{alias}”" if alias and needle not in fold(name) else ""))
+    return out
+
+
 def suggest_countries(query: str, limit: int = 10) -> list[Suggestion]:
     """Countries whose code or name matches the query; codes first."""
     needle = fold(query)
@@ -169,3 +182,35 @@ def with_suggestions(session: Session, errors: list[FilterError]) -> list[Filter
             e = replace(e, suggestions=tuple(c.name for c in close))
         out.append(e)
     return out
+
+
+@dataclass(frozen=True)
+class OriginRow:
+    """An origin in the list: its names and how many live events rest on it (any of their sources)."""
+
+    id: int
+    name: str
+    aliases: list[str]
+    events: int
+
+
+def origin_list(
+    session: Session, query: str = "", limit: int = 200, offset: int = 0, origin_id: int | None = None
+) -> list[OriginRow]:
+    """Origins whose name or alias contains the query, busiest first.
+
+    Counted in SQL (ix_sources_origin), not on the facts copy, which holds no sources: the list is an
+    admin's page, read far less often than the timeline.
+    """
+    stmt = text(
+        "SELECT o.id, o.name, o.aliases, count(DISTINCT e.id) AS n FROM origins o"
+        " LEFT JOIN sources s ON s.origin_id = o.id"
+        " LEFT JOIN events e ON e.id = s.event_id AND e.deleted_at IS NULL"
+        " WHERE (:needle = ''"
+        " OR EXISTS (SELECT 1 FROM unnest(o.match_keys) k WHERE k LIKE '%' || :needle || '%'))"
+        " AND (CAST(:one AS int) IS NULL OR o.id = :one)"
+        " GROUP BY o.id ORDER BY n DESC, o.name, o.id LIMIT :limit OFFSET :offset"
+    )
+    needle = fold(query).replace("%", "").replace("_", "")
+    params = {"needle": needle, "limit": limit, "offset": offset, "one": origin_id}
+    return [OriginRow(*row) for row in session.execute(stmt, params)]

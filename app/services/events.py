@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 from app.domain import clock
 from app.domain.dates import format_iso
 from app.domain.textkeys import fold, match_keys
-from app.models import Actor, Event, EventActor, EventCountry, EventSystem, Source, System
+from app.models import Actor, Event, EventActor, EventCountry, EventSystem, Origin, Source, System
 from app.queries.search_document import refresh_documents
 from app.queries.transfer.export_lines import store_lines
 from app.schemas import ActorLink, CountryLink, EventInput, SourceInput, SystemLink
@@ -39,7 +39,7 @@ def event_options() -> list[Any]:
         selectinload(Event.countries),
         selectinload(Event.actors).joinedload(EventActor.actor),
         selectinload(Event.systems).joinedload(EventSystem.system),
-        selectinload(Event.sources),
+        selectinload(Event.sources).joinedload(Source.origin),
     ]
 
 
@@ -77,6 +77,11 @@ def find_actor(session: Session, name: str) -> Actor | None:
 def find_system(session: Session, designation: str) -> System | None:
     """The system whose designation or alias folds to the same key."""
     return find_entry(session, System, designation)
+
+
+def find_origin(session: Session, name: str) -> Origin | None:
+    """The origin whose name or alias folds to the same key."""
+    return find_entry(session, Origin, name)
 
 
 # Lock order: an event's writer takes the actors and systems it will link (FOR KEY SHARE, each table in
@@ -125,10 +130,11 @@ def _key_share(model: Any, ids: set[int]) -> Any:
 
 
 class Entries(NamedTuple):
-    """The existing actors and systems an input names, by match key, locked for the save."""
+    """The existing actors, systems and origins an input names, by match key, locked for the save."""
 
     actors: dict[str, Actor]
     systems: dict[str, System]
+    origins: dict[str, Origin]
 
 
 def lock_entries(session: Session, data: EventInput, created: list[str] | None = None) -> Entries:
@@ -145,10 +151,15 @@ def lock_entries(session: Session, data: EventInput, created: list[str] | None =
     for slink in sorted(data.systems, key=lambda x: fold(x.designation)):
         if fold(slink.designation) not in systems:
             systems[fold(slink.designation)] = get_or_create_system(session, slink, created)
-    return Entries(actors, systems)
+    names = [src.origin_name() for src in data.sources]
+    origins = _lock_named(session, Origin, names, find_origin)
+    for name in sorted(names, key=fold):
+        if fold(name) not in origins:
+            origins[fold(name)] = get_or_create_origin(session, name, created)
+    return Entries(actors, systems, origins)
 
 
-def _insert_alone(session: Session, entry: Actor | System) -> None:
+def _insert_alone(session: Session, entry: Actor | System | Origin) -> None:
     """Insert a new actor or system in a savepoint, so a name clash undoes this insert, not the save."""
     with session.begin_nested():
         session.add(entry)
@@ -207,10 +218,40 @@ def get_or_create_system(session: Session, link: SystemLink, created: list[str] 
     return _get_or_create(session, System, link.designation, make, created)
 
 
+def get_or_create_origin(session: Session, name: str, created: list[str] | None = None) -> Origin:
+    """Find an origin by name or alias, or add it to the catalogue (as an import adds an unknown actor)."""
+
+    def make() -> Origin:
+        return Origin(name=name, aliases=[], match_keys=match_keys(name))
+
+    return _get_or_create(session, Origin, name, make, created)
+
+
+def independent_origins(session: Session, data: EventInput) -> list[str]:
+    """The distinct origins the input's sources go back to, by catalogue name (new ones as typed)."""
+    found: dict[object, str] = {}
+    for source in data.sources:
+        name = source.origin_name()
+        origin = find_origin(session, name)
+        found.setdefault(origin.id if origin is not None else fold(name), origin.name if origin else name)
+    return list(found.values())
+
+
+def relays(publisher: str, origin: Origin) -> bool:
+    """True when the publisher is not the origin itself (by name or alias): it relays another's report."""
+    return fold(publisher) not in origin.match_keys
+
+
+def shown_origin(publisher: str, origin: Origin) -> str | None:
+    """The origin as a source's input shows it: its name for a relay, None when it is the publisher."""
+    return origin.name if relays(publisher, origin) else None
+
+
 def source_input(source: Source) -> SourceInput:
     """A stored source as input (for edit forms, re-apply and export)."""
     return SourceInput.model_construct(  # stored values were validated on the way in
         publisher=source.publisher,
+        origin=shown_origin(source.publisher, source.origin),
         url=source.url,
         title=source.title,
         published=format_iso(source.published_on, source.published_precision) or None,
@@ -242,6 +283,10 @@ def event_input(event: Event) -> EventInput:
             for s in event.systems
         ],
         sources=[source_input(s) for s in event.sources],
+        likelihood=event.likelihood,
+        likelihood_rationale=event.likelihood_rationale,
+        confidence=event.confidence,
+        confidence_rationale=event.confidence_rationale,
         client_token=event.client_token,
     )
 
@@ -276,6 +321,7 @@ def input_snapshot(
         "sources": [
             {
                 "publisher": x.publisher,
+                "origin": x.origin,
                 "url": x.url,
                 "title": x.title,
                 "published": x.published,
@@ -285,6 +331,10 @@ def input_snapshot(
             }
             for x in data.sources
         ],
+        "likelihood": data.likelihood,
+        "likelihood_rationale": data.likelihood_rationale,
+        "confidence": data.confidence,
+        "confidence_rationale": data.confidence_rationale,
     }
 
 
@@ -306,6 +356,10 @@ def _apply(session: Session, event: Event, data: EventInput, entries: Entries) -
     event.date_end_precision = end.precision if end else None
     event.location = data.location
     event.tags = list(data.tags)
+    event.likelihood = data.likelihood
+    event.likelihood_rationale = data.likelihood_rationale
+    event.confidence = data.confidence
+    event.confidence_rationale = data.confidence_rationale
 
     event.countries = [
         EventCountry(country_code=c.code, role=c.role, position=i) for i, c in enumerate(data.countries)
@@ -332,6 +386,7 @@ def _apply(session: Session, event: Event, data: EventInput, entries: Entries) -
             Source(
                 position=i,
                 publisher=s.publisher,
+                origin=entries.origins[fold(s.origin_name())],
                 url=s.url,
                 title=s.title,
                 published_on=published.start if published else None,
@@ -343,6 +398,7 @@ def _apply(session: Session, event: Event, data: EventInput, entries: Entries) -
             )
         )
     event.sources = sources
+    event.origin_count = len({src.origin.id for src in sources})
 
 
 def refresh_search(session: Session, event_ids: list[int] | None = None) -> None:

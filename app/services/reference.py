@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import delete, exists, func, select, text, update
 from sqlalchemy.orm import Session, aliased, object_session
 
 from app.domain.textkeys import fold, match_keys
-from app.models import Actor, Event, EventActor, EventSystem, System
+from app.models import Actor, Event, EventActor, EventSystem, Origin, Source, System
 from app.queries.editing import owning_keys
 from app.queries.families import descendant_ids
 from app.queries.search_document import refresh_documents, system_family
@@ -105,6 +105,19 @@ class SystemEdit(_Edit):
         return self
 
 
+class OriginEdit(_Edit):
+    """What an analyst may change on an origin: its name and the other spellings that are it."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    aliases: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list, max_length=50)
+
+    @model_validator(mode="after")
+    def _clean(self) -> OriginEdit:
+        self.name = " ".join(self.name.split())
+        self.aliases = _other_aliases(self.aliases, self.name)
+        return self
+
+
 @dataclass(frozen=True)
 class ReferenceKind:
     """What differs between kinds of named reference entry; the methods are hooks a kind may extend."""
@@ -122,6 +135,8 @@ class ReferenceKind:
     # Link columns besides the event that make two links the same (a merge keeps one of them).
     same_link: tuple[str, ...]
     edit: type[_Edit]
+    # The events' export lines show the aliases too (an origin's decide whether a source is a relay).
+    lines_show_aliases: bool = False
 
     def name(self, entry: Any) -> str:
         """The entry's name (an actor's name, a system's designation)."""
@@ -147,6 +162,10 @@ class ReferenceKind:
 
     def before_links_move(self, session: Session, keep: Any, drop: Any) -> None:
         """A merge's step before drop's links move to keep."""
+
+    def move_links(self, session: Session, keep: Any, drop: Any) -> None:
+        """Drop's links become keep's (one link per event and `same_link` columns)."""
+        _move_links(session, self, keep.id, drop.id)
 
     def before_drop(self, session: Session, keep: Any, drop: Any, who: Who | None, reason: str) -> None:
         """A merge's step before drop is deleted."""
@@ -247,6 +266,42 @@ class SystemKind(ReferenceKind):
             record(session, who, "merge", "system", child_id, change, reason)
 
 
+# Recount independent origins of some events from their sources (the count the write path keeps).
+_RECOUNT = text(
+    "UPDATE events e SET origin_count = (SELECT count(DISTINCT s.origin_id) FROM sources s"
+    " WHERE s.event_id = e.id) WHERE e.id = ANY(:ids)"
+)
+
+
+def recount_origins(session: Session, event_ids: list[int]) -> None:
+    """Set events.origin_count from the sources of these events (after their origins were merged)."""
+    if event_ids:
+        session.flush()
+        session.execute(_RECOUNT, {"ids": event_ids})
+
+
+@dataclass(frozen=True)
+class OriginKind(ReferenceKind):
+    """Origins: each source names one, so a merge moves every source and recounts its event's origins."""
+
+    def move_links(self, session: Session, keep: Any, drop: Any) -> None:
+        """Every source of drop now names keep (two sources of one event may share an origin)."""
+        event_ids = list(
+            session.scalars(select(Source.event_id).where(Source.origin_id == drop.id).distinct())
+        )
+        session.execute(
+            update(Source)
+            .where(Source.origin_id == drop.id)
+            .values(origin_id=keep.id)
+            .execution_options(synchronize_session=False)
+        )
+        # Two origins that were one all along: an event citing both now rests on one fewer.
+        recount_origins(session, event_ids)
+        for obj in list(session.identity_map.values()):
+            if isinstance(obj, Source | Event):  # loaded before the UPDATE went around the ORM
+                session.expire(obj)
+
+
 ACTORS = ReferenceKind(
     noun="actor",
     plural="actors",
@@ -271,7 +326,20 @@ SYSTEMS = SystemKind(
     same_link=(),
     edit=SystemEdit,
 )
-REFERENCE_KINDS: dict[str, ReferenceKind] = {kind.noun: kind for kind in (ACTORS, SYSTEMS)}
+ORIGINS = OriginKind(
+    noun="origin",
+    plural="origins",
+    model=Origin,
+    link=Source,
+    link_column="origin_id",
+    name_field="name",
+    fields=(),
+    fills=(),
+    same_link=(),
+    edit=OriginEdit,
+    lines_show_aliases=True,
+)
+REFERENCE_KINDS: dict[str, ReferenceKind] = {kind.noun: kind for kind in (ACTORS, SYSTEMS, ORIGINS)}
 
 
 def _owner_message(
@@ -317,7 +385,8 @@ def update_entry(session: Session, kind: ReferenceKind, entry_id: int, data: Any
         record(session, who, "update", kind.noun, entry.id, changes)
     session.flush()
     refresh_documents(session, linking)
-    store_lines(session, linking if renamed else [])  # their lines show the new name
+    # Their lines show the new name (an origin's aliases too: they tell a relay from the origin itself).
+    store_lines(session, linking if renamed or (kind.lines_show_aliases and names_changed) else [])
     return entry
 
 
@@ -413,7 +482,7 @@ def merge_entries(session: Session, kind: ReferenceKind, keep_id: int, drop_id: 
     keep_before, drop_before = kind.snapshot(keep), kind.snapshot(drop)
 
     kind.before_links_move(session, keep, drop)
-    _move_links(session, kind, keep.id, drop.id)
+    kind.move_links(session, keep, drop)
     keep.aliases = _other_aliases([*keep.aliases, kind.name(drop), *drop.aliases], kind.name(keep))
     keep.match_keys = match_keys(kind.name(keep), keep.aliases)
     for attr in kind.fills:
@@ -434,6 +503,11 @@ def merge_entries(session: Session, kind: ReferenceKind, keep_id: int, drop_id: 
 def merge_actors(session: Session, keep_id: int, drop_id: int, who: Who | None) -> Actor:
     """Merge actor `drop` into `keep`: links move over (no duplicate rows), drop's names become aliases."""
     return merge_entries(session, ACTORS, keep_id, drop_id, who)
+
+
+def merge_origins(session: Session, keep_id: int, drop_id: int, who: Who | None) -> Origin:
+    """Merge origin `drop` into `keep`: sources move over, events recounted, drop's names become aliases."""
+    return merge_entries(session, ORIGINS, keep_id, drop_id, who)
 
 
 def merge_systems(session: Session, keep_id: int, drop_id: int, who: Who | None) -> System:

@@ -17,9 +17,11 @@ from app.domain.textkeys import fold
 from app.domain.vocab import (
     ACTOR_ROLES,
     ACTOR_TYPES,
+    CONFIDENCES,
     COUNTRY_ROLES,
     CREDIBILITY_LABELS,
     KINDS,
+    LIKELIHOODS,
     LINK_WORDS,
     RELIABILITY_LABELS,
     STAGES,
@@ -29,6 +31,7 @@ from app.queries.audit import event_history
 from app.queries.duplicates import find_duplicates
 from app.queries.editing import event_id_for_token
 from app.queries.new_names import LINK_FIELDS, NearName, confirmation_key, known_keys, near_names
+from app.schemas import EventInput
 from app.services.events import (
     EventNotFound,
     VersionConflict,
@@ -36,9 +39,12 @@ from app.services.events import (
     delete_event,
     event_input,
     find_actor,
+    find_origin,
     find_system,
+    independent_origins,
     input_snapshot,
     load_event,
+    shown_origin,
     snapshot,
     update_event,
 )
@@ -118,6 +124,8 @@ def _vocab() -> dict[str, Any]:
         "RELIABILITY_OPTIONS": [(k, f"{k} — {v}") for k, v in RELIABILITY_LABELS.items()],
         "CREDIBILITY_OPTIONS": [(str(k), f"{k} — {v}") for k, v in CREDIBILITY_LABELS.items()],
         "MONTHS": MONTHS,
+        "LIKELIHOOD_OPTIONS": _pairs(LIKELIHOODS),
+        "CONFIDENCE_OPTIONS": _pairs(CONFIDENCES),
     }
 
 
@@ -147,8 +155,11 @@ def _render_form(
     duplicates: list[Any] | None = None,
     near: dict[str, NearName] | None = None,
     quick: dict[str, Any] | None = None,
+    single_origin: list[str] | None = None,
 ) -> HTMLResponse:
     ctx = {
+        "single_origin": single_origin is not None,
+        "single_origin_name": single_origin[0] if single_origin else None,
         "quick": quick,
         "form": form,
         "event_id": event_id,
@@ -238,6 +249,20 @@ def _answer_names(db: Session, form: EventForm) -> None:
         form.values["new_names"] = json.dumps(confirmed[-CONFIRMED_MAX:], ensure_ascii=False)
 
 
+def _single_origin(db: Session, data: EventInput, form: EventForm, stored: Any = None) -> list[str] | None:
+    """The origins of a `confirmed` event resting on at most one, unless the analyst said "save anyway".
+
+    A warning, not a block: the form asks once (an edit of an event already saved that way does not ask
+    again); the API accepts such an event as it is.
+    """
+    if data.status != "confirmed" or form.get("confirm_single_origin"):
+        return None
+    if stored is not None and stored.status == "confirmed" and stored.origin_count <= 1:
+        return None
+    origins = independent_origins(db, data)
+    return origins if len(origins) <= 1 else None
+
+
 def _near_rows(db: Session, form: EventForm) -> dict[str, NearName]:
     """Row key ("actors-0") -> the close existing names, for each typed name that would be a new entry."""
     confirmed = set(_confirmed(form))
@@ -282,6 +307,9 @@ def create_event_submit(
     near = _near_rows(db, form)
     if near:  # 200, like the duplicates question: nothing is created until the analyst answers
         return _render_form(request, form, near=near)
+    single = _single_origin(db, data, form)
+    if single is not None:
+        return _render_form(request, form, single_origin=single)
     if not form.get("confirm_duplicate"):
         duplicates = find_duplicates(db, data)
         if duplicates:
@@ -321,7 +349,8 @@ def edit_event_form(request: Request, event_id: int, db: SessionDep, principal: 
 
 
 def _canonical(db: Session, mine: dict[str, Any]) -> dict[str, Any]:
-    """Actors and systems named by an alias compare under their catalogue name, as stored versions do."""
+    """Actors, systems and origins named by an alias compare under their catalogue name, as stored
+    versions do."""
     out = dict(mine)
     actors = []
     for item in mine.get("actors", []):
@@ -335,6 +364,13 @@ def _canonical(db: Session, mine: dict[str, Any]) -> dict[str, Any]:
         systems.append(item.replace(link, system.designation, 1) if system else item)
     out["systems"] = systems or mine.get("systems", [])
     out.pop("_system_names", None)
+    sources = []
+    for source in mine.get("sources", []):
+        # A relay named by an alias, or an origin that is the publisher's own name: as stored ones show it.
+        origin = find_origin(db, source["origin"]) if source.get("origin") else None
+        shown = shown_origin(source["publisher"], origin) if origin is not None else source.get("origin")
+        sources.append({**source, "origin": shown})
+    out["sources"] = sources
     return out
 
 
@@ -408,7 +444,7 @@ def update_event_submit(
     request: Request, event_id: int, form: PostedForm, db: SessionDep, principal: AnalystDep
 ) -> Response:
     """Validate and save an edit unless someone saved a newer version meanwhile (then: conflict page)."""
-    _visible(db, event_id)
+    stored = _visible(db, event_id)
     _apply_picks(db, event_id, form)
     if row_action(form) or form.values.pop("review", "") != "":
         return _render_form(request, form, event_id=event_id)
@@ -424,6 +460,9 @@ def update_event_submit(
     near = _near_rows(db, form)
     if near:
         return _render_form(request, form, event_id=event_id, near=near)
+    single = _single_origin(db, data, form, stored)
+    if single is not None:
+        return _render_form(request, form, event_id=event_id, single_origin=single)
     try:
         update_event(db, event_id, data, principal.user, version, _reason(form))
         if link is not None:

@@ -24,13 +24,23 @@ ROW_FIELDS: dict[str, tuple[str, ...]] = {
     "countries": ("code", "role"),
     "actors": ("name", "role", "type", "country", "title"),
     "systems": ("designation", "quantity", "quantity_note", "category", "origin"),
-    "sources": ("publisher", "url", "title", "published", "quote", "note", "reliability", "credibility"),
+    "sources": (
+        "publisher",
+        "origin",
+        "url",
+        "title",
+        "published",
+        "quote",
+        "note",
+        "reliability",
+        "credibility",
+    ),
 }
 ROW_KEY_FIELDS: dict[str, tuple[str, ...]] = {
     "countries": ("code",),
     "actors": ("name", "type", "country", "title"),
     "systems": ("designation", "quantity", "quantity_note", "category", "origin"),
-    "sources": ("publisher", "url", "title", "published", "quote", "note"),
+    "sources": ("publisher", "origin", "url", "title", "published", "quote", "note"),
 }
 ROW_DEFAULTS: dict[str, dict[str, str]] = {
     "countries": {"role": "supplier"},
@@ -47,7 +57,8 @@ GRADE_MESSAGES = {
 # Singular names used by the add_/remove_ buttons ("add_source") and the row partials.
 SINGULAR = {"countries": "country", "actors": "actor", "systems": "system", "sources": "source"}
 PLURAL = {v: k for k, v in SINGULAR.items()}
-SCALARS = ("title", "summary", "kind", "status", "stage_override", "location", "tags", "reason")
+JUDGEMENT = ("likelihood", "likelihood_rationale", "confidence", "confidence_rationale")
+SCALARS = ("title", "summary", "kind", "status", "stage_override", "location", "tags", *JUDGEMENT, "reason")
 DATE_PARTS = ("year", "month", "day")
 MONTHS = [(f"{m:02d}", calendar.month_name[m]) for m in range(1, 13)]
 _ROW_KEY = re.compile(r"^(countries|actors|systems|sources)-(\d{1,3})-([a-z_]+)$")
@@ -93,7 +104,17 @@ class EventForm:
 
     def summary_errors(self) -> list[tuple[str, str, str]]:
         """(field id, field label, message) for the error summary, in page order."""
-        order = ["title", "kind", "status", "stage_override", "date", "date_end", "location", "tags"]
+        order = [
+            "title",
+            "kind",
+            "status",
+            "stage_override",
+            "date",
+            "date_end",
+            "location",
+            "tags",
+            *JUDGEMENT,
+        ]
 
         def rank(key: str) -> tuple[int, int, int, str]:
             if key in order:
@@ -121,6 +142,10 @@ FIELD_NAMES = {
     "date_end": "End date",
     "location": "Location",
     "tags": "Tags",
+    "likelihood": "Likelihood",
+    "likelihood_rationale": "Why that likelihood",
+    "confidence": "Confidence",
+    "confidence_rationale": "Why that confidence",
     "reason": "Reason",
     "code": "country",
     "role": "role",
@@ -181,6 +206,7 @@ def form_from_input(data: EventInput, version: int | None = None) -> EventForm:
         "stage_override": "" if data.stage_override is None else str(data.stage_override),
         "location": data.location or "",
         "tags": ", ".join(data.tags),
+        **{name: getattr(data, name) or "" for name in JUDGEMENT},
     }
     values.update(_split_date(data.date, "date"))
     values.update(_split_date(data.date_end, "date_end"))
@@ -293,6 +319,7 @@ def to_payload(form: EventForm) -> tuple[dict[str, Any], dict[str, list[int]]]:
         "stage_override": v.get("stage_override") or None,
         "location": v.get("location", ""),
         "tags": [t for t in re.split(r"[,;\n]", v.get("tags", "")) if t.strip()],
+        **{name: v.get(name, "").replace("\r\n", "\n").strip() or None for name in JUDGEMENT},
     }
     date = _date_text(form, "date", required=True)
     if date is not None:
@@ -344,6 +371,11 @@ _MESSAGES: dict[tuple[str, str], str] = {
     ("credibility", "int_parsing"): "Choose a credibility grade from 1 to 6.",
     ("credibility", "greater_than_equal"): "Choose a credibility grade from 1 to 6.",
     ("credibility", "less_than_equal"): "Choose a credibility grade from 1 to 6.",
+    ("likelihood", "literal_error"): "Choose a likelihood from the list (almost no chance … almost certain).",
+    ("confidence", "literal_error"): "Choose low, moderate or high confidence.",
+    ("likelihood_rationale", "string_too_long"): "Keep the rationale under 2,000 characters.",
+    ("confidence_rationale", "string_too_long"): "Keep the rationale under 2,000 characters.",
+    ("origin", "string_too_long"): "Keep the origin's name under 200 characters.",
 }
 
 

@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse
 from app.auth.deps import ViewerDep
 from app.db import ReadSessionDep
 from app.queries.aggregates.lists import LIST_LIMIT, actor_list, country_list, system_list
+from app.queries.reference import origin_list
 from app.templating import is_htmx, render
 
 router = APIRouter()
@@ -37,6 +38,13 @@ def systems(request: Request, db: ReadSessionDep, principal: ViewerDep) -> HTMLR
     """Systems with how many events name them."""
     q = _search(request)
     return _page(request, "systems", list(system_list(db, q)), q)
+
+
+@router.get("/origins", response_class=HTMLResponse)
+def origins(request: Request, db: ReadSessionDep, principal: ViewerDep) -> HTMLResponse:
+    """Origins (who first reported what sources carry) with how many events rest on each."""
+    q = _search(request)
+    return _page(request, "origins", list(origin_list(db, q)), q)
 
 
 @router.get("/countries", response_class=HTMLResponse)

@@ -22,6 +22,7 @@ from app.queries.families import descendant_ids
 from app.services.events import find_entry
 from app.services.reference import (
     ACTORS,
+    ORIGINS,
     SYSTEMS,
     MergeError,
     ReferenceConflict,
@@ -48,6 +49,7 @@ PAGE_EXTRAS: dict[str, Callable[[Session, Any], dict[str, Any]]] = {
     "actor": lambda db, entry: {"ACTOR_TYPES": ACTOR_TYPES},
     # The count is of this entry alone; with variants, its link must leave them out to agree.
     "system": lambda db, entry: {"exact": bool(descendant_ids(db, entry.id))},
+    "origin": lambda db, entry: {},
 }
 
 
@@ -260,3 +262,29 @@ def merge_systems_form(request: Request, principal: AdminDep, keep: str = "", dr
 def merge_systems_submit(request: Request, values: Posted, db: SessionDep, principal: AdminDep) -> Response:
     """Preview the merge, then (confirmed) move every link over and keep the old designation as an alias."""
     return _merge(request, SYSTEMS, values, db, principal)
+
+
+@router.get("/origins/{origin_id:int}/edit", response_class=HTMLResponse)
+def edit_origin(request: Request, origin_id: int, db: SessionDep, principal: AnalystDep) -> HTMLResponse:
+    """The origin's edit form: name and aliases ("Times (London)" for The Times)."""
+    return _edit_form(request, db, ORIGINS, origin_id)
+
+
+@router.post("/origins/{origin_id:int}/edit", response_class=HTMLResponse)
+def save_origin(
+    request: Request, origin_id: int, values: Posted, db: SessionDep, principal: AnalystDep
+) -> Response:
+    """Save the origin (its events' lines follow), or re-render with messages (422)."""
+    return _save(request, db, ORIGINS, origin_id, values, principal)
+
+
+@router.get("/admin/merge/origins", response_class=HTMLResponse)
+def merge_origins_form(request: Request, principal: AdminDep, keep: str = "", drop: str = "") -> HTMLResponse:
+    """Pick two origins: the one to keep and the one merged into it."""
+    return _pick(request, ORIGINS, keep, drop)
+
+
+@router.post("/origins/merge", response_class=HTMLResponse)
+def merge_origins_submit(request: Request, values: Posted, db: SessionDep, principal: AdminDep) -> Response:
+    """Preview, then (confirmed) point every source at the kept origin and recount corroboration."""
+    return _merge(request, ORIGINS, values, db, principal)

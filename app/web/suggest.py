@@ -7,7 +7,13 @@ from fastapi.responses import HTMLResponse
 
 from app.auth.deps import ViewerDep
 from app.db import SessionDep
-from app.queries.reference import Suggestion, suggest_actors, suggest_countries, suggest_systems
+from app.queries.reference import (
+    Suggestion,
+    suggest_actors,
+    suggest_countries,
+    suggest_origins,
+    suggest_systems,
+)
 from app.templating import render
 
 router = APIRouter(tags=["autocomplete"])
@@ -36,6 +42,12 @@ def actors(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLRespon
 def systems(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLResponse:
     """Systems by designation or alias."""
     return _options(request, suggest_systems(db, _query(request)))
+
+
+@router.get("/suggest/origins", response_class=HTMLResponse)
+def origins(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLResponse:
+    """Origins (who first reported a source's information) by name or alias."""
+    return _options(request, suggest_origins(db, _query(request)))
 
 
 @router.get("/suggest/countries", response_class=HTMLResponse)

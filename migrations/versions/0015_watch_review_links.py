@@ -11,7 +11,7 @@ A downgrade loses both by design (the command line asks before downgrading a dat
 review clocks start again at each event's creation on the way back up, and the links are gone.
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-06 09:10:00
 """
 
@@ -21,11 +21,21 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-FACTS_COLUMNS = ["period_end", "date_precision", "kind", "status", "stage"]
+# What the index holds after 0013 (trust: origin_count, likelihood, confidence); this step adds the clock.
+FACTS_COLUMNS = [
+    "period_end",
+    "date_precision",
+    "kind",
+    "status",
+    "stage",
+    "origin_count",
+    "likelihood",
+    "confidence",
+]
 LINK_TYPES = "'confirms', 'denies', 'retracts', 'fulfils', 'follows_up', 'same_as'"
 
 

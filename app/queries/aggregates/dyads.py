@@ -69,6 +69,19 @@ class LadderEvent:
     kind: str
     status: str
     stage: int
+    # No event of the dyad with two or more independent origins reached this stage (or a higher one):
+    # the step rests on single-origin evidence only.
+    single_origin: bool = False
+
+
+# An event with at least this many independent origins corroborates the stage it reached.
+CORROBORATED = 2
+
+
+def mark_single_origin(ladder: Ladder, corroborated: int | None) -> None:
+    """Mark the steps above `corroborated`, the highest stage an event of CORROBORATED origins reached."""
+    top = -1 if corroborated is None else int(corroborated)
+    ladder.steps = [replace(step, single_origin=step.stage > top) for step in ladder.steps]
 
 
 @dataclass
@@ -150,6 +163,8 @@ def _climb_on_copy(session: Session, copy: facts.Facts, g: EventFilter, ladder: 
         )
     }
     ladder.steps = [ladder_step(found[i]) for i in step_ids if i in found]
+    corroborated = stage[copy.origins[rows] >= CORROBORATED]
+    mark_single_origin(ladder, int(corroborated.max()) if len(corroborated) else None)
     months = copy.month[rows]  # non-decreasing, as the rows are in date order
     first = np.flatnonzero(np.diff(months, prepend=months[0] - 1))
     counts = np.diff(np.append(first, len(rows)))

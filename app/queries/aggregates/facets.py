@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.domain.countries import country_name
 from app.domain.textkeys import fold
-from app.domain.vocab import KINDS, STAGES, STATUSES
+from app.domain.vocab import CONFIDENCES, KINDS, LIKELIHOODS, ORIGIN_STEPS, STAGES, STATUSES
 from app.filters import EventFilter
 from app.queries.aggregates import facts
 
@@ -57,10 +57,45 @@ def facet_counts(session: Session, f: EventFilter, top_n: int = TOP_N) -> Facets
     return assemble(f, facts.selection(session, f).facet_rows(top_n))
 
 
+VOCAB_FACETS = (
+    ("kind", KINDS),
+    ("status", STATUSES),
+    ("likelihood", LIKELIHOODS),
+    ("confidence", CONFIDENCES),
+)
+
+
+def origin_label(n: int) -> str:
+    """A corroboration step as the panel shows it: '1 origin', '2 origins', '3+ origins'."""
+    return f"{n}{'+' if n == ORIGIN_STEPS[-1] else ''} origin{'s' if n > 1 else ''}"
+
+
+def origin_steps(f: EventFilter, exact: dict[int, int], counted: bool = True) -> dict[str, list[FacetValue]]:
+    """The corroboration facets: `origins` (exactly 1, exactly 2, 3 or more: the one-click buckets) and
+    `origins_min` (at least 1, 2, 3: the select), from events per number of origins (the last step: or more).
+    """
+    top = ORIGIN_STEPS[-1]
+    buckets = []
+    for n in ORIGIN_STEPS:
+        ticked = f.origins_min == n and (f.origins_max == n if n < top else f.origins_max is None)
+        buckets.append(FacetValue(str(n), origin_label(n), exact.get(n, 0), ticked))
+    at_least = [
+        FacetValue(
+            str(n),
+            f"at least {n}",
+            sum(c for k, c in exact.items() if k >= n),
+            f.origins_min == n and f.origins_max is None,
+        )
+        for n in ORIGIN_STEPS
+    ]
+    return {"origins": buckets, "origins_min": at_least}
+
+
 def assemble(f: EventFilter, raw: dict[str, list[tuple[str, int, bool]]]) -> Facets:
     """The panel's facets from (value, count, ticked) rows per facet, however they were counted."""
     facets = Facets()
-    for param, vocab in (("kind", KINDS), ("status", STATUSES)):
+    facets.groups.update(origin_steps(f, {int(v): c for v, c, _ in raw.get("origins", [])}))
+    for param, vocab in VOCAB_FACETS:
         got = {v: c for v, c, _ in raw.get(param, [])}
         chosen = getattr(f, param)
         facets.groups[param] = [FacetValue(v, v, got.get(v, 0), v in chosen) for v in vocab]
@@ -101,7 +136,8 @@ def facet_skeleton(f: EventFilter) -> Facets:
     a ticked box, so the form keeps the whole filter while the counted lists load in their own request.
     """
     facets = Facets(counted=False)
-    for param, vocab in (("kind", KINDS), ("status", STATUSES)):
+    facets.groups.update(origin_steps(f, {}))
+    for param, vocab in VOCAB_FACETS:
         chosen = getattr(f, param)
         facets.groups[param] = [FacetValue(v, v, 0, v in chosen) for v in vocab]
     facets.groups["stage_min"] = [

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import Integer, Text
 
 from app.csvio import FORMAT_VERSION, EventRecord, SourceRecord, format_events
+from app.domain.textkeys import fold
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,8 @@ BATCH = 5000
 _IDS = bindparam("ids", type_=ARRAY(Integer))
 _EVENTS = text(
     "SELECT id, date_start, date_precision, date_end, date_end_precision, title, kind, status, stage,"
-    " stage_override, location, tags, summary, created_at, updated_at, version"
-    " FROM events WHERE id = ANY(:ids)"
+    " stage_override, location, tags, summary, created_at, updated_at, version, origin_count, likelihood,"
+    " likelihood_rationale, confidence, confidence_rationale FROM events WHERE id = ANY(:ids)"
 ).bindparams(_IDS)
 _COUNTRIES = text(
     "SELECT event_id, role, country_code FROM event_countries WHERE event_id = ANY(:ids)"
@@ -52,8 +53,10 @@ _SYSTEMS = text(
     " JOIN systems s ON s.id = l.system_id WHERE l.event_id = ANY(:ids) ORDER BY l.event_id, l.position"
 ).bindparams(_IDS)
 _SOURCES = text(
-    "SELECT event_id, publisher, url, title, published_on, published_precision, reliability, credibility,"
-    " quote, note FROM sources WHERE event_id = ANY(:ids) ORDER BY event_id, position"
+    "SELECT s.event_id, s.publisher, s.url, s.title, s.published_on, s.published_precision, s.reliability,"
+    " s.credibility, s.quote, s.note, o.name, o.match_keys"
+    " FROM sources s JOIN origins o ON o.id = s.origin_id"
+    " WHERE s.event_id = ANY(:ids) ORDER BY s.event_id, s.position"
 ).bindparams(_IDS)
 _LINKS = text(
     "SELECT source_id, type, target_id FROM event_links WHERE source_id = ANY(:ids) ORDER BY source_id, id"
@@ -94,13 +97,19 @@ def load_records(db: Db, ids: Sequence[int]) -> list[EventRecord]:
                 countries.get(i, none),
                 actors.get(i, none),
                 systems.get(i, none),
-                [SourceRecord(*s) for s in sources.get(i, none)],
+                [_source(s) for s in sources.get(i, none)],
                 [(t, target) for t, target in links.get(i, none)],
             )
         )
         for i in ids
         if i in rows
     ]
+
+
+def _source(row: Sequence[Any]) -> SourceRecord:
+    """A source row (its origin's name and match keys last) as its cells show it."""
+    *fields, origin, keys = row
+    return SourceRecord._make((*fields, origin, fold(fields[0]) not in keys))
 
 
 def make_lines(db: Db, ids: Sequence[int]) -> dict[int, str]:

@@ -27,7 +27,7 @@ from app.csvio import (
 from app.domain.dates import parse_partial
 from app.domain.textkeys import fold, match_keys
 from app.domain.vocab import KIND_STAGE
-from app.models import Actor, Event, System
+from app.models import Actor, Event, Origin, System
 from app.queries.duplicates import TITLE_SIMILARITY, WINDOW, Duplicate
 from app.queries.search_document import CatalogueWords, document_sql, load_words
 from app.schemas import EventInput
@@ -63,6 +63,7 @@ class ImportPlan:
     duplicates_checked: int
     duplicates_checkable: int
     already_imported: bool = False
+    new_origins: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -72,6 +73,7 @@ class ImportResult:
     event_ids: list[int]
     new_actors: list[str]
     new_systems: list[str]
+    new_origins: list[str] = field(default_factory=list)
 
 
 def _first_by_key(rows: Iterable[tuple[int, list[str]]]) -> dict[str, int]:
@@ -100,6 +102,20 @@ def _actor_names(rows: list[ParsedRow]) -> dict[str, str]:
 
 def _system_names(rows: list[ParsedRow]) -> dict[str, str]:
     return _distinct_names(s.designation for r in rows for s in r.data.systems)
+
+
+def _origin_names(rows: list[ParsedRow]) -> dict[str, str]:
+    return _distinct_names(s.origin_name() for r in rows for s in r.data.sources)
+
+
+def existing_origin_ids(session: Session, keys: list[str]) -> dict[str, int]:
+    """Origins whose name or alias folds to any of `keys` (one query)."""
+    if not keys:
+        return {}
+    rows = session.execute(
+        select(Origin.id, Origin.match_keys).where(Origin.match_keys.overlap(keys)).order_by(Origin.id)
+    )
+    return _first_by_key((r[0], list(r[1])) for r in rows)
 
 
 def existing_actor_ids(session: Session, keys: list[str]) -> dict[str, int]:
@@ -154,6 +170,8 @@ def plan_import(session: Session, parsed: ParsedFile, import_token: uuid.UUID | 
     systems = _system_names(parsed.rows)
     known_actors = existing_actor_ids(session, list(actors))
     known_systems = existing_system_ids(session, list(systems))
+    origins = _origin_names(parsed.rows)
+    known_origins = existing_origin_ids(session, list(origins))
     by_name = sorted({pair for r in parsed.rows for pair in r.countries_by_name})
     flags: list[DuplicateFlag] = []
     seen: dict[tuple[str, str, str], int] = {}
@@ -183,6 +201,7 @@ def plan_import(session: Session, parsed: ParsedFile, import_token: uuid.UUID | 
         duplicates_checked=checked,
         duplicates_checkable=len(to_check),
         already_imported=import_token is not None and already_imported(session, import_token, parsed.rows),
+        new_origins=sorted((n for k, n in origins.items() if k not in known_origins), key=fold),
     )
 
 
@@ -221,7 +240,10 @@ def similar_existing(session: Session, rows: list[ParsedRow], limit: int = 3) ->
 
 
 def _create_missing(
-    session: Session, model: type[Actor] | type[System], names: dict[str, str], known: dict[str, int]
+    session: Session,
+    model: type[Actor] | type[System] | type[Origin],
+    names: dict[str, str],
+    known: dict[str, int],
 ) -> list[str]:
     """Insert the names not found (one statement) and add their ids to `known`; return the names."""
     missing = [(k, n) for k, n in names.items() if k not in known]
@@ -231,6 +253,8 @@ def _create_missing(
         values: list[dict[str, Any]] = [
             {"name": n, "aliases": [], "match_keys": match_keys(n), "type": "person"} for _, n in missing
         ]
+    elif model is Origin:
+        values = [{"name": n, "aliases": [], "match_keys": match_keys(n)} for _, n in missing]
     else:
         values = [{"designation": n, "aliases": [], "match_keys": match_keys(n)} for _, n in missing]
     table: Any = model.__table__
@@ -275,6 +299,11 @@ class References:
     # The catalogue names each event's search document carries, read in the import's transaction (the
     # helper connection that computes documents cannot see the actors and systems this import creates).
     words: CatalogueWords
+    # Origin key → id, and each origin's (name, match keys): a source's line names its origin, and says
+    # whether its publisher relays it.
+    origin_ids: dict[str, int] = field(default_factory=dict)
+    origins: dict[int, tuple[str, list[str]]] = field(default_factory=dict)
+    new_origins: list[str] = field(default_factory=list)
 
 
 def prepare_batch(session: Session, rows: list[ParsedRow]) -> References:
@@ -286,6 +315,15 @@ def prepare_batch(session: Session, rows: list[ParsedRow]) -> References:
     system_ids = existing_system_ids(session, list(systems))
     new_actors = _create_missing(session, Actor, actors, actor_ids)
     new_systems = _create_missing(session, System, systems, system_ids)
+    origin_names = _origin_names(rows)
+    origin_ids = existing_origin_ids(session, list(origin_names))
+    new_origins = _create_missing(session, Origin, origin_names, origin_ids)
+    origins = {
+        row[0]: (row[1], list(row[2]))
+        for row in session.execute(
+            select(Origin.id, Origin.name, Origin.match_keys).where(Origin.id.in_(set(origin_ids.values())))
+        )
+    }
     actor_names = dict(
         session.execute(select(Actor.id, Actor.name).where(Actor.id.in_(set(actor_ids.values()))))
         .tuples()
@@ -303,7 +341,18 @@ def prepare_batch(session: Session, rows: list[ParsedRow]) -> References:
     with _driver(session).cursor() as cursor:
         words = load_words(cursor, actor_ids.values(), system_ids.values())
     return References(
-        event_ids, actor_ids, system_ids, actor_names, system_names, new_actors, new_systems, now, words
+        event_ids,
+        actor_ids,
+        system_ids,
+        actor_names,
+        system_names,
+        new_actors,
+        new_systems,
+        now,
+        words,
+        origin_ids,
+        origins,
+        new_origins,
     )
 
 
@@ -311,14 +360,15 @@ def prepare_batch(session: Session, rows: list[ParsedRow]) -> References:
 COPY_COLUMNS: dict[str, str] = {
     "import_events": (
         "id, title, summary, kind, status, stage_override, date_start, date_precision, date_end, "
-        "date_end_precision, location, tags, client_token, created_by, updated_by, quotes, catalogue"
+        "date_end_precision, location, tags, client_token, created_by, updated_by, origin_count, likelihood, "
+        "likelihood_rationale, confidence, confidence_rationale, quotes, catalogue"
     ),
     "event_countries": "event_id, country_code, role, position",
     "event_actors": "event_id, actor_id, role, position",
     "event_systems": "event_id, system_id, quantity, quantity_note, position",
     "sources": (
         "event_id, position, publisher, url, title, published_on, published_precision, quote, note, "
-        "reliability, credibility"
+        "reliability, credibility, origin_id"
     ),
     "audit_log": "user_id, username, action, entity_type, entity_id, changes, reason",
     "event_lines": "event_id, fmt, line",
@@ -376,6 +426,7 @@ class Referenced:
     actors: list[int]
     systems: list[int]
     users: list[int]
+    origins: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -387,6 +438,7 @@ class BatchPayload:
     new_actors: list[str]
     new_systems: list[str]
     referenced: Referenced
+    new_origins: list[str] = field(default_factory=list)
 
 
 def _quotes(data: EventInput) -> str:
@@ -413,8 +465,11 @@ def build_batch(
         sorted(set(refs.actor_ids.values())),
         sorted(set(refs.system_ids.values())),
         [who.id] if who else [],
+        sorted(set(refs.origin_ids.values())),
     )
-    return BatchPayload(refs.event_ids, text.tables(), refs.new_actors, refs.new_systems, referenced)
+    return BatchPayload(
+        refs.event_ids, text.tables(), refs.new_actors, refs.new_systems, referenced, refs.new_origins
+    )
 
 
 class _BatchText:
@@ -432,7 +487,7 @@ class _BatchText:
             self.lines.values()
         )
         self.line = LineFormatter()
-        self.keys: dict[str, str] = {}  # actor name / system designation → fold key, folded once
+        self.keys: dict[str, str] = {}  # actor name / system designation / origin → fold key, folded once
         self.country_codes: set[str] = set()
 
     def tables(self) -> dict[str, str]:
@@ -446,8 +501,8 @@ class _BatchText:
         actor_ids, actors = self._actors(d, eid)
         system_ids, systems = self._systems(d, eid)
         catalogue = self.refs.words.text((c.code for c in d.countries), actor_ids, system_ids)
-        self._event(d, eid, token, catalogue)
-        self._sources(d, eid)
+        origins = self._sources(d, eid)
+        self._event(d, eid, token, catalogue, len(set(origins)))
         changes = _created(
             input_snapshot(
                 d, [f"{role}:{name}" for name, role in actors], [system_label(*s) for s in systems]
@@ -457,7 +512,7 @@ class _BatchText:
         self.audit.append(
             f"{self.audit_head}\t{eid}\t{_json(changes).replace(chr(92), chr(92) * 2)}\t{self.audit_tail}"
         )
-        line = self.line(event_cells(self._record(d, int(eid), actors, systems)))
+        line = self.line(event_cells(self._record(d, int(eid), actors, systems, origins)))
         self.export.append(f"{eid}\t{FORMAT_VERSION}\t{copy_field(line)}")
 
     def _record(
@@ -466,6 +521,7 @@ class _BatchText:
         event_id: int,
         actors: list[tuple[str, str]],
         systems: list[tuple[str, int | None, str | None]],
+        origins: list[int],
     ) -> EventRecord:
         """The event as its rows will be stored (the canonical names; defaults as the database sets them)."""
         start, precision = _partial(d.date)
@@ -488,6 +544,11 @@ class _BatchText:
             now,
             now,
             1,
+            len(set(origins)),
+            d.likelihood,
+            d.likelihood_rationale,
+            d.confidence,
+            d.confidence_rationale,
             [(c.role, c.code) for c in d.countries],
             actors,
             systems,
@@ -501,12 +562,14 @@ class _BatchText:
                     s.credibility,
                     s.quote,
                     s.note,
+                    self.refs.origins[origin][0],
+                    fold(s.publisher) not in self.refs.origins[origin][1],
                 )
-                for s in d.sources
+                for s, origin in zip(d.sources, origins, strict=True)
             ],
         )
 
-    def _event(self, d: EventInput, eid: str, token: str, catalogue: str) -> None:
+    def _event(self, d: EventInput, eid: str, token: str, catalogue: str, origin_count: int) -> None:
         start, precision = _stored_date(d.date)
         end, end_precision = _stored_date(d.date_end) if d.date_end else (NULL, NULL)
         fields = (
@@ -525,6 +588,11 @@ class _BatchText:
             token,
             self.user,
             self.user,
+            str(origin_count),
+            copy_field(d.likelihood),
+            copy_field(d.likelihood_rationale),
+            copy_field(d.confidence),
+            copy_field(d.confidence_rationale),
             copy_field(_quotes(d)),
             copy_field(catalogue),
         )
@@ -556,7 +624,9 @@ class _BatchText:
             shown.append((self.refs.system_names[sid], s.quantity, s.quantity_note))
         return list(linked), shown
 
-    def _sources(self, d: EventInput, eid: str) -> None:
+    def _sources(self, d: EventInput, eid: str) -> list[int]:
+        """Source rows; the origin id of each."""
+        origins = [self.refs.origin_ids[self._key(src.origin_name())] for src in d.sources]
         for i, src in enumerate(d.sources):
             published, published_precision = _stored_date(src.published) if src.published else (NULL, NULL)
             fields = (
@@ -571,8 +641,10 @@ class _BatchText:
                 copy_field(src.note),
                 src.reliability,
                 str(src.credibility),
+                str(origins[i]),
             )
             self.sources.append("\t".join(fields))
+        return origins
 
 
 def _created(snapshot: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -594,13 +666,15 @@ def _json(value: Any) -> str:
 # the rows and hands them back with their document (event_rows) for one COPY into events.
 EVENT_COLUMNS = (
     "id, title, summary, kind, status, stage_override, date_start, date_precision, date_end, "
-    "date_end_precision, location, tags, client_token, created_by, updated_by"
+    "date_end_precision, location, tags, client_token, created_by, updated_by, origin_count, likelihood, "
+    "likelihood_rationale, confidence, confidence_rationale"
 )
 STAGING = (
     "CREATE TEMP TABLE IF NOT EXISTS import_events (id integer, title text, summary text, kind text, "
     "status text, stage_override smallint, date_start date, date_precision text, date_end date, "
     "date_end_precision text, location text, tags text[], client_token uuid, created_by integer, "
-    "updated_by integer, quotes text, catalogue text) ON COMMIT DROP"
+    "updated_by integer, origin_count smallint, likelihood text, likelihood_rationale text, "
+    "confidence text, confidence_rationale text, quotes text, catalogue text) ON COMMIT DROP"
 )
 SEARCH_DOCUMENT = document_sql("title", "summary", "quotes", "catalogue")
 FROM_STAGING = (
@@ -659,6 +733,7 @@ _HOLD = {
     "actors": "SELECT id FROM actors WHERE id = ANY(%s) FOR KEY SHARE",
     "systems": "SELECT id FROM systems WHERE id = ANY(%s) FOR KEY SHARE",
     "users": "SELECT id FROM users WHERE id = ANY(%s) FOR KEY SHARE",
+    "origins": "SELECT id FROM origins WHERE id = ANY(%s) FOR KEY SHARE",
 }
 
 
@@ -747,4 +822,4 @@ def commit_import(
     """
     payload = build_batch(rows, prepare_batch(session, rows), who, import_token, reason)
     write_batch(session, payload)
-    return ImportResult(payload.event_ids, payload.new_actors, payload.new_systems)
+    return ImportResult(payload.event_ids, payload.new_actors, payload.new_systems, payload.new_origins)

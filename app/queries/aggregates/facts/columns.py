@@ -16,7 +16,7 @@ import numpy.typing as npt
 from sqlalchemy import Connection, Engine, text
 
 from app.domain.textkeys import fold
-from app.domain.vocab import KINDS, STATUSES
+from app.domain.vocab import CONFIDENCES, KINDS, LIKELIHOODS, STATUSES
 from app.queries.aggregates.cache import VERSION_SQL
 from app.queries.search_document import audited_writes_sql
 
@@ -53,6 +53,9 @@ _EVENTS_SQL = (
             _bytes_agg(_code_case("kind", KINDS), "int2send"),
             _bytes_agg(_code_case("status", STATUSES), "int2send"),
             _bytes_agg("stage", "int2send"),
+            _bytes_agg("origin_count", "int2send"),
+            _bytes_agg(_code_case("likelihood", LIKELIHOODS), "int2send"),
+            _bytes_agg(_code_case("confidence", CONFIDENCES), "int2send"),
             # microseconds since 1970: exact, so the copy and SQL agree on "due" to the microsecond
             _bytes_agg("(extract(epoch FROM review_clock_at) * 1000000)::int8", "int8send"),
         ]
@@ -164,6 +167,9 @@ class Facts:
     kind: npt.NDArray[np.int16]
     status: npt.NDArray[np.int16]
     stage: npt.NDArray[np.int16]
+    origins: npt.NDArray[np.int16]  # independent origins (events.origin_count)
+    likelihood: npt.NDArray[np.int16]  # index in LIKELIHOODS, -1 for none
+    confidence: npt.NDArray[np.int16]  # index in CONFIDENCES, -1 for none
     review_clock: Ints  # when the review clock started, microseconds since 1970 (due for review)
     index: IdIndex  # event id -> row, for the ordered rows
     countries: tuple[str, ...]
@@ -436,6 +442,9 @@ class _Part:
     kind: npt.NDArray[np.int16]
     status: npt.NDArray[np.int16]
     stage: npt.NDArray[np.int16]
+    origins: npt.NDArray[np.int16]
+    likelihood: npt.NDArray[np.int16]
+    confidence: npt.NDArray[np.int16]
     review_clock: Ints
     roles: dict[str, Links]
     any_country: Links
@@ -456,6 +465,9 @@ class _Part:
             "kind": self.kind,
             "status": self.status,
             "stage": self.stage,
+            "origins": self.origins,
+            "likelihood": self.likelihood,
+            "confidence": self.confidence,
             "review_clock": self.review_clock,
         }
 
@@ -517,7 +529,10 @@ def _read(conn: Connection, only: list[int] | None, width: int, others: Sequence
         kind=from_bytea(ev[4], ">i2")[order],
         status=from_bytea(ev[5], ">i2")[order],
         stage=from_bytea(ev[6], ">i2")[order],
-        review_clock=from_bytea(ev[7], ">i8")[order],
+        origins=from_bytea(ev[7], ">i2")[order],
+        likelihood=from_bytea(ev[8], ">i2")[order],
+        confidence=from_bytea(ev[9], ">i2")[order],
+        review_clock=from_bytea(ev[10], ">i8")[order],
         roles=roles,
         any_country=_distinct(country_links),
         actor_links=_distinct(_links(al[0], al[1], index)),

@@ -10,7 +10,7 @@ import numpy.typing as npt
 from sqlalchemy import func, literal, select, text
 from sqlalchemy.orm import Session
 
-from app.domain.vocab import KINDS, REVIEWABLE, STATUSES
+from app.domain.vocab import CONFIDENCES, KINDS, LIKELIHOODS, ORIGIN_STEPS, REVIEWABLE, STATUSES
 from app.filters import EventFilter
 from app.models import Event
 from app.queries.aggregates.facts.columns import EPOCH, FILTER_ROLES, ROLES, Facts, Mask, from_bytea, pack_key
@@ -80,10 +80,19 @@ class Selection:
                     while len(holder.masks) > MAX_MASKS:
                         holder.masks.popitem(last=False)
             self.parts["sql"] = mask
-        for attr, column, vocab in (("kind", facts.kind, KINDS), ("status", facts.status, STATUSES)):
+        for attr, column, vocab in self._vocab_columns():
             chosen = getattr(f, attr)
             if chosen:
-                self.parts[attr] = _lookup(len(vocab), [vocab.index(v) for v in chosen])[column]
+                # -1 (no likelihood or confidence) would index the lookup's last entry: it matches nothing.
+                self.parts[attr] = _lookup(len(vocab), [vocab.index(v) for v in chosen])[column] & (
+                    column >= 0
+                )
+        # origins_min and origins_max are one range: their facet leaves both out.
+        if f.origins_min is not None or f.origins_max is not None:
+            part = facts.origins >= (f.origins_min or 0)
+            if f.origins_max is not None:
+                part &= facts.origins <= f.origins_max
+            self.parts["origins"] = part
         if f.stage_min is not None:
             self.parts["stage_min"] = facts.stage >= f.stage_min
         if f.date_from is not None:
@@ -107,6 +116,16 @@ class Selection:
             wanted = _lookup(facts.system_links.span(facts.systems), ids)
             self.parts["system"] = facts.system_links.events_with(n, wanted)
         self._full: Mask | None = None
+
+    def _vocab_columns(self) -> tuple[tuple[str, npt.NDArray[np.int16], tuple[str, ...]], ...]:
+        """Parameters naming words of a vocabulary, the copy's column of word indexes, the vocabulary."""
+        facts = self.facts
+        return (
+            ("kind", facts.kind, KINDS),
+            ("status", facts.status, STATUSES),
+            ("likelihood", facts.likelihood, LIKELIHOODS),
+            ("confidence", facts.confidence, CONFIDENCES),
+        )
 
     def _country_lookup(self, codes: Iterable[str]) -> Mask:
         index = self.facts.country_index
@@ -180,9 +199,16 @@ class Selection:
         """(value, count, ticked) per facet, in the shape the SQL statement gives, for facets.assemble."""
         facts, f = self.facts, self.filter
         raw: dict[str, list[tuple[str, int, bool]]] = {}
-        for attr, column, vocab in (("kind", facts.kind, KINDS), ("status", facts.status, STATUSES)):
-            counts = np.bincount(column[self.mask(attr)], minlength=len(vocab))
+        for attr, column, vocab in self._vocab_columns():
+            codes = column[self.mask(attr)]
+            counts = np.bincount(codes[codes >= 0], minlength=len(vocab))  # -1: no likelihood/confidence
             raw[attr] = [(v, int(counts[i]), False) for i, v in enumerate(vocab) if counts[i]]
+        # Events by number of origins, the last step counting that many or more (1 · 2 · 3+).
+        top = ORIGIN_STEPS[-1]
+        origins = np.bincount(
+            np.minimum(facts.origins[self.mask("origins")], top).astype(np.int64), minlength=top + 1
+        )
+        raw["origins"] = [(str(n), int(c), False) for n, c in enumerate(origins) if c]
         stages = np.bincount(facts.stage[self.mask("stage_min")].astype(np.int64), minlength=7)
         raw["stage_min"] = [(str(s), int(c), False) for s, c in enumerate(stages) if c]
         for param in (*FILTER_ROLES, "country"):
