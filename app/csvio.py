@@ -56,6 +56,14 @@ COLUMNS: tuple[Column, ...] = (
     Column("source_grades", "per source, Admiralty reliability + credibility: `B3; C2`"),
     Column("source_quotes", "per source"),
     Column("source_notes", "per source"),
+    Column("source_archive_urls", "per source: an archived copy of the page (`https://archive.ph/…`)"),
+    Column("source_accessed", "per source: the day the analyst read it, `YYYY-MM-DD`"),
+    Column(
+        "source_files",
+        "per source: its evidence files as `sha256:<hex>` joined with `,` (ignored by import: files do not "
+        "travel in CSV)",
+        imported=False,
+    ),
     Column("created_at", "UTC, `YYYY-MM-DDTHH:MM:SSZ` (ignored by import)", imported=False),
     Column("updated_at", "UTC (ignored by import)", imported=False),
     Column("version", "edit counter (ignored by import)", imported=False),
@@ -77,6 +85,8 @@ SOURCE_COLUMNS: dict[str, str] = {
     "source_grades": "grade",
     "source_quotes": "quote",
     "source_notes": "note",
+    "source_archive_urls": "archive_url",
+    "source_accessed": "accessed",
 }
 # What a spreadsheet user might type as a header (after folding case, spaces, dashes to `_`).
 HEADER_ALIASES: dict[str, str] = {
@@ -124,6 +134,14 @@ HEADER_ALIASES: dict[str, str] = {
     "quotes": "source_quotes",
     "source_quote": "source_quotes",
     "source_note": "source_notes",
+    "archive_url": "source_archive_urls",
+    "archive_urls": "source_archive_urls",
+    "source_archive_url": "source_archive_urls",
+    "archived": "source_archive_urls",
+    "accessed": "source_accessed",
+    "accessed_on": "source_accessed",
+    "source_accessed_on": "source_accessed",
+    "source_file": "source_files",
 }
 
 # ---- cells ------------------------------------------------------------------------------------------
@@ -274,7 +292,7 @@ class LineFormatter:
 # again (`signalboard db upgrade`) and, until they are, the export makes them itself. Raise it by hand
 # with any change to a line's bytes, and add the new golden line to tests/golden/export_line.json
 # (tests/test_csv_format.py fails when the output changes while this stays).
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: source_archive_urls, source_accessed, source_files
 
 
 class SourceRecord(NamedTuple):
@@ -289,6 +307,9 @@ class SourceRecord(NamedTuple):
     credibility: int
     quote: str | None
     note: str | None
+    archive_url: str | None = None
+    accessed_on: date | None = None
+    files: Sequence[str] = ()  # the SHA-256 (hex) of each evidence file, in upload order
 
 
 class EventRecord(NamedTuple):
@@ -368,6 +389,9 @@ def event_cells(e: EventRecord) -> list[str | None]:
         _items([f"{s.reliability}{s.credibility}" for s in src]),
         _per_source([s.quote for s in src]),
         _per_source([s.note for s in src]),
+        _per_source([s.archive_url for s in src]),
+        _per_source([s.accessed_on.isoformat() if s.accessed_on else None for s in src]),
+        _per_source([",".join(f"sha256:{h}" for h in s.files) or None for s in src]),
         _utc(e.created_at),
         _utc(e.updated_at),
         str(e.version),
@@ -793,6 +817,7 @@ def _read_sources(cells: dict[str, str], err: Any) -> list[dict[str, Any]]:
     column = dict(zip(_ALIGNED_SOURCE_COLUMNS, aligned, strict=True))  # by name: immune to reordering
     urls, titles, dates = column["source_urls"], column["source_titles"], column["source_dates"]
     grades, quotes, notes = column["source_grades"], column["source_quotes"], column["source_notes"]
+    archives, accessed = column["source_archive_urls"], column["source_accessed"]
     sources: list[dict[str, Any]] = []
     # An empty item is left out: the field's default None is what an empty item means.
     for i, publisher in enumerate(publishers):
@@ -807,6 +832,10 @@ def _read_sources(cells: dict[str, str], err: Any) -> list[dict[str, Any]]:
             source["quote"] = quotes[i]
         if notes[i]:
             source["note"] = notes[i]
+        if archives[i]:
+            source["archive_url"] = archives[i]
+        if accessed[i]:
+            source["accessed"] = accessed[i]
         grade = grades[i]
         if grade:
             parsed = _parse_grade(grade)
@@ -828,6 +857,8 @@ _SOURCE_FIELD_COLUMN = {
     "published": "source_dates",
     "quote": "source_quotes",
     "note": "source_notes",
+    "archive_url": "source_archive_urls",
+    "accessed": "source_accessed",
     "reliability": "source_grades",
     "credibility": "source_grades",
 }

@@ -11,6 +11,7 @@ from fastapi.templating import Jinja2Templates
 
 from app.domain.countries import country_name
 from app.domain.dates import format_human, format_iso, format_span
+from app.domain.evidence_types import ACCEPT, mebibytes
 from app.domain.vocab import CREDIBILITY_LABELS, KINDS, RELIABILITY_LABELS, STAGES, STATUSES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,12 +22,14 @@ env.filters["human_date"] = format_human
 env.filters["iso_date"] = format_iso
 env.filters["span"] = lambda e: format_span(e.date_start, e.date_precision, e.date_end, e.date_end_precision)
 env.filters["stage_label"] = lambda n: STAGES.get(n, "?")
+env.filters["filesize"] = mebibytes
 env.globals.update(
     KINDS=KINDS,
     STATUSES=STATUSES,
     STAGES=STAGES,
     RELIABILITY_LABELS=RELIABILITY_LABELS,
     CREDIBILITY_LABELS=CREDIBILITY_LABELS,
+    EVIDENCE_ACCEPT=ACCEPT,
 )
 
 

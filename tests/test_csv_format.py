@@ -33,9 +33,24 @@ RICH = EventRecord(
     actors=[("Сергей Рябков", "speaker"), ("Odd; Name", "other")],
     systems=[("S-300VM", 2, "as many as 14; reported"), ("Kalibr", None, None), ("Igla-S", 0, "")],
     sources=[
-        SourceRecord("TASS", "https://tass.com/a", None, date(2025, 10, 3), "day", "C", 3, "+quote", None),
+        SourceRecord(
+            "TASS",
+            "https://tass.com/a",
+            None,
+            date(2025, 10, 3),
+            "day",
+            "C",
+            3,
+            "+quote",
+            None,
+            "https://archive.ph/a;b",
+            date(2025, 10, 4),
+            ("ab" * 32, "cd" * 32),
+        ),
         SourceRecord("Reuters; wire", None, "A title", None, None, "B", 2, None, "note"),
-        SourceRecord("'Apostrophe", None, None, date(2025, 1, 1), "year", "F", 6, None, None),
+        SourceRecord(
+            "'Apostrophe", None, None, date(2025, 1, 1), "year", "F", 6, None, None, files=("ef" * 32,)
+        ),
     ],
 )
 

@@ -2,7 +2,7 @@
 
 from app.models.audit import AuditEntry, DataChange
 from app.models.base import Base
-from app.models.events import Event, EventActor, EventCountry, EventLine, EventSystem, Source
+from app.models.events import Event, EventActor, EventCountry, EventLine, EventSystem, Source, SourceFile
 from app.models.reference import Actor, Country, System
 from app.models.staging import StagedImport
 from app.models.users import ApiToken, LoginAttempt, User, UserSession
@@ -21,6 +21,7 @@ __all__ = [
     "EventSystem",
     "LoginAttempt",
     "Source",
+    "SourceFile",
     "StagedImport",
     "System",
     "User",

@@ -41,7 +41,9 @@ from app.services.events import (
     snapshot,
     update_event,
 )
+from app.services.evidence import event_files
 from app.templating import env, render
+from app.web.evidence_form import PostedUploads, file_plan, files_context, limit_words, remember_chosen
 from app.web.forms import (
     MONTHS,
     PLURAL,
@@ -53,6 +55,7 @@ from app.web.forms import (
     form_from_input,
     parse_form,
     row_action,
+    row_indexes,
     validate,
 )
 
@@ -97,6 +100,11 @@ async def posted_form(request: Request) -> EventForm:
     return parse_form(await request.form())
 
 
+def _source_rows(form: EventForm) -> list[int]:
+    """For each source the input will have, its row in the form (blank rows are skipped)."""
+    return row_indexes(form, "sources")
+
+
 PostedForm = Annotated[EventForm, Depends(posted_form)]
 
 
@@ -128,8 +136,12 @@ def _render_form(
     duplicates: list[Any] | None = None,
     near: dict[str, NearName] | None = None,
     quick: dict[str, Any] | None = None,
+    db: Session | None = None,
 ) -> HTMLResponse:
+    stored = event_files(db, [event_id])[event_id] if db is not None and event_id is not None else []
     ctx = {
+        "stored_files": files_context(stored),
+        "evidence_limit": limit_words(),
         "quick": quick,
         "form": form,
         "event_id": event_id,
@@ -240,9 +252,10 @@ def new_event_form(request: Request, principal: AnalystDep) -> HTMLResponse:
 
 @router.post("/events/new", response_class=HTMLResponse)
 def create_event_submit(
-    request: Request, form: PostedForm, db: SessionDep, principal: AnalystDep
+    request: Request, form: PostedForm, uploads: PostedUploads, db: SessionDep, principal: AnalystDep
 ) -> Response:
-    """Validate, warn about likely duplicates, then create the event in one transaction."""
+    """Validate, warn about likely duplicates, then create the event (and its files) in one transaction."""
+    remember_chosen(form, uploads)
     if row_action(form):
         return _render_form(request, form)
     existing = event_id_for_token(db, form.get("client_token"))
@@ -256,7 +269,8 @@ def create_event_submit(
         return _saved(existing)
     _answer_names(db, form)
     data = validate(form)
-    if data is None:
+    files = file_plan(form, uploads, _source_rows(form))
+    if data is None or form.errors:
         return _render_form(request, form, status_code=422)
     near = _near_rows(db, form)
     if near:  # 200, like the duplicates question: nothing is created until the analyst answers
@@ -267,7 +281,7 @@ def create_event_submit(
             # 200, not 422: the input is valid; the page asks a question before anything is saved.
             return _render_form(request, form, duplicates=duplicates)
     try:
-        event = create_event(db, data, principal.user)
+        event = create_event(db, data, principal.user, files=files)
         event_id = event.id
         db.commit()
     except Exception:
@@ -290,7 +304,13 @@ def _visible(db: Session, event_id: int) -> Any:
 def edit_event_form(request: Request, event_id: int, db: SessionDep, principal: AnalystDep) -> HTMLResponse:
     """The edit form prefilled with the stored event and carrying its version."""
     event = _visible(db, event_id)
-    return _render_form(request, form_from_input(event_input(event), event.version), event_id=event.id)
+    form = form_from_input(event_input(event), event.version)
+    for f in event_files(db, [event.id])[event.id]:
+        rows = form.rows["sources"]
+        if f.source_position < len(rows):
+            row = rows[f.source_position]
+            row["file_ids"] = ",".join(filter(None, [row.get("file_ids", ""), str(f.id)]))
+    return _render_form(request, form, event_id=event.id, db=db)
 
 
 def _canonical(db: Session, mine: dict[str, Any]) -> dict[str, Any]:
@@ -378,26 +398,33 @@ def _apply_picks(db: Session, event_id: int, form: EventForm) -> None:
 
 @router.post("/events/{event_id:int}/edit", response_class=HTMLResponse)
 def update_event_submit(
-    request: Request, event_id: int, form: PostedForm, db: SessionDep, principal: AnalystDep
+    request: Request,
+    event_id: int,
+    form: PostedForm,
+    uploads: PostedUploads,
+    db: SessionDep,
+    principal: AnalystDep,
 ) -> Response:
     """Validate and save an edit unless someone saved a newer version meanwhile (then: conflict page)."""
     _visible(db, event_id)
     _apply_picks(db, event_id, form)
+    remember_chosen(form, uploads)
     if row_action(form) or form.values.pop("review", "") != "":
-        return _render_form(request, form, event_id=event_id)
+        return _render_form(request, form, event_id=event_id, db=db)
     try:
         version = int(form.get("version"))
     except ValueError:
         raise HTTPException(400, "The form lost its version number; reload the edit page.") from None
     _answer_names(db, form)
     data = validate(form)
-    if data is None:
-        return _render_form(request, form, event_id=event_id, status_code=422)
+    files = file_plan(form, uploads, _source_rows(form))
+    if data is None or form.errors:
+        return _render_form(request, form, event_id=event_id, status_code=422, db=db)
     near = _near_rows(db, form)
     if near:
-        return _render_form(request, form, event_id=event_id, near=near)
+        return _render_form(request, form, event_id=event_id, near=near, db=db)
     try:
-        update_event(db, event_id, data, principal.user, version, _reason(form))
+        update_event(db, event_id, data, principal.user, version, _reason(form), files=files)
         db.commit()
     except VersionConflict as conflict:
         mine = input_snapshot(data) | {"_system_names": [x.designation for x in data.systems]}

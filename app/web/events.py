@@ -10,6 +10,7 @@ from app.db import SessionDep
 from app.queries.audit import event_history
 from app.queries.editing import deleted_event_or_none
 from app.queries.events import event_or_none
+from app.services.evidence import by_source, event_files
 from app.templating import render
 
 router = APIRouter()
@@ -24,4 +25,9 @@ def event_detail(request: Request, event_id: int, db: SessionDep, principal: Vie
         event = deleted_event_or_none(db, event_id)
     if event is None:
         raise HTTPException(404, "No event with this number. It may have been deleted.")
-    return render(request, "events/detail.html", {"event": event, "history": event_history(db, event.id)})
+    ctx = {
+        "event": event,
+        "history": event_history(db, event.id),
+        "files": by_source(event_files(db, [event.id])[event.id]),
+    }
+    return render(request, "events/detail.html", ctx)

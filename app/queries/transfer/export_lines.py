@@ -30,7 +30,7 @@ from app.csvio import FORMAT_VERSION, EventRecord, SourceRecord, format_events
 
 log = logging.getLogger(__name__)
 
-# Events per batch: a few MB of lines, five queries to read them.
+# Events per batch: a few MB of lines, six queries to read them.
 BATCH = 5000
 
 _IDS = bindparam("ids", type_=ARRAY(Integer))
@@ -53,7 +53,13 @@ _SYSTEMS = text(
 ).bindparams(_IDS)
 _SOURCES = text(
     "SELECT event_id, publisher, url, title, published_on, published_precision, reliability, credibility,"
-    " quote, note FROM sources WHERE event_id = ANY(:ids) ORDER BY event_id, position"
+    " quote, note, archive_url, accessed_on, position FROM sources WHERE event_id = ANY(:ids)"
+    " ORDER BY event_id, position"
+).bindparams(_IDS)
+# Evidence files' hashes by source position (never their bytes).
+_FILES = text(
+    "SELECT event_id, source_position, sha256 FROM source_files WHERE event_id = ANY(:ids)"
+    " ORDER BY event_id, source_position, id"
 ).bindparams(_IDS)
 _UPSERT = text(
     "INSERT INTO event_lines (event_id, fmt, line)"
@@ -82,6 +88,9 @@ def load_records(db: Db, ids: Sequence[int]) -> list[EventRecord]:
     actors = _grouped(db, _ACTORS, ids)
     systems = _grouped(db, _SYSTEMS, ids)
     sources = _grouped(db, _SOURCES, ids)
+    files: dict[tuple[int, int], list[str]] = defaultdict(list)
+    for event_id, position, sha256 in db.execute(_FILES, {"ids": ids}):
+        files[(event_id, position)].append(sha256)
     none: list[Any] = []
     return [
         EventRecord._make(
@@ -90,7 +99,7 @@ def load_records(db: Db, ids: Sequence[int]) -> list[EventRecord]:
                 countries.get(i, none),
                 actors.get(i, none),
                 systems.get(i, none),
-                [SourceRecord(*s) for s in sources.get(i, none)],
+                [SourceRecord._make((*s[:-1], files.get((i, s[-1]), ()))) for s in sources.get(i, none)],
             )
         )
         for i in ids

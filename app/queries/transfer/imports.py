@@ -318,7 +318,7 @@ COPY_COLUMNS: dict[str, str] = {
     "event_systems": "event_id, system_id, quantity, quantity_note, position",
     "sources": (
         "event_id, position, publisher, url, title, published_on, published_precision, quote, note, "
-        "reliability, credibility"
+        "reliability, credibility, archive_url, accessed_on"
     ),
     "audit_log": "user_id, username, action, entity_type, entity_id, changes, reason",
     "event_lines": "event_id, fmt, line",
@@ -501,6 +501,8 @@ class _BatchText:
                     s.credibility,
                     s.quote,
                     s.note,
+                    s.archive_url,
+                    s.accessed_date(),
                 )
                 for s in d.sources
             ],
@@ -571,6 +573,8 @@ class _BatchText:
                 copy_field(src.note),
                 src.reliability,
                 str(src.credibility),
+                copy_field(src.archive_url),
+                src.accessed or NULL,  # validated YYYY-MM-DD
             )
             self.sources.append("\t".join(fields))
 
