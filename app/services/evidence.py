@@ -154,8 +154,15 @@ def apply_plan(session: Session, event: Event, plan: FilePlan | None, who: Who |
     changed = _apply(session, event, plan, who)
     if changed:
         session.flush()
-        session.expire(event, ["files"])  # the loaded list no longer says what is stored
+        _forget_files(session, event.id)
     return changed
+
+
+def _forget_files(session: Session, event_id: int) -> None:
+    """Expire an event's loaded file list (if this session holds the event): it no longer says what is stored."""
+    loaded = session.identity_map.get(session.identity_key(Event, event_id))
+    if loaded is not None:
+        session.expire(loaded, ["files"])
 
 
 def _apply(session: Session, event: Event, plan: FilePlan | None, who: Who | None) -> bool:
@@ -206,6 +213,7 @@ def add_file(
         raise DuplicateFile(f"source {position + 1} already keeps this file (file {same}, same SHA-256)")
     row = _insert(session, event, position, checked, who)
     session.flush()
+    _forget_files(session, event.id)
     store_lines(session, [event.id])
     return row
 
@@ -226,6 +234,7 @@ def remove_file(session: Session, f: SourceFile, who: Who | None, reason: str | 
     event_id = f.event_id
     _delete(session, f, who, reason)
     session.flush()
+    _forget_files(session, event_id)
     store_lines(session, [event_id])
 
 
