@@ -159,7 +159,7 @@ def apply_plan(session: Session, event: Event, plan: FilePlan | None, who: Who |
 
 
 def _forget_files(session: Session, event_id: int) -> None:
-    """Expire an event's loaded file list (if this session holds the event): it no longer says what is stored."""
+    """Expire the event's loaded file list, if this session holds the event: it is out of date."""
     loaded = session.identity_map.get(session.identity_key(Event, event_id))
     if loaded is not None:
         session.expire(loaded, ["files"])
