@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from app.api.events import AUTH_ERRORS, COMMON_ERRORS, EventId, bearer
 from app.api.schemas import FileOut, Problem
-from app.auth.deps import AnalystDep, ViewerDep
+from app.auth.deps import AnalystDep, SignedInViewerDep, ViewerDep
 from app.config import get_settings
 from app.db import SessionDep
 from app.domain.evidence_types import ACCEPTED_WORDS, EvidenceRejected, mebibytes
@@ -136,7 +136,9 @@ def get_file(
         **NOT_FOUND,
     },
 )
-def download(event_id: EventId, file_id: FileId, db: SessionDep, principal: ViewerDep) -> StreamingResponse:
+def download(
+    event_id: EventId, file_id: FileId, db: SessionDep, principal: SignedInViewerDep
+) -> StreamingResponse:
     """The file's bytes (signed-in readers only, even when PUBLIC_READ is on)."""
     return file_response(db, principal, event_id, file_id)
 

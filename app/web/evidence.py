@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
 
-from app.auth.deps import LoginRequired, Principal, ViewerDep
+from app.auth.deps import Principal, SignedInViewerDep
 from app.db import SessionDep
 from app.domain.evidence_types import served_type
 from app.http.downloads import download_headers
@@ -19,12 +19,7 @@ router = APIRouter()
 
 
 def file_response(db: Session, principal: Principal, event_id: int, file_id: int) -> StreamingResponse:
-    """The file streamed as a download; 404 when the event is not visible to this reader or has no such file.
-
-    Files are evidence kept for the desk: even with PUBLIC_READ on, an anonymous reader gets none.
-    """
-    if principal.user is None:
-        raise LoginRequired()
+    """The file streamed as a download; 404 when the reader cannot see the event or it has no such file."""
     try:
         # Admins still reach a soft-deleted event's files, as they reach the event's page.
         load_event(db, event_id, include_deleted=principal.can("admin"))
@@ -44,7 +39,7 @@ def file_response(db: Session, principal: Principal, event_id: int, file_id: int
     responses={200: {"content": {"application/octet-stream": {}}, "description": "the file, as a download"}},
 )
 def download_file(
-    request: Request, event_id: int, file_id: int, db: SessionDep, principal: ViewerDep
+    request: Request, event_id: int, file_id: int, db: SessionDep, principal: SignedInViewerDep
 ) -> StreamingResponse:
-    """One evidence file of an event, as a download."""
+    """One evidence file of an event, as a download (signed-in readers only, even with PUBLIC_READ on)."""
     return file_response(db, principal, event_id, file_id)
