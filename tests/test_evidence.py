@@ -275,6 +275,14 @@ def test_edit_adds_removes_and_moves_files_with_their_source_each_in_the_history
     assert client.post(f"/events/{event_id}/edit", data=data).status_code == 303
     assert [f.filename for f in files_of(db, event_id)] == ["second.png"]
     assert len(history(db, event_id, "file_remove")) == 2
+    # The same bytes chosen again for that source are already kept: nothing is added.
+    form = client.get(f"/events/{event_id}/edit").text
+    version = re.search(r'name="version" value="(\d+)"', form)[1]  # type: ignore[index]
+    data = {**data, "version": version, "sources-1-file_ids": str(second.id), "sources-1-drop_files": ""}
+    again = [("sources-1-files", ("again.png", PNG, "image/png"))]
+    assert client.post(f"/events/{event_id}/edit", data=data, files=again).status_code == 303
+    assert [f.filename for f in files_of(db, event_id)] == ["second.png"]
+    assert len(history(db, event_id, "file_add")) == 3
     page = client.get(f"/events/{event_id}").text
     assert "File attached" in page and "File removed" in page
 

@@ -179,17 +179,22 @@ def _apply(session: Session, event: Event, plan: FilePlan | None, who: Who | Non
     for position, ids in plan.keep.items():
         for file_id in ids:
             target.setdefault(file_id, position)  # a forged id listed twice stays on its first source
+    kept: set[tuple[int, str]] = set()
     for f in stored:
         moved_to = target.get(f.id)
         if moved_to is None or moved_to >= count:
             _delete(session, f, who)
             changed = True
-        elif moved_to != f.source_position:
+            continue
+        if moved_to != f.source_position:
             f.source_position = moved_to
             changed = True
+        kept.add((moved_to, f.sha256))
     for position, files in sorted(plan.add.items()):
-        if position < count:
-            for checked in files:
+        for checked in files:
+            # The same bytes chosen again for a source that keeps them: already kept, nothing to add.
+            if position < count and (position, checked.sha256) not in kept:
+                kept.add((position, checked.sha256))
                 _insert(session, event, position, checked, who)
                 changed = True
     return changed
