@@ -418,3 +418,18 @@ def test_accessed_on_must_be_a_past_day(client: Client, db: Session) -> None:
     assert r.status_code == 422
     assert 'id="sources-0-accessed-error"' in r.text and "in the future" in r.text
     assert 'id="sources-0-archive_url-error"' in r.text
+
+
+def test_a_form_over_the_request_cap_gets_a_page_that_says_what_to_do(
+    db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_headers import small_app
+
+    client = Client(small_app(db, monkeypatch, limit=4096), db)
+    client.login("analyst")
+    r = post_new(client, [("sources-0-files", ("big.pdf", PDF + b"0" * 8000, "application/pdf"))])
+    assert r.status_code == 413
+    assert r.headers["content-type"].startswith("text/html")
+    assert "at most 4 KiB can be sent at once" in r.text and "attach large files one save at a time" in r.text
+    api = client.post("/api/v1/events/1/sources/1/files", files={"file": ("big.pdf", PDF + b"0" * 8000)})
+    assert api.status_code == 413 and "4 KiB" in api.json()["detail"]
