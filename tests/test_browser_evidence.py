@@ -35,7 +35,12 @@ def test_attach_a_pdf_save_see_its_sha256_and_download_it(page, live_user, engin
     page.select_option("#sources-0-credibility", "3")
     page.fill("#sources-0-archive_url", "https://archive.ph/AbCdE")
     page.fill("#sources-0-accessed", "2025-10-15")
+    empty = tmp_path / "empty.pdf"
+    empty.write_bytes(b"")
+    page.set_input_files("#sources-0-files", str(empty))  # said at once, before any save
+    assert "is empty" in page.locator("#sources-0-files-error").inner_text()
     page.set_input_files("#sources-0-files", str(pdf))
+    assert page.locator("#sources-0-files-error").count() == 0
     page.locator("#sources-row-0").screenshot(path=str(out / "form-source.png"))
     page.click("button.primary[name=save]")
     page.wait_for_url("**/events/*?saved=1")

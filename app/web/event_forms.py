@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from app.auth.deps import AnalystDep
+from app.config import get_settings
 from app.db import SessionDep
 from app.domain.textkeys import fold
 from app.domain.vocab import (
@@ -124,6 +125,10 @@ def _vocab() -> dict[str, Any]:
         "RELIABILITY_OPTIONS": [(k, f"{k} — {v}") for k, v in RELIABILITY_LABELS.items()],
         "CREDIBILITY_OPTIONS": [(str(k), f"{k} — {v}") for k, v in CREDIBILITY_LABELS.items()],
         "MONTHS": MONTHS,
+        # The per-file limit, in words for the hint and in bytes for the browser's early check (forms.js).
+        "evidence_limit": limit_words(),
+        "evidence_max_bytes": get_settings().max_evidence_bytes,
+        "request_max_bytes": get_settings().max_request_bytes,
     }
 
 
@@ -141,7 +146,6 @@ def _render_form(
     stored = event_files(db, [event_id])[event_id] if db is not None and event_id is not None else []
     ctx = {
         "stored_files": files_context(stored),
-        "evidence_limit": limit_words(),
         "quick": quick,
         "form": form,
         "event_id": event_id,
