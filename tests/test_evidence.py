@@ -244,9 +244,12 @@ def test_edit_adds_removes_and_moves_files_with_their_source_each_in_the_history
     assert f'name="sources-1-file_ids" value="{second.id}"' in form
     version = re.search(r'name="version" value="(\d+)"', form)[1]  # type: ignore[index]
     # Source 1 (TASS) is removed; Reuters becomes source 1 and keeps its file; a text file is added to it.
+    known = re.search(r'name="known_files" value="([\d,]+)"', form)[1]  # type: ignore[index]
+    assert known == f"{first.id},{second.id}"
     data = {
         **{k: v for k, v in FORM.items() if not k.startswith("sources-")},
         "version": version,
+        "known_files": known,
         "sources-1-publisher": "Reuters",
         "sources-1-reliability": "B",
         "sources-1-credibility": "2",
@@ -271,7 +274,13 @@ def test_edit_adds_removes_and_moves_files_with_their_source_each_in_the_history
     form = client.get(f"/events/{event_id}/edit").text
     version = re.search(r'name="version" value="(\d+)"', form)[1]  # type: ignore[index]
     ids = ",".join(str(f.id) for f in kept)
-    data = {**data, "version": version, "sources-1-file_ids": ids, "sources-1-drop_files": str(kept[1].id)}
+    data = {
+        **data,
+        "version": version,
+        "known_files": ids,
+        "sources-1-file_ids": ids,
+        "sources-1-drop_files": str(kept[1].id),
+    }
     assert client.post(f"/events/{event_id}/edit", data=data).status_code == 303
     assert [f.filename for f in files_of(db, event_id)] == ["second.png"]
     assert len(history(db, event_id, "file_remove")) == 2
@@ -433,3 +442,17 @@ def test_a_form_over_the_request_cap_gets_a_page_that_says_what_to_do(
     assert "at most 4 KiB can be sent at once" in r.text and "attach large files one save at a time" in r.text
     api = client.post("/api/v1/events/1/sources/1/files", files={"file": ("big.pdf", PDF + b"0" * 8000)})
     assert api.status_code == 413 and "4 KiB" in api.json()["detail"]
+
+
+def test_a_file_added_while_the_form_was_open_is_not_dropped_by_its_save(client: Client, db: Session) -> None:
+    client.login("analyst")
+    event_id = created_id(post_new(client, [("sources-0-files", ("a.pdf", PDF, "application/pdf"))]))
+    form = client.get(f"/events/{event_id}/edit").text
+    # Meanwhile a colleague attaches a second file through the API.
+    r = client.post(f"/api/v1/events/{event_id}/sources/1/files", files={"file": ("b.png", PNG)})
+    assert r.status_code == 201
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+    data = {**{k: v for k, v in FORM.items()}, **fields, "title": "Edited while a file came in"}
+    data.pop("client_token", None)
+    assert client.post(f"/events/{event_id}/edit", data=data).status_code == 303
+    assert [f.filename for f in files_of(db, event_id)] == ["a.pdf", "b.png"]

@@ -29,10 +29,11 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _source(db: SessionDep, event_id: int, n: int) -> Event:
-    """The visible event that has a source number `n`, or 404."""
+def _source(db: SessionDep, event_id: int, n: int, lock: bool = False) -> Event:
+    """The visible event that has a source number `n`, or 404; `lock`: row-locked, as edits lock it, so a
+    file never lands on a source an edit is removing."""
     try:
-        event = load_event(db, event_id)
+        event = load_event(db, event_id, lock=lock)
     except EventNotFound:
         raise HTTPException(404, f"No event {event_id}. It may have been deleted.") from None
     if n > len(event.sources):
@@ -82,7 +83,7 @@ def upload(event_id: EventId, n: SourceNumber, principal: AnalystDep, db: Sessio
         checked = check_file(name, data, limit)
     except EvidenceRejected as exc:
         raise HTTPException(422, str(exc)) from None
-    event = _source(db, event_id, n)
+    event = _source(db, event_id, n, lock=True)
     try:
         row = add_file(db, event, n - 1, checked, principal.user)
     except DuplicateFile as exc:
@@ -159,7 +160,7 @@ def delete_file(
     reason: Annotated[str | None, Query(max_length=500, description="recorded in the history")] = None,
 ) -> Response:
     """Remove one file of source `n`; the history keeps its name and SHA-256."""
-    _source(db, event_id, n)
+    _source(db, event_id, n, lock=True)
     try:
         f = find_file(db, event_id, file_id, n - 1)
     except FileNotFound:

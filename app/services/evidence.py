@@ -51,10 +51,15 @@ class CheckedFile:
 
 @dataclass
 class FilePlan:
-    """What a form save does with files, per source position: the stored ids it keeps and new files."""
+    """What a form save does with files, per source position: the stored ids it keeps and new files.
+
+    `known` are the ids the form was shown: a file it did not know (added meanwhile, through the API) is
+    neither kept nor dropped by it, and stays on its source.
+    """
 
     keep: dict[int, list[int]] = field(default_factory=dict)
     add: dict[int, list[CheckedFile]] = field(default_factory=dict)
+    known: set[int] = field(default_factory=set)
 
 
 def clean_filename(name: str) -> str:
@@ -182,6 +187,8 @@ def _apply(session: Session, event: Event, plan: FilePlan | None, who: Who | Non
     kept: set[tuple[int, str]] = set()
     for f in stored:
         moved_to = target.get(f.id)
+        if moved_to is None and f.id not in plan.known:
+            moved_to = f.source_position  # added after the form was loaded: not the form's to drop
         if moved_to is None or moved_to >= count:
             _delete(session, f, who)
             changed = True

@@ -101,11 +101,6 @@ async def posted_form(request: Request) -> EventForm:
     return parse_form(await request.form())
 
 
-def _source_rows(form: EventForm) -> list[int]:
-    """For each source the input will have, its row in the form (blank rows are skipped)."""
-    return row_indexes(form, "sources")
-
-
 PostedForm = Annotated[EventForm, Depends(posted_form)]
 
 
@@ -256,7 +251,7 @@ def new_event_form(request: Request, principal: AnalystDep) -> HTMLResponse:
 
 @router.post("/events/new", response_class=HTMLResponse)
 def create_event_submit(
-    request: Request, form: PostedForm, uploads: PostedUploads, db: SessionDep, principal: AnalystDep
+    request: Request, form: PostedForm, principal: AnalystDep, uploads: PostedUploads, db: SessionDep
 ) -> Response:
     """Validate, warn about likely duplicates, then create the event (and its files) in one transaction."""
     remember_chosen(form, uploads)
@@ -273,7 +268,7 @@ def create_event_submit(
         return _saved(existing)
     _answer_names(db, form)
     data = validate(form)
-    files = file_plan(form, uploads, _source_rows(form))
+    files = file_plan(form, uploads, row_indexes(form, "sources"))
     if data is None or form.errors:
         return _render_form(request, form, status_code=422)
     near = _near_rows(db, form)
@@ -309,7 +304,10 @@ def edit_event_form(request: Request, event_id: int, db: SessionDep, principal: 
     """The edit form prefilled with the stored event and carrying its version."""
     event = _visible(db, event_id)
     form = form_from_input(event_input(event), event.version)
-    for f in event_files(db, [event.id])[event.id]:
+    stored = event_files(db, [event.id])[event.id]
+    # Every file this form shows: one it no longer lists was removed (with its row, or ticked).
+    form.values["known_files"] = ",".join(str(f.id) for f in stored)
+    for f in stored:
         rows = form.rows["sources"]
         if f.source_position < len(rows):
             row = rows[f.source_position]
@@ -405,9 +403,9 @@ def update_event_submit(
     request: Request,
     event_id: int,
     form: PostedForm,
-    uploads: PostedUploads,
-    db: SessionDep,
     principal: AnalystDep,
+    uploads: PostedUploads,  # after the role check: a reader's files are never read into memory
+    db: SessionDep,
 ) -> Response:
     """Validate and save an edit unless someone saved a newer version meanwhile (then: conflict page)."""
     _visible(db, event_id)
@@ -421,7 +419,7 @@ def update_event_submit(
         raise HTTPException(400, "The form lost its version number; reload the edit page.") from None
     _answer_names(db, form)
     data = validate(form)
-    files = file_plan(form, uploads, _source_rows(form))
+    files = file_plan(form, uploads, row_indexes(form, "sources"))
     if data is None or form.errors:
         return _render_form(request, form, event_id=event_id, status_code=422, db=db)
     near = _near_rows(db, form)

@@ -70,7 +70,7 @@ def file_plan(form: EventForm, uploads: Posted, filled: list[int]) -> FilePlan:
     """
     limit = get_settings().max_evidence_bytes
     rows = form.rows.get("sources", [])
-    plan = FilePlan()
+    plan = FilePlan(known=set(_ids(form.get("known_files"))))
     for position, row_index in enumerate(filled):
         row = rows[row_index]
         dropped = set(_ids(row.get("drop_files", "")))
