@@ -10,7 +10,7 @@ from app.db import SessionDep
 from app.queries.audit import event_history
 from app.queries.editing import deleted_event_or_none
 from app.queries.events import event_or_none
-from app.services.evidence import by_source, event_files
+from app.services.evidence import by_source
 from app.templating import render
 
 router = APIRouter()
@@ -28,6 +28,6 @@ def event_detail(request: Request, event_id: int, db: SessionDep, principal: Vie
     ctx = {
         "event": event,
         "history": event_history(db, event.id),
-        "files": by_source(event_files(db, [event.id])[event.id]),
+        "files": by_source(event.files),  # loaded with the event (metadata only)
     }
     return render(request, "events/detail.html", ctx)
