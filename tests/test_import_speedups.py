@@ -184,6 +184,8 @@ def reference_row(cells: dict[str, str]) -> tuple[dict[str, Any] | None, list[tu
             "published": nth("source_dates"),
             "quote": nth("source_quotes"),
             "note": nth("source_notes"),
+            "archive_url": nth("source_archive_urls"),
+            "accessed": nth("source_accessed"),
         }
         grade = nth("source_grades")
         if grade:
@@ -229,6 +231,9 @@ POOLS: dict[str, list[str]] = {
     "source_grades": ["", "B3", "b 3; C2", "Z9", "A1; "],
     "source_quotes": ["", "'=1+1", "q; r"],
     "source_notes": ["", "n", "'already quoted; "],
+    "source_archive_urls": ["", "https://archive.ph/x", "; https://web.archive.org/y", "ftp://x"],
+    "source_accessed": ["", "2025-10-15", "; 2025-10-16", "2025-10", "2999-01-01"],
+    "source_files": ["", "sha256:" + "ab" * 32],  # export only: the import ignores it
 }
 
 
