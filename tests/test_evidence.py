@@ -456,3 +456,35 @@ def test_a_file_added_while_the_form_was_open_is_not_dropped_by_its_save(client:
     data.pop("client_token", None)
     assert client.post(f"/events/{event_id}/edit", data=data).status_code == 303
     assert [f.filename for f in files_of(db, event_id)] == ["a.pdf", "b.png"]
+
+
+def test_a_file_of_several_chunks_streams_back_whole(client: Client, db: Session) -> None:
+    client.login("analyst")
+    event = make_event(db)
+    big = (b"saved page line, " * 200_000)[: 2 * 1024 * 1024 + 12_345]  # two 1 MiB pieces and a tail
+    r = client.post(f"/api/v1/events/{event.id}/sources/1/files", files={"file": ("page.txt", big)})
+    assert r.status_code == 201, r.text
+    download = client.get(r.json()["download"])
+    assert download.headers["content-type"] == "text/plain; charset=utf-8"
+    assert len(download.content) == len(big) and sha(download.content) == sha(big) == r.json()["sha256"]
+
+
+def test_api_create_takes_archive_url_and_accessed(client: Client, db: Session) -> None:
+    client.login("analyst")
+    body = {
+        "title": "Archived",
+        "kind": "statement",
+        "date": "2025-10",
+        "sources": [{"publisher": "TASS", "archive_url": "https://archive.ph/q", "accessed": "2025-10-15"}],
+    }
+    r = client.post("/api/v1/events", json=body)
+    assert r.status_code == 201, r.text
+    (source,) = r.json()["sources"]
+    assert (source["archive_url"], source["accessed"], source["files"]) == (
+        "https://archive.ph/q",
+        "2025-10-15",
+        [],
+    )
+    body["sources"][0]["accessed"] = "15/10/2025"
+    bad = client.post("/api/v1/events", json=body)
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "accessed"
