@@ -280,10 +280,11 @@ def test_edit_adds_removes_and_moves_files_with_their_source_each_in_the_history
         "known_files": ids,
         "sources-1-file_ids": ids,
         "sources-1-drop_files": str(kept[1].id),
+        "reason": "notes were a draft",
     }
     assert client.post(f"/events/{event_id}/edit", data=data).status_code == 303
     assert [f.filename for f in files_of(db, event_id)] == ["second.png"]
-    assert len(history(db, event_id, "file_remove")) == 2
+    assert [h.reason for h in history(db, event_id, "file_remove")] == [None, "notes were a draft"]
     # The same bytes chosen again for that source are already kept: nothing is added.
     form = client.get(f"/events/{event_id}/edit").text
     version = re.search(r'name="version" value="(\d+)"', form)[1]  # type: ignore[index]

@@ -60,6 +60,7 @@ class FilePlan:
     keep: dict[int, list[int]] = field(default_factory=dict)
     add: dict[int, list[CheckedFile]] = field(default_factory=dict)
     known: set[int] = field(default_factory=set)
+    reason: str | None = None  # the save's reason, recorded with each file it removes
 
 
 def clean_filename(name: str) -> str:
@@ -190,7 +191,7 @@ def _apply(session: Session, event: Event, plan: FilePlan | None, who: Who | Non
         if moved_to is None and f.id not in plan.known:
             moved_to = f.source_position  # added after the form was loaded: not the form's to drop
         if moved_to is None or moved_to >= count:
-            _delete(session, f, who)
+            _delete(session, f, who, plan.reason)
             changed = True
             continue
         if moved_to != f.source_position:

@@ -420,6 +420,7 @@ def update_event_submit(
     _answer_names(db, form)
     data = validate(form)
     files = file_plan(form, uploads, row_indexes(form, "sources"))
+    files.reason = _reason(form)
     if data is None or form.errors:
         return _render_form(request, form, event_id=event_id, status_code=422, db=db)
     near = _near_rows(db, form)
