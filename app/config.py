@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     session_absolute_hours: int = 12
     max_upload_bytes: int = 20 * 1024 * 1024
     max_request_bytes: int = 25 * 1024 * 1024
+    # Each evidence file kept on a source (a PDF, an image, a saved page), stored in PostgreSQL.
+    max_evidence_bytes: int = 20 * 1024 * 1024
     login_max_failures: int = 5
     login_window_minutes: int = 15
     page_size: int = 50

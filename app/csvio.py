@@ -65,6 +65,14 @@ COLUMNS: tuple[Column, ...] = (
         "per source, who first reported it when the publisher relays it (`; The Times`); empty item: the "
         "publisher is the origin",
     ),
+    Column("source_archive_urls", "per source: an archived copy of the page (`https://archive.ph/…`)"),
+    Column("source_accessed", "per source: the day the analyst read it, `YYYY-MM-DD`"),
+    Column(
+        "source_files",
+        "per source: its evidence files as `sha256:<hex>` joined with `,` (ignored by import: files do not "
+        "travel in CSV)",
+        imported=False,
+    ),
     Column(
         "origins",
         "the event's independent origins, distinct (ignored by import: from the sources)",
@@ -104,6 +112,8 @@ SOURCE_COLUMNS: dict[str, str] = {
     "source_quotes": "quote",
     "source_notes": "note",
     "source_origins": "origin",
+    "source_archive_urls": "archive_url",
+    "source_accessed": "accessed",
 }
 # What a spreadsheet user might type as a header (after folding case, spaces, dashes to `_`).
 HEADER_ALIASES: dict[str, str] = {
@@ -155,6 +165,14 @@ HEADER_ALIASES: dict[str, str] = {
     "source_origin": "source_origins",
     "relaying": "source_origins",
     "analytic_confidence": "confidence",
+    "archive_url": "source_archive_urls",
+    "archive_urls": "source_archive_urls",
+    "source_archive_url": "source_archive_urls",
+    "archived": "source_archive_urls",
+    "accessed": "source_accessed",
+    "accessed_on": "source_accessed",
+    "source_accessed_on": "source_accessed",
+    "source_file": "source_files",
 }
 
 # ---- cells ------------------------------------------------------------------------------------------
@@ -305,7 +323,7 @@ class LineFormatter:
 # again (`signalboard db upgrade`) and, until they are, the export makes them itself. Raise it by hand
 # with any change to a line's bytes, and add the new golden line to tests/golden/export_line.json
 # (tests/test_csv_format.py fails when the output changes while this stays).
-FORMAT_VERSION = 2  # 2: the origins, judgement and links columns
+FORMAT_VERSION = 2  # 2: the origins, judgement, evidence and links columns
 
 
 class SourceRecord(NamedTuple):
@@ -322,6 +340,9 @@ class SourceRecord(NamedTuple):
     note: str | None
     origin: str  # the origin's catalogue name
     relayed: bool  # the publisher relays the origin (else it is the origin itself)
+    archive_url: str | None = None
+    accessed_on: date | None = None
+    files: Sequence[str] = ()  # the SHA-256 (hex) of each evidence file, in upload order
 
 
 class EventRecord(NamedTuple):
@@ -408,6 +429,9 @@ def event_cells(e: EventRecord) -> list[str | None]:
         _per_source([s.quote for s in src]),
         _per_source([s.note for s in src]),
         _per_source([s.origin if s.relayed else None for s in src]),
+        _per_source([s.archive_url for s in src]),
+        _per_source([s.accessed_on.isoformat() if s.accessed_on else None for s in src]),
+        _per_source([",".join(f"sha256:{h}" for h in s.files) or None for s in src]),
         _items(list(dict.fromkeys(s.origin for s in src))),
         str(e.origin_count),
         e.likelihood,
@@ -879,6 +903,7 @@ def _read_sources(cells: dict[str, str], err: Any) -> list[dict[str, Any]]:
     urls, titles, dates = column["source_urls"], column["source_titles"], column["source_dates"]
     grades, quotes, notes = column["source_grades"], column["source_quotes"], column["source_notes"]
     origins = column["source_origins"]
+    archives, accessed = column["source_archive_urls"], column["source_accessed"]
     sources: list[dict[str, Any]] = []
     # An empty item is left out: the field's default None is what an empty item means.
     for i, publisher in enumerate(publishers):
@@ -895,6 +920,10 @@ def _read_sources(cells: dict[str, str], err: Any) -> list[dict[str, Any]]:
             source["note"] = notes[i]
         if origins[i]:
             source["origin"] = origins[i]
+        if archives[i]:
+            source["archive_url"] = archives[i]
+        if accessed[i]:
+            source["accessed"] = accessed[i]
         grade = grades[i]
         if grade:
             parsed = _parse_grade(grade)
@@ -917,6 +946,8 @@ _SOURCE_FIELD_COLUMN = {
     "quote": "source_quotes",
     "note": "source_notes",
     "origin": "source_origins",
+    "archive_url": "source_archive_urls",
+    "accessed": "source_accessed",
     "reliability": "source_grades",
     "credibility": "source_grades",
 }

@@ -316,6 +316,7 @@ def create_app() -> FastAPI:
     """Build the ASGI app."""
     from app.api import docs as api_docs
     from app.api import events as api_events
+    from app.api import evidence as api_evidence
     from app.api import notes as api_notes
     from app.api import reference as api_reference
     from app.web import (
@@ -324,6 +325,7 @@ def create_app() -> FastAPI:
         dyads,
         event_forms,
         events,
+        evidence,
         feeds,
         health,
         links,
@@ -368,6 +370,7 @@ def create_app() -> FastAPI:
         quick,
         event_forms,
         events,
+        evidence,
         dyads,
         review,
         links,
@@ -382,6 +385,7 @@ def create_app() -> FastAPI:
         # HTML pages and forms: the OpenAPI document describes the JSON API only.
         app.include_router(module.router, include_in_schema=False)
     app.include_router(api_events.router, prefix="/api/v1")
+    app.include_router(api_evidence.router, prefix="/api/v1")
     app.include_router(api_reference.router, prefix="/api/v1")
     app.include_router(api_notes.router, prefix="/api/v1")
     app.include_router(api_docs.router)

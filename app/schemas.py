@@ -193,6 +193,22 @@ class SourceInput(_Strict):
     note: ShortText | None = None
     reliability: Reliability = "F"
     credibility: Credibility = 6
+    archive_url: (
+        Annotated[
+            str,
+            Field(
+                max_length=2000,
+                description="an archived copy of the page",
+                json_schema_extra={"pattern": URL_PATTERN},
+            ),
+        ]
+        | None
+    ) = None
+    accessed: str | None = Field(
+        default=None,
+        description="the day the analyst read it: YYYY-MM-DD, not in the future",
+        examples=["2025-10-14"],
+    )
 
     @field_validator("url")
     @classmethod
@@ -201,6 +217,30 @@ class SourceInput(_Strict):
             return None
         if not v.lower().startswith(("http://", "https://")) or len(v) < 11 or " " in v:
             raise ValueError("a source URL must be a web address starting with http:// or https://")
+        return v
+
+    @field_validator("archive_url")
+    @classmethod
+    def _archive_http(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        if not v.lower().startswith(("http://", "https://")) or len(v) < 11 or " " in v:
+            raise ValueError("an archived copy must be a web address starting with http:// or https://")
+        return v
+
+    @field_validator("accessed")
+    @classmethod
+    def _accessed_day(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        try:
+            day = date.fromisoformat(v) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", v) else None
+        except ValueError:
+            day = None
+        if day is None:
+            raise ValueError("give the day it was accessed as YYYY-MM-DD, such as 2025-10-14")
+        if day > today():
+            raise ValueError("the accessed date is in the future")
         return v
 
     @field_validator("published")
@@ -232,6 +272,10 @@ class SourceInput(_Strict):
     def published_date(self) -> PartialDate | None:
         """The publication date as a PartialDate."""
         return parse_partial(self.published) if self.published else None
+
+    def accessed_date(self) -> date | None:
+        """The accessed-on day as a date."""
+        return date.fromisoformat(self.accessed) if self.accessed else None
 
 
 def end_before_start(date: str, date_end: str) -> bool:

@@ -13,6 +13,7 @@ from markupsafe import Markup
 from app.domain import clock
 from app.domain.countries import country_name
 from app.domain.dates import format_human, format_iso, format_span
+from app.domain.evidence_types import ACCEPT, mebibytes
 from app.domain.markdown import note_html
 from app.domain.vocab import CREDIBILITY_LABELS, KINDS, LINK_WORDS, RELIABILITY_LABELS, STAGES, STATUSES
 from app.services.events import relays
@@ -44,6 +45,7 @@ def origins_label(n: int) -> str:
 env.filters["by_origin"] = by_origin
 env.filters["relays"] = lambda source: relays(source.publisher, source.origin)
 env.filters["origins_label"] = origins_label
+env.filters["filesize"] = mebibytes
 env.globals.update(
     KINDS=KINDS,
     STATUSES=STATUSES,
@@ -52,6 +54,7 @@ env.globals.update(
     CREDIBILITY_LABELS=CREDIBILITY_LABELS,
     LINK_WORDS=LINK_WORDS,
     now_utc=lambda: clock.utcnow(),
+    EVIDENCE_ACCEPT=ACCEPT,
 )
 
 

@@ -27,6 +27,15 @@ API_PATHS = {
     "/api/v1/events/{event_id}/links": {"post": COMMON | {"201", "404"}},
     "/api/v1/events/{event_id}/links/{link_id}": {"delete": COMMON | {"204", "404"}},
     "/api/v1/events/{event_id}/review": {"post": COMMON | {"200", "404"}},
+    "/api/v1/events/{event_id}/sources/{n}/files": {
+        "get": COMMON | {"200", "404"},
+        "post": COMMON | {"201", "404", "409"},
+    },
+    "/api/v1/events/{event_id}/sources/{n}/files/{file_id}": {
+        "get": COMMON | {"200", "404"},
+        "delete": COMMON | {"204", "404"},
+    },
+    "/api/v1/events/{event_id}/files/{file_id}": {"get": COMMON | {"200", "404"}},
     "/api/v1/actors": {"get": COMMON | {"200"}},
     "/api/v1/actors/{actor_id}": {"get": COMMON | {"200", "404"}},
     "/api/v1/systems": {"get": COMMON | {"200"}},

@@ -115,15 +115,16 @@ def test_byte_exact_csv_for_a_small_fixture(client: Client, db: Session) -> None
     expected = (
         b"id,date,date_end,title,kind,status,stage,stage_override,suppliers,recipients,targets,intermediaries,"
         b"actors,systems,location,tags,summary,source_publishers,source_urls,source_titles,source_dates,"
-        b"source_grades,source_quotes,source_notes,source_origins,origins,origin_count,likelihood,"
-        b"likelihood_rationale,confidence,confidence_rationale,links,created_at,updated_at,version\r\n"
+        b"source_grades,source_quotes,source_notes,source_origins,source_archive_urls,source_accessed,"
+        b"source_files,origins,origin_count,likelihood,likelihood_rationale,confidence,confidence_rationale,links,"
+        b"created_at,updated_at,version\r\n"
         + f'{a},2025-10,2025-11,"\'=HYPERLINK(""x"") ""quoted"", with comma",'.encode()
         + b"request,claimed,4,4,RUS; CHN,VEN,USA,,"
         + "Сергей Рябков (speaker); Rostec;; JSC (financier),Kalibr ×4; Igla-S [as many as 14],"
         '"Caracas, VE",semi;;colon; caribbean,"Line one\nЛиния два; 中文",TASS; Reuters,https://tass.com/a; ,'
-        ",2025-10-14; ,C3; B2,'-Nothing prevents us; ,; 'apostrophe,,TASS; Reuters,2,,,,,,"
+        ",2025-10-14; ,C3; B2,'-Nothing prevents us; ,; 'apostrophe,,,,,TASS; Reuters,2,,,,,,"
         "2025-11-20T08:30:05Z,2025-11-20T08:30:05Z,1\r\n".encode()
-        + f"{p},2018,,Plain,statement,reported,1,,,,,,,,,,,,,,,,,,,,0,,,,,,".encode()
+        + f"{p},2018,,Plain,statement,reported,1,,,,,,,,,,,,,,,,,,,,,,,0,,,,,,".encode()
         + b"2025-11-20T08:30:05Z,2025-11-20T08:30:05Z,1\r\n"
     )
     assert r.content == expected

@@ -56,6 +56,8 @@ AWKWARD: list[dict[str, Any]] = [
                 "url": "https://x.example/a;b",
                 "title": "semi; colon",
                 "published": "2025",
+                "archive_url": "https://archive.ph/a;b",
+                "accessed": "2025-10-16",
             },
             {"publisher": "Plain", "quote": "\tTabbed; inside", "origin": "-Minus Press"},
         ],

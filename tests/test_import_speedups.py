@@ -188,6 +188,8 @@ def reference_row(cells: dict[str, str]) -> tuple[dict[str, Any] | None, list[tu
             "quote": nth("source_quotes"),
             "note": nth("source_notes"),
             "origin": nth("source_origins"),
+            "archive_url": nth("source_archive_urls"),
+            "accessed": nth("source_accessed"),
         }
         grade = nth("source_grades")
         if grade:
@@ -247,6 +249,9 @@ POOLS: dict[str, list[str]] = {
     "likelihood_rationale": ["", "two origins", "'=why"],
     "confidence": ["", "high", "LOW", "sure"],
     "confidence_rationale": ["", "one origin"],
+    "source_archive_urls": ["", "https://archive.ph/x", "; https://web.archive.org/y", "ftp://x"],
+    "source_accessed": ["", "2025-10-15", "; 2025-10-16", "2025-10", "2999-01-01"],
+    "source_files": ["", "sha256:" + "ab" * 32],  # export only: the import ignores it
 }
 
 

@@ -55,6 +55,7 @@ class RouteInfo:
     path: str
     role: str | None
     path_params: tuple[tuple[str, Any], ...]
+    signed_in_only: bool = False  # refused to anonymous visitors even with PUBLIC_READ on
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
@@ -73,6 +74,11 @@ def _required_roles(dependant: Any, seen: set[int] | None = None) -> set[str]:
             roles.add(role)
         roles |= _required_roles(dep, seen)
     return roles
+
+
+def _signed_in_only(dependant: Any) -> bool:
+    """True when a role check in the dependency tree refuses anonymous readers even with PUBLIC_READ."""
+    return any(getattr(d.call, "signed_in_only", False) or _signed_in_only(d) for d in dependant.dependencies)
 
 
 def _route_contexts(app: Any) -> list[tuple[Any, Any]]:
@@ -96,7 +102,8 @@ def collect_routes() -> tuple[list[RouteInfo], list[str]]:
         role = max(roles, key=ROLE_RANK.__getitem__) if roles else None
         params = tuple((p.name, p.field_info.annotation) for p in effective.dependant.path_params)
         for method in sorted(effective.methods - {"HEAD", "OPTIONS"}):
-            routes.append(RouteInfo(method, effective.path, role, params))
+            signed_in = _signed_in_only(effective.dependant)
+            routes.append(RouteInfo(method, effective.path, role, params, signed_in))
     return routes, others
 
 
@@ -216,7 +223,8 @@ def test_role_matrix(client: Client, db: Session, route: RouteInfo, role: str) -
         assert status == 403, f"{route} as {role} (needs {route.role}): {status}"
 
 
-SAFE_VIEWER_ROUTES = [r for r in ROUTES if r.method == "GET" and r.role == "viewer"]
+SAFE_VIEWER_ROUTES = [r for r in ROUTES if r.method == "GET" and r.role == "viewer" and not r.signed_in_only]
+SIGNED_IN_ROUTES = [r for r in ROUTES if r.signed_in_only]
 NON_VIEWER_ROUTES = [r for r in ROUTES if r.role is not None and (r.method in UNSAFE or r.role != "viewer")]
 
 
@@ -236,6 +244,25 @@ def test_public_read_lets_anonymous_read(
     assert response.status_code not in (401, 403), f"{route}: {response.status_code}"
     location = response.headers.get("location", "")
     assert not location.startswith("/login") or route.path.startswith(SELF_SERVICE_PREFIXES)
+
+
+def test_evidence_downloads_are_the_signed_in_only_routes() -> None:
+    assert {str(r) for r in SIGNED_IN_ROUTES} == {
+        "GET /events/{event_id:int}/files/{file_id:int}",
+        "GET /api/v1/events/{event_id}/files/{file_id}",
+    }
+
+
+@pytest.mark.parametrize("route", SIGNED_IN_ROUTES, ids=str)
+def test_public_read_does_not_open_signed_in_only_routes(
+    client: Client, db: Session, public_read: None, route: RouteInfo
+) -> None:
+    ids = _ids(db, make_user(db, "viewer").id)
+    response = client.get(_fill(route.path, route.path_params, ids))
+    if route.path.startswith("/api/"):
+        assert response.status_code == 401, f"{route}: {response.status_code}"
+    else:
+        assert response.status_code == 303 and response.headers["location"].startswith("/login"), str(route)
 
 
 @pytest.mark.parametrize("route", NON_VIEWER_ROUTES, ids=str)

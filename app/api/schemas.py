@@ -14,7 +14,7 @@ from app.domain.countries import country_name
 from app.domain.dates import format_iso
 from app.domain.review import due_since
 from app.domain.vocab import LINK_TYPES, REVIEWABLE, STAGES
-from app.models import Event
+from app.models import Event, SourceFile
 from app.queries.links import LinkView
 from app.schemas import EventInput, NotBool
 from app.services.events import relays
@@ -59,6 +59,41 @@ class SystemLinkOut(BaseModel):
     quantity_note: str | None = Field(default=None, examples=["as many as 14"])
 
 
+class FileOut(BaseModel):
+    """An evidence file kept for a source (its bytes: `download`, always sent as an attachment)."""
+
+    id: int = Field(examples=[7])
+    source: int = Field(description="the source it belongs to, numbered from 1 as on the event page")
+    filename: str = Field(examples=["tass-2025-10-14.pdf"])
+    content_type: str = Field(
+        description="the type its content was recognised as", examples=["application/pdf"]
+    )
+    size: int = Field(description="bytes", examples=[183204])
+    sha256: str = Field(description="SHA-256 of the bytes, lower-case hex", examples=["9f86d0…"])
+    created_at: datetime
+    download: str = Field(examples=["/api/v1/events/42/files/7"])
+    url: str = Field(
+        description="this file's metadata and DELETE address",
+        examples=["/api/v1/events/42/sources/1/files/7"],
+    )
+
+    @classmethod
+    def of(cls, f: SourceFile) -> FileOut:
+        """Build from a stored file (its bytes are not loaded)."""
+        n = f.source_position + 1
+        return cls(
+            id=f.id,
+            source=n,
+            filename=f.filename,
+            content_type=f.content_type,
+            size=f.size,
+            sha256=f.sha256,
+            created_at=f.created_at,
+            download=f"/api/v1/events/{f.event_id}/files/{f.id}",
+            url=f"/api/v1/events/{f.event_id}/sources/{n}/files/{f.id}",
+        )
+
+
 class SourceOut(BaseModel):
     """A citation with its NATO Admiralty grades."""
 
@@ -74,6 +109,9 @@ class SourceOut(BaseModel):
     note: str | None = None
     reliability: str = Field(description="A (completely reliable) … F (cannot be judged)", examples=["C"])
     credibility: int = Field(description="1 (confirmed) … 6 (cannot be judged)", examples=[3])
+    archive_url: str | None = Field(default=None, description="an archived copy of the page")
+    accessed: str | None = Field(default=None, description="the day the analyst read it, YYYY-MM-DD")
+    files: list[FileOut] = Field(default_factory=list, description="evidence files kept for this source")
 
 
 class EventLinkOut(BaseModel):
@@ -171,8 +209,11 @@ class EventOut(BaseModel):
                     note=s.note,
                     reliability=s.reliability,
                     credibility=s.credibility,
+                    archive_url=s.archive_url,
+                    accessed=s.accessed_on.isoformat() if s.accessed_on else None,
+                    files=[FileOut.of(f) for f in event.files if f.source_position == i],
                 )
-                for s in event.sources
+                for i, s in enumerate(event.sources)
             ],
             origins=list(dict.fromkeys(s.origin.name for s in event.sources)),
             origin_count=event.origin_count,

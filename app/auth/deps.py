@@ -142,15 +142,21 @@ def get_principal(request: Request, db: SessionDep) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def require(role: str):
+def require(role: str, *, public_read: bool = True):
     """Dependency factory: the requester must hold at least `role`.
 
-    A viewer may be anonymous when PUBLIC_READ is on (safe methods only).
+    A viewer may be anonymous when PUBLIC_READ is on (safe methods only), unless `public_read` is False
+    (evidence files: kept for the desk, never for anonymous visitors).
     """
 
     def check(request: Request, principal: PrincipalDep, db: SessionDep) -> Principal:
         if principal.user is None:
-            if role == "viewer" and request.method in SAFE_METHODS and get_settings().public_read:
+            if (
+                role == "viewer"
+                and public_read
+                and request.method in SAFE_METHODS
+                and get_settings().public_read
+            ):
                 return principal
             raise LoginRequired()
         if (
@@ -174,6 +180,7 @@ def require(role: str):
         return principal
 
     check.required_role = role  # type: ignore[attr-defined]  # read by the role-matrix test
+    check.signed_in_only = not public_read  # type: ignore[attr-defined]  # read by the role-matrix test
     return check
 
 
@@ -181,7 +188,9 @@ require_viewer = require("viewer")
 require_analyst = require("analyst")
 require_admin = require("admin")
 
+require_signed_in_viewer = require("viewer", public_read=False)
 ViewerDep = Annotated[Principal, Depends(require_viewer)]
+SignedInViewerDep = Annotated[Principal, Depends(require_signed_in_viewer)]
 AnalystDep = Annotated[Principal, Depends(require_analyst)]
 AdminDep = Annotated[Principal, Depends(require_admin)]
 

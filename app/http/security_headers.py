@@ -71,7 +71,7 @@ class SecurityHeadersMiddleware:
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body:
             # Refused before the app reads a byte; the body is never received.
-            await _too_large(send_with_headers)
+            await _too_large(scope, receive, send_with_headers, self.max_body)
             return
 
         received = 0
@@ -91,7 +91,7 @@ class SecurityHeadersMiddleware:
         except BodyTooLarge:
             # Raised while reading outside FastAPI's handlers (the app's own handler renders it otherwise).
             if not started:
-                await _too_large(send_with_headers)
+                await _too_large(scope, receive, send_with_headers, self.max_body)
         except StreamCut:
             # Logged where it failed; returning without the body's end makes the server close the connection.
             if not started:
@@ -105,16 +105,24 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, "The request is too large.")
 
 
-async def _too_large(send: Send) -> None:
-    body = b'{"detail":"The request is too large."}'
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+async def _too_large(scope: Scope, receive: Receive, send: Send, max_body: int) -> None:
+    """A 413 in the app's own style: JSON for the API, the error page for people (a form with large
+    evidence files lands here), naming the limit."""
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+
+    from app.domain.evidence_types import mebibytes
+    from app.templating import render
+
+    request = Request(scope, receive)
+    message = f"The request is too large: at most {mebibytes(max_body)} can be sent at once."
+    if request.url.path.startswith("/api/"):
+        response: Response = JSONResponse({"detail": message}, status_code=413)
+    else:
+        message += " Nothing was saved: go back, and attach large files one save at a time."
+        context = {"status": 413, "title": "Too large", "message": message}
+        response = render(request, "error.html", context, status_code=413)
+    await response(scope, receive, send)
 
 
 async def _bad_request(scope: Scope, receive: Receive, send: Send, message: str) -> None:

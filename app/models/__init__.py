@@ -2,7 +2,16 @@
 
 from app.models.audit import AuditEntry, DataChange
 from app.models.base import Base
-from app.models.events import Event, EventActor, EventCountry, EventLine, EventLink, EventSystem, Source
+from app.models.events import (
+    Event,
+    EventActor,
+    EventCountry,
+    EventLine,
+    EventLink,
+    EventSystem,
+    Source,
+    SourceFile,
+)
 from app.models.reference import Actor, Country, Origin, System
 from app.models.staging import StagedImport
 from app.models.users import ApiToken, LoginAttempt, User, UserSession
@@ -28,6 +37,7 @@ __all__ = [
     "SavedView",
     "SavedViewOpen",
     "Source",
+    "SourceFile",
     "StagedImport",
     "System",
     "User",

@@ -20,7 +20,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, TSVECTOR, UUID
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.domain.vocab import (
@@ -121,6 +121,10 @@ class Event(Base):
     )
     sources: Mapped[list[Source]] = relationship(
         back_populates="event", cascade="all, delete-orphan", order_by="Source.position"
+    )
+    # Read only: files are written by app.services.evidence, and go with the event's row by the foreign key.
+    files: Mapped[list[SourceFile]] = relationship(
+        viewonly=True, order_by="[SourceFile.source_position, SourceFile.id]"
     )
 
     __table_args__ = (
@@ -265,6 +269,9 @@ class Source(Base):
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     reliability: Mapped[str] = mapped_column(String(1), nullable=False, server_default="F")
     credibility: Mapped[int] = mapped_column(SmallInteger, nullable=False, server_default="6")
+    # Evidence: where a copy of the page was archived, and the day the analyst read it.
+    archive_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    accessed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
 
     event: Mapped[Event] = relationship(back_populates="sources")
     origin: Mapped[Origin] = relationship(lazy="joined")
@@ -276,6 +283,7 @@ class Source(Base):
         ),
         CheckConstraint("length(btrim(publisher)) > 0", name="publisher_not_blank"),
         CheckConstraint("url IS NULL OR url ~* '^https?://'", name="url_http"),
+        CheckConstraint("archive_url IS NULL OR archive_url ~* '^https?://'", name="archive_url_http"),
         CheckConstraint(
             "(published_on IS NULL) = (published_precision IS NULL)", name="published_with_precision"
         ),
@@ -287,6 +295,37 @@ class Source(Base):
         Index("ix_sources_publisher_lower", text("lower(publisher)"), "event_id"),
         Index("ix_sources_reliability", "reliability", "event_id"),
         Index("ix_sources_origin", "origin_id", "event_id"),
+    )
+
+
+class SourceFile(Base):
+    """A file kept as evidence for one source of an event (a PDF, an image, a saved page).
+
+    Tied to the event and the source's position rather than to the source row: an edit rewrites the
+    sources, and the files follow the source they were attached to (app.services.evidence). The bytes
+    live here, in their own table, so event rows stay narrow and app processes keep no files.
+    """
+
+    __tablename__ = "source_files"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), nullable=False)
+    source_position: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    filename: Mapped[str] = mapped_column(Text, nullable=False)
+    content_type: Mapped[str] = mapped_column(Text, nullable=False)
+    size: Mapped[int] = mapped_column(Integer, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    # Deferred: listing an event's files (page, API, export) never loads their bytes.
+    data: Mapped[bytes] = mapped_column(BYTEA, nullable=False, deferred=True)
+    created_at: Mapped[datetime] = created_at_column()
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+
+    __table_args__ = (
+        CheckConstraint("size > 0", name="size_positive"),
+        CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="sha256_hex"),
+        CheckConstraint("source_position >= 0", name="position_non_negative"),
+        CheckConstraint("length(btrim(filename)) > 0", name="filename_not_blank"),
+        Index("ix_source_files_event_id", "event_id", "source_position"),
     )
 
 

@@ -19,6 +19,7 @@ from app.queries.search_document import refresh_documents
 from app.queries.transfer.export_lines import store_lines
 from app.schemas import ActorLink, CountryLink, EventInput, SourceInput, SystemLink
 from app.services.audit import Who, diff, record
+from app.services.evidence import FilePlan, apply_plan
 
 
 class EventNotFound(LookupError):
@@ -40,6 +41,7 @@ def event_options() -> list[Any]:
         selectinload(Event.actors).joinedload(EventActor.actor),
         selectinload(Event.systems).joinedload(EventSystem.system),
         selectinload(Event.sources).joinedload(Source.origin),
+        selectinload(Event.files),  # metadata only: the bytes are deferred
     ]
 
 
@@ -259,6 +261,8 @@ def source_input(source: Source) -> SourceInput:
         note=source.note,
         reliability=source.reliability,  # type: ignore[arg-type]
         credibility=source.credibility,
+        archive_url=source.archive_url,
+        accessed=source.accessed_on.isoformat() if source.accessed_on else None,
     )
 
 
@@ -328,6 +332,7 @@ def input_snapshot(
                 "quote": x.quote,
                 "note": x.note,
                 "grade": f"{x.reliability}{x.credibility}",
+                **_evidence_snapshot(x),
             }
             for x in data.sources
         ],
@@ -336,6 +341,16 @@ def input_snapshot(
         "confidence": data.confidence,
         "confidence_rationale": data.confidence_rationale,
     }
+
+
+def _evidence_snapshot(source: SourceInput) -> dict[str, Any]:
+    """A source's archived copy and accessed date, only when set (older history rows stay comparable)."""
+    out: dict[str, Any] = {}
+    if source.archive_url:
+        out["archive_url"] = source.archive_url
+    if source.accessed:
+        out["accessed"] = source.accessed
+    return out
 
 
 def snapshot(event: Event) -> dict[str, Any]:
@@ -395,6 +410,8 @@ def _apply(session: Session, event: Event, data: EventInput, entries: Entries) -
                 note=s.note,
                 reliability=s.reliability,
                 credibility=s.credibility,
+                archive_url=s.archive_url,
+                accessed_on=s.accessed_date(),
             )
         )
     event.sources = sources
@@ -407,9 +424,14 @@ def refresh_search(session: Session, event_ids: list[int] | None = None) -> None
 
 
 def create_event(
-    session: Session, data: EventInput, who: Who | None, created: list[str] | None = None
+    session: Session,
+    data: EventInput,
+    who: Who | None,
+    created: list[str] | None = None,
+    files: FilePlan | None = None,
 ) -> Event:
-    """Create an event and its audit row; a repeated client_token returns the first event instead."""
+    """Create an event and its audit row (and its files' rows); a repeated client_token returns the first
+    event instead."""
     if data.client_token is not None:
         existing = session.scalars(select(Event).where(Event.client_token == data.client_token)).first()
         if existing is not None:
@@ -436,6 +458,8 @@ def create_event(
         return load_event(session, winner.id, include_deleted=True)
     refresh_search(session, [event.id])
     record(session, who, "create", "event", event.id, diff({}, snapshot(event)))
+    if files is not None:
+        apply_plan(session, event, files, who)
     store_lines(session, [event.id])
     return event
 
@@ -447,8 +471,13 @@ def update_event(
     who: Who | None,
     expected_version: int,
     reason: str | None = None,
+    files: FilePlan | None = None,
 ) -> Event:
-    """Apply an edit if the event is still at `expected_version`, else raise VersionConflict."""
+    """Apply an edit if the event is still at `expected_version`, else raise VersionConflict.
+
+    `files` says which stored files each source keeps and which it gains (the form); without it files stay
+    on their source's position and those of a removed last source go (app.services.evidence).
+    """
     entries = lock_entries(session, data)
     event = load_event(session, event_id, lock=True)
     if event.version != expected_version:
@@ -466,6 +495,7 @@ def update_event(
         session.flush()
         refresh_search(session, [event.id])
         record(session, who, "update", "event", event.id, changes, reason)
+    if apply_plan(session, event, files, who) or changes:
         store_lines(session, [event.id])
     return event
 

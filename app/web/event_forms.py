@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from app.auth.deps import AnalystDep
+from app.config import get_settings
 from app.db import SessionDep
 from app.domain.textkeys import fold
 from app.domain.vocab import (
@@ -48,8 +49,10 @@ from app.services.events import (
     snapshot,
     update_event,
 )
+from app.services.evidence import event_files
 from app.services.links import LinkRefused, add_link, check_link, parse_ref
 from app.templating import env, render
+from app.web.evidence_form import PostedUploads, file_plan, files_context, limit_words, remember_chosen
 from app.web.forms import (
     MONTHS,
     PLURAL,
@@ -61,6 +64,7 @@ from app.web.forms import (
     form_from_input,
     parse_form,
     row_action,
+    row_indexes,
     validate,
 )
 
@@ -126,6 +130,10 @@ def _vocab() -> dict[str, Any]:
         "MONTHS": MONTHS,
         "LIKELIHOOD_OPTIONS": _pairs(LIKELIHOODS),
         "CONFIDENCE_OPTIONS": _pairs(CONFIDENCES),
+        # The per-file limit, in words for the hint and in bytes for the browser's early check (forms.js).
+        "evidence_limit": limit_words(),
+        "evidence_max_bytes": get_settings().max_evidence_bytes,
+        "request_max_bytes": get_settings().max_request_bytes,
     }
 
 
@@ -156,10 +164,13 @@ def _render_form(
     near: dict[str, NearName] | None = None,
     quick: dict[str, Any] | None = None,
     single_origin: list[str] | None = None,
+    db: Session | None = None,
 ) -> HTMLResponse:
+    stored = event_files(db, [event_id])[event_id] if db is not None and event_id is not None else []
     ctx = {
         "single_origin": single_origin is not None,
         "single_origin_name": single_origin[0] if single_origin else None,
+        "stored_files": files_context(stored),
         "quick": quick,
         "form": form,
         "event_id": event_id,
@@ -285,9 +296,10 @@ def new_event_form(request: Request, principal: AnalystDep) -> HTMLResponse:
 
 @router.post("/events/new", response_class=HTMLResponse)
 def create_event_submit(
-    request: Request, form: PostedForm, db: SessionDep, principal: AnalystDep
+    request: Request, form: PostedForm, principal: AnalystDep, uploads: PostedUploads, db: SessionDep
 ) -> Response:
-    """Validate, warn about likely duplicates, then create the event in one transaction."""
+    """Validate, warn about likely duplicates, then create the event (and its files) in one transaction."""
+    remember_chosen(form, uploads)
     if row_action(form):
         return _render_form(request, form)
     existing = event_id_for_token(db, form.get("client_token"))
@@ -302,7 +314,8 @@ def create_event_submit(
     _answer_names(db, form)
     data = validate(form)
     link = _wanted_link(db, form, None)
-    if data is None or "link_target" in form.errors:
+    files = file_plan(form, uploads, row_indexes(form, "sources"))
+    if data is None or form.errors:
         return _render_form(request, form, status_code=422)
     near = _near_rows(db, form)
     if near:  # 200, like the duplicates question: nothing is created until the analyst answers
@@ -316,7 +329,7 @@ def create_event_submit(
             # 200, not 422: the input is valid; the page asks a question before anything is saved.
             return _render_form(request, form, duplicates=duplicates)
     try:
-        event = create_event(db, data, principal.user)
+        event = create_event(db, data, principal.user, files=files)
         event_id = event.id
         if link is not None:
             add_link(db, event_id, link[1], link[0], principal.user, set_status=link[2])
@@ -345,7 +358,16 @@ def _visible(db: Session, event_id: int) -> Any:
 def edit_event_form(request: Request, event_id: int, db: SessionDep, principal: AnalystDep) -> HTMLResponse:
     """The edit form prefilled with the stored event and carrying its version."""
     event = _visible(db, event_id)
-    return _render_form(request, form_from_input(event_input(event), event.version), event_id=event.id)
+    form = form_from_input(event_input(event), event.version)
+    stored = event_files(db, [event.id])[event.id]
+    # Every file this form shows: one it no longer lists was removed (with its row, or ticked).
+    form.values["known_files"] = ",".join(str(f.id) for f in stored)
+    for f in stored:
+        rows = form.rows["sources"]
+        if f.source_position < len(rows):
+            row = rows[f.source_position]
+            row["file_ids"] = ",".join(filter(None, [row.get("file_ids", ""), str(f.id)]))
+    return _render_form(request, form, event_id=event.id, db=db)
 
 
 def _canonical(db: Session, mine: dict[str, Any]) -> dict[str, Any]:
@@ -441,13 +463,19 @@ def _apply_picks(db: Session, event_id: int, form: EventForm) -> None:
 
 @router.post("/events/{event_id:int}/edit", response_class=HTMLResponse)
 def update_event_submit(
-    request: Request, event_id: int, form: PostedForm, db: SessionDep, principal: AnalystDep
+    request: Request,
+    event_id: int,
+    form: PostedForm,
+    principal: AnalystDep,
+    uploads: PostedUploads,  # after the role check: a reader's files are never read into memory
+    db: SessionDep,
 ) -> Response:
     """Validate and save an edit unless someone saved a newer version meanwhile (then: conflict page)."""
     stored = _visible(db, event_id)
     _apply_picks(db, event_id, form)
+    remember_chosen(form, uploads)
     if row_action(form) or form.values.pop("review", "") != "":
-        return _render_form(request, form, event_id=event_id)
+        return _render_form(request, form, event_id=event_id, db=db)
     try:
         version = int(form.get("version"))
     except ValueError:
@@ -455,23 +483,25 @@ def update_event_submit(
     _answer_names(db, form)
     data = validate(form)
     link = _wanted_link(db, form, event_id)
-    if data is None or "link_target" in form.errors:
-        return _render_form(request, form, event_id=event_id, status_code=422)
+    files = file_plan(form, uploads, row_indexes(form, "sources"))
+    files.reason = _reason(form)
+    if data is None or form.errors:
+        return _render_form(request, form, event_id=event_id, status_code=422, db=db)
     near = _near_rows(db, form)
     if near:
-        return _render_form(request, form, event_id=event_id, near=near)
+        return _render_form(request, form, event_id=event_id, near=near, db=db)
     single = _single_origin(db, data, form, stored)
     if single is not None:
-        return _render_form(request, form, event_id=event_id, single_origin=single)
+        return _render_form(request, form, event_id=event_id, single_origin=single, db=db)
     try:
-        update_event(db, event_id, data, principal.user, version, _reason(form))
+        update_event(db, event_id, data, principal.user, version, _reason(form), files=files)
         if link is not None:
             add_link(db, event_id, link[1], link[0], principal.user, set_status=link[2])
         db.commit()
     except LinkRefused as exc:
         db.rollback()
         form.errors["link_target"] = str(exc)
-        return _render_form(request, form, event_id=event_id, status_code=422)
+        return _render_form(request, form, event_id=event_id, status_code=422, db=db)
     except VersionConflict as conflict:
         mine = input_snapshot(data) | {"_system_names": [x.designation for x in data.systems]}
         page = _conflict_page(request, db, form, conflict, mine, version)

@@ -13,6 +13,7 @@ from app.models import Event
 from app.queries.audit import event_history
 from app.queries.links import links_of
 from app.services import notes
+from app.services.evidence import by_source
 from app.templating import render
 
 
@@ -23,6 +24,7 @@ def detail_page(request: Request, db: Session, event: Event, status: int = 200, 
         "event": event,
         "links": links_of(db, event.id),
         "history": event_history(db, event.id),
+        "files": by_source(event.files),  # loaded with the event (metadata only)
         "link_form": {"type": "denies", "target": "", "set_status": False},
         "link_error": None,
         "notes": notes.event_notes(db, event.id),

@@ -34,13 +34,30 @@ ROW_FIELDS: dict[str, tuple[str, ...]] = {
         "note",
         "reliability",
         "credibility",
+        "archive_url",
+        "accessed",
     ),
 }
+# Row values the form carries that are not EventInput fields: a source's stored evidence files (ids, comma
+# separated) and those ticked for removal (app.web.evidence_form turns them into a FilePlan).
+ROW_EXTRA_FIELDS: dict[str, tuple[str, ...]] = {"sources": ("file_ids", "drop_files")}
+# Extra fields whose checkboxes may be posted several times; their values are joined with commas.
+MULTI_VALUE_FIELDS = frozenset({"drop_files"})
 ROW_KEY_FIELDS: dict[str, tuple[str, ...]] = {
     "countries": ("code",),
     "actors": ("name", "type", "country", "title"),
     "systems": ("designation", "quantity", "quantity_note", "category", "origin"),
-    "sources": ("publisher", "origin", "url", "title", "published", "quote", "note"),
+    "sources": (
+        "publisher",
+        "origin",
+        "url",
+        "title",
+        "published",
+        "quote",
+        "note",
+        "archive_url",
+        "accessed",
+    ),
 }
 ROW_DEFAULTS: dict[str, dict[str, str]] = {
     "countries": {"role": "supplier"},
@@ -164,6 +181,9 @@ FIELD_NAMES = {
     "note": "note",
     "reliability": "reliability",
     "credibility": "credibility",
+    "archive_url": "archived copy",
+    "accessed": "accessed on",
+    "files": "files",
 }
 
 
@@ -248,8 +268,12 @@ def parse_form(posted: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> EventFo
         m = _ROW_KEY.match(name)
         if m:
             group, idx, key = m[1], int(m[2]), m[3]
-            if key in ROW_FIELDS[group]:
-                indexed[group].setdefault(idx, {})[key] = raw
+            if key in ROW_FIELDS[group] or key in ROW_EXTRA_FIELDS.get(group, ()):
+                row = indexed[group].setdefault(idx, {})
+                if key in MULTI_VALUE_FIELDS and row.get(key):
+                    row[key] += "," + raw
+                else:
+                    row[key] = raw
         elif len(name) <= 40:
             values[name] = raw
     rows = {g: [indexed[g][i] for i in sorted(indexed[g])] for g in ROW_FIELDS}
@@ -303,7 +327,7 @@ def _date_text(form: EventForm, prefix: str, required: bool) -> str | None:
     return text
 
 
-def _row_index(form: EventForm, group: str) -> list[int]:
+def row_indexes(form: EventForm, group: str) -> list[int]:
     """For each row that goes into EventInput, its index in the form (blank rows are skipped)."""
     return [i for i, row in enumerate(form.rows.get(group, [])) if _is_filled(group, row)]
 
@@ -330,7 +354,7 @@ def to_payload(form: EventForm) -> tuple[dict[str, Any], dict[str, list[int]]]:
     token = v.get("client_token", "").strip()
     if token:
         payload["client_token"] = token
-    index_maps = {g: _row_index(form, g) for g in ROW_FIELDS}
+    index_maps = {g: row_indexes(form, g) for g in ROW_FIELDS}
     for group, indexes in index_maps.items():
         items = []
         for i in indexes:

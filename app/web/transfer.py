@@ -8,7 +8,6 @@ import uuid
 from dataclasses import replace
 from datetime import date
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
@@ -19,6 +18,7 @@ from app.csvio import COLUMNS, ParsedRow, decode_upload, read_csv, write_lines
 from app.db import ReadSessionDep, SessionDep
 from app.domain.textkeys import fold
 from app.filters import EXPORT_EXTRA, EventFilter, InvalidFilter, strict_filter, wants_bom
+from app.http.downloads import content_disposition
 from app.http.streaming import guarded
 from app.queries.new_names import NearName, close_to_new, use_existing
 from app.queries.transfer import staging
@@ -41,12 +41,6 @@ log = logging.getLogger(__name__)
 def export_filename(f: EventFilter, today: date | None = None) -> str:
     """`signalboard-YYYY-MM-DD-<filter>.csv`."""
     return f"signalboard-{(today or date.today()).isoformat()}-{f.describe()}.csv"
-
-
-def content_disposition(filename: str) -> str:
-    """An attachment header with an ASCII fallback name and the exact UTF-8 name (RFC 6266)."""
-    ascii_name = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_.") else "-" for ch in filename)
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
 @router.get(

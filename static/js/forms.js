@@ -46,6 +46,45 @@
   document.addEventListener("input", clearError);
   document.addEventListener("change", clearError);
 
+  // Evidence files: say at once when a chosen file is empty or over the limit (the server checks again,
+  // and also checks that the content is what the name says), and warn before a save too large to send.
+  function fileMessage(input, text) {
+    var box = input.closest(".field");
+    var id = input.id + "-error";
+    var old = document.getElementById(id);
+    if (old) { old.remove(); }
+    input.setAttribute("aria-invalid", text ? "true" : "false");
+    if (!text || !box) { return; }
+    var p = document.createElement("p");
+    p.className = "field-error";
+    p.id = id;
+    p.textContent = text;
+    box.appendChild(p);
+    input.setAttribute("aria-describedby", input.id + "-hint " + id);
+  }
+  document.addEventListener("change", function (evt) {
+    var input = evt.target;
+    if (!input.matches || !input.matches("input[type=file][data-max-bytes]")) { return; }
+    var max = parseInt(input.getAttribute("data-max-bytes"), 10);
+    var problems = [];
+    Array.prototype.forEach.call(input.files, function (f) {
+      if (f.size === 0) { problems.push("“" + f.name + "” is empty (0 bytes): choose another file."); }
+      else if (f.size > max) {
+        problems.push("“" + f.name + "” is over " + input.getAttribute("data-limit") + ": each file can be at most that.");
+      }
+    });
+    var form = input.form;
+    var cap = form && parseInt(form.getAttribute("data-max-request") || "0", 10);
+    if (!problems.length && cap) {
+      var total = 0;
+      form.querySelectorAll("input[type=file]").forEach(function (el) {
+        Array.prototype.forEach.call(el.files, function (f) { total += f.size; });
+      });
+      if (total > cap) { problems.push("These files are too large to send in one save: attach some, save, then edit to add the rest."); }
+    }
+    fileMessage(input, problems.join(" "));
+  });
+
   // On a page that came back with errors, a "did you mean" or a duplicate warning, start at the explanation.
   document.addEventListener("DOMContentLoaded", function () {
     var box = document.getElementById("error-summary") || document.getElementById("near-names") ||

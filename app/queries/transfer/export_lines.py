@@ -54,12 +54,17 @@ _SYSTEMS = text(
 ).bindparams(_IDS)
 _SOURCES = text(
     "SELECT s.event_id, s.publisher, s.url, s.title, s.published_on, s.published_precision, s.reliability,"
-    " s.credibility, s.quote, s.note, o.name, o.match_keys"
+    " s.credibility, s.quote, s.note, o.name, o.match_keys, s.archive_url, s.accessed_on, s.position"
     " FROM sources s JOIN origins o ON o.id = s.origin_id"
     " WHERE s.event_id = ANY(:ids) ORDER BY s.event_id, s.position"
 ).bindparams(_IDS)
 _LINKS = text(
     "SELECT source_id, type, target_id FROM event_links WHERE source_id = ANY(:ids) ORDER BY source_id, id"
+).bindparams(_IDS)
+# Evidence files' hashes by source position (never their bytes).
+_FILES = text(
+    "SELECT event_id, source_position, sha256 FROM source_files WHERE event_id = ANY(:ids)"
+    " ORDER BY event_id, source_position, id"
 ).bindparams(_IDS)
 _UPSERT = text(
     "INSERT INTO event_lines (event_id, fmt, line)"
@@ -89,6 +94,9 @@ def load_records(db: Db, ids: Sequence[int]) -> list[EventRecord]:
     systems = _grouped(db, _SYSTEMS, ids)
     sources = _grouped(db, _SOURCES, ids)
     links = _grouped(db, _LINKS, ids)
+    files: dict[tuple[int, int], list[str]] = defaultdict(list)
+    for event_id, position, sha256 in db.execute(_FILES, {"ids": ids}):
+        files[(event_id, position)].append(sha256)
     none: list[Any] = []
     return [
         EventRecord._make(
@@ -97,7 +105,7 @@ def load_records(db: Db, ids: Sequence[int]) -> list[EventRecord]:
                 countries.get(i, none),
                 actors.get(i, none),
                 systems.get(i, none),
-                [_source(s) for s in sources.get(i, none)],
+                [_source(s, files.get((i, s[-1]), ())) for s in sources.get(i, none)],
                 [(t, target) for t, target in links.get(i, none)],
             )
         )
@@ -106,10 +114,11 @@ def load_records(db: Db, ids: Sequence[int]) -> list[EventRecord]:
     ]
 
 
-def _source(row: Sequence[Any]) -> SourceRecord:
-    """A source row (its origin's name and match keys last) as its cells show it."""
-    *fields, origin, keys = row
-    return SourceRecord._make((*fields, origin, fold(fields[0]) not in keys))
+def _source(row: Sequence[Any], files: Sequence[str]) -> SourceRecord:
+    """A source row (its own cells, its origin's name and match keys, archive URL, accessed day, position)
+    with its files' hashes, as its cells show it."""
+    *fields, origin, keys, archive_url, accessed_on, _position = row
+    return SourceRecord._make((*fields, origin, fold(fields[0]) not in keys, archive_url, accessed_on, files))
 
 
 def make_lines(db: Db, ids: Sequence[int]) -> dict[int, str]:

@@ -368,7 +368,7 @@ COPY_COLUMNS: dict[str, str] = {
     "event_systems": "event_id, system_id, quantity, quantity_note, position",
     "sources": (
         "event_id, position, publisher, url, title, published_on, published_precision, quote, note, "
-        "reliability, credibility, origin_id"
+        "reliability, credibility, origin_id, archive_url, accessed_on"
     ),
     "audit_log": "user_id, username, action, entity_type, entity_id, changes, reason",
     "event_lines": "event_id, fmt, line",
@@ -564,6 +564,8 @@ class _BatchText:
                     s.note,
                     self.refs.origins[origin][0],
                     fold(s.publisher) not in self.refs.origins[origin][1],
+                    s.archive_url,
+                    s.accessed_date(),
                 )
                 for s, origin in zip(d.sources, origins, strict=True)
             ],
@@ -642,6 +644,8 @@ class _BatchText:
                 src.reliability,
                 str(src.credibility),
                 str(origins[i]),
+                copy_field(src.archive_url),
+                src.accessed or NULL,  # validated YYYY-MM-DD
             )
             self.sources.append("\t".join(fields))
         return origins
