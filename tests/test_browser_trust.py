@@ -1,9 +1,11 @@
-"""In headless Chromium, as an analyst would: sources of one origin and of another, "2 origins", the filter,
-the single-origin question and its "save anyway"."""
+"""In headless Chromium, as an analyst would: sources of one origin and of another with a PDF attached,
+"2 origins", the filter, the file downloaded with the same SHA-256, the single-origin question and its
+"save anyway"."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from tests.factories import make_event
 pytestmark = pytest.mark.browser
 
 TITLE = "Il-76 flights carry air-defence parts to Caracas"
+PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 
 
 def _source(page, i: int, publisher: str, origin: str, reliability: str, credibility: str) -> None:  # type: ignore[no-untyped-def]
@@ -58,6 +61,9 @@ def test_two_origins_over_three_sources(page, live_user, engine: Engine, tmp_pat
     page.wait_for_selector("#origin-options option[value='The Times']", state="attached")
     page.fill("#sources-1-origin", "The Times")
     _source(page, 2, "Reuters", "", "B", "2")
+    pdf = tmp_path / "flight-manifest.pdf"
+    pdf.write_bytes(PDF)
+    page.set_input_files("#sources-2-files", str(pdf))
     page.select_option("#likelihood", "likely")
     page.fill("#likelihood_rationale", "two independent origins")
     page.click("button.primary[name=save]")
@@ -65,6 +71,7 @@ def test_two_origins_over_three_sources(page, live_user, engine: Engine, tmp_pat
     heading = page.locator("#sources-head").inner_text()
     assert "2 origins · 3 sources" in heading
     assert "Latin Times, relaying The Times" in page.locator(".origin-group").first.inner_text()
+    event_url = page.url
 
     page.goto("/")
     page.wait_for_load_state("networkidle")
@@ -81,6 +88,19 @@ def test_two_origins_over_three_sources(page, live_user, engine: Engine, tmp_pat
     assert [(r["title"], r["origin_count"], r["origins"]) for r in rows] == [
         (TITLE, "2", "The Times; Reuters")
     ]
+
+    # The attached file: its SHA-256 on the event page, and the download gives the same bytes.
+    digest = hashlib.sha256(PDF).hexdigest()
+    page.goto(event_url)
+    reuters = page.locator(".sources-list > li", has_text="Reuters")
+    assert digest in reuters.inner_text()
+    with page.expect_download() as info:
+        reuters.get_by_role("link", name="flight-manifest.pdf").click()
+    saved = tmp_path / "downloaded.pdf"
+    info.value.save_as(saved)
+    assert hashlib.sha256(saved.read_bytes()).hexdigest() == digest
+    page.goto("/?origins_min=2")
+    page.wait_for_load_state("networkidle")
 
     # One click: the events that rest on a single origin.
     page.click("#facet-origins a:has-text('1 origin')")
