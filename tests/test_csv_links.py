@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.cli import main as cli_main
 from app.models import AuditEntry, Event, EventLink
-from app.services.events import delete_event
+from app.services.events import delete_event, restore_event
 from app.services.links import add_link
 from tests.conftest import Client, truncate_all
 from tests.factories import make_event
@@ -47,6 +47,22 @@ def test_export_shows_each_events_own_links(analyst: Client, db: Session) -> Non
     assert rows["Denial"]["links"] == f"denies #{claim.id}"
     assert rows["Later"]["links"] == f"follows_up #{denial.id}; confirms #{claim.id}"
     assert rows["Claim"]["links"] == ""  # incoming links belong to their source's row
+
+
+def test_a_link_to_a_deleted_event_leaves_the_export_and_comes_back(analyst: Client, db: Session) -> None:
+    """The export names only live events (as the pages do), so the file it gives imports again."""
+    claim = make_event(db, title="Claim", status="claimed")
+    denial = make_event(db, title="Denial", kind="denial")
+    add_link(db, denial.id, claim.id, "denies", None)
+    db.commit()
+    delete_event(db, claim.id, None)
+    db.commit()
+    exported = analyst.get("/export.csv").text
+    assert rows_of(exported)["Denial"]["links"] == ""
+    assert upload(analyst, exported).status_code == 200
+    restore_event(db, claim.id, None)
+    db.commit()
+    assert rows_of(analyst.get("/export.csv").text)["Denial"]["links"] == f"denies #{claim.id}"
 
 
 def test_round_trip_into_the_same_database_links_the_copies(analyst: Client, db: Session) -> None:

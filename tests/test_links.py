@@ -190,6 +190,8 @@ def test_suggestions_by_title_words_and_number(analyst: Client, claim_and_denial
     assert f"#{claim} · 5,000 Igla-S deployed" in words and f"#{denial}" not in words
     assert f"#{denial} · Kremlin" in analyst.get(f"/suggest/events?target=%23{denial}").text
     assert analyst.get("/suggest/events?target=%25%27").status_code == 200
+    # The event form's box is named link_target: the same suggestions come back for it.
+    assert f"#{claim} · 5,000 Igla-S deployed" in analyst.get("/suggest/events?link_target=igla dep").text
 
 
 def test_the_ladder_shows_pledged_then_delivered(analyst: Client, db: Session) -> None:

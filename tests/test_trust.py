@@ -320,6 +320,20 @@ def test_merging_two_origins_recounts_and_records(db: Session) -> None:
     assert stored == make_lines(db, [event.id])[event.id] and ",The Times,1," in stored
 
 
+def test_a_merge_re_makes_the_lines_of_the_kept_origins_events(db: Session) -> None:
+    """Keep takes drop's names as aliases: a source of keep's published by one of them stops being a relay."""
+    reuters = make_origin(db, "Reuters")
+    uk = make_origin(db, "Reuters UK")
+    # It cites keep, published under drop's name.
+    event = make_event(db, sources=[source("Reuters UK", "Reuters")])
+    stored = db.scalar(select(EventLine.line).where(EventLine.event_id == event.id))
+    assert stored is not None and ",Reuters," in stored  # a relay of Reuters
+    merge_origins(db, reuters.id, uk.id, None)
+    db.flush()
+    stored = db.scalar(select(EventLine.line).where(EventLine.event_id == event.id))
+    assert stored == make_lines(db, [event.id])[event.id]
+
+
 def test_an_alias_makes_a_relay_the_origin_itself_in_the_export(client: Client, db: Session) -> None:
     origin = make_origin(db, "The Times")
     event = make_event(db, sources=[source("Times (London)", "The Times")])

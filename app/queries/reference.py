@@ -15,6 +15,7 @@ from app.domain.textkeys import fold
 from app.domain.vocab import KINDS, STATUSES
 from app.filters import COUNTRY_PARAMS, FilterError
 from app.models import Actor, Origin, System
+from app.queries.aggregates.cache import cached, data_version
 
 # How many "did you mean" values a refused filter value offers.
 DID_YOU_MEAN = 3
@@ -194,23 +195,37 @@ class OriginRow:
     events: int
 
 
+_ORIGIN_COUNTS = text(
+    "SELECT s.origin_id, count(DISTINCT s.event_id) FROM sources s"
+    " JOIN events e ON e.id = s.event_id AND e.deleted_at IS NULL GROUP BY s.origin_id"
+)
+_ORIGINS_MATCHING = text(
+    "SELECT o.id, o.name, o.aliases FROM origins o WHERE (:needle = ''"
+    " OR EXISTS (SELECT 1 FROM unnest(o.match_keys) k WHERE k LIKE '%' || :needle || '%'))"
+    " AND (CAST(:one AS int) IS NULL OR o.id = :one)"
+)
+
+
+def origin_counts(session: Session) -> dict[int, int]:
+    """Live events citing each origin (any of their sources), counted once per data version.
+
+    The facts copy holds no sources, so this one reads them all: cached, every page and search of the list
+    (and the API's) shares one count until the data changes.
+    """
+    return cached(
+        ("origin counts", data_version(session)), lambda: dict(session.execute(_ORIGIN_COUNTS).tuples().all())
+    )
+
+
 def origin_list(
     session: Session, query: str = "", limit: int = 200, offset: int = 0, origin_id: int | None = None
 ) -> list[OriginRow]:
-    """Origins whose name or alias contains the query, busiest first.
-
-    Counted in SQL (ix_sources_origin), not on the facts copy, which holds no sources: the list is an
-    admin's page, read far less often than the timeline.
-    """
-    stmt = text(
-        "SELECT o.id, o.name, o.aliases, count(DISTINCT e.id) AS n FROM origins o"
-        " LEFT JOIN sources s ON s.origin_id = o.id"
-        " LEFT JOIN events e ON e.id = s.event_id AND e.deleted_at IS NULL"
-        " WHERE (:needle = ''"
-        " OR EXISTS (SELECT 1 FROM unnest(o.match_keys) k WHERE k LIKE '%' || :needle || '%'))"
-        " AND (CAST(:one AS int) IS NULL OR o.id = :one)"
-        " GROUP BY o.id ORDER BY n DESC, o.name, o.id LIMIT :limit OFFSET :offset"
-    )
+    """Origins whose name or alias contains the query, busiest first."""
     needle = fold(query).replace("%", "").replace("_", "")
-    params = {"needle": needle, "limit": limit, "offset": offset, "one": origin_id}
-    return [OriginRow(*row) for row in session.execute(stmt, params)]
+    counts = origin_counts(session)
+    rows = [
+        OriginRow(i, name, aliases, counts.get(i, 0))
+        for i, name, aliases in session.execute(_ORIGINS_MATCHING, {"needle": needle, "one": origin_id})
+    ]
+    rows.sort(key=lambda r: (-r.events, r.name, r.id))
+    return rows[offset : offset + limit]

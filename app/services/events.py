@@ -16,7 +16,7 @@ from app.domain.dates import format_iso
 from app.domain.textkeys import fold, match_keys
 from app.models import Actor, Event, EventActor, EventCountry, EventSystem, Origin, Source, System
 from app.queries.search_document import refresh_documents
-from app.queries.transfer.export_lines import store_lines
+from app.queries.transfer.export_lines import linkers, store_lines
 from app.schemas import ActorLink, CountryLink, EventInput, SourceInput, SystemLink
 from app.services.audit import Who, diff, record
 from app.services.evidence import FilePlan, apply_plan
@@ -507,7 +507,8 @@ def delete_event(session: Session, event_id: int, who: Who | None, reason: str |
     event.deleted_by = who.id if who else None
     event.version += 1
     record(session, who, "delete", "event", event.id, {"deleted": {"before": False, "after": True}}, reason)
-    store_lines(session, [event.id])  # its version moved (the export leaves deleted events out)
+    # Its version moved (the export leaves deleted events out); events linking to it no longer name it.
+    store_lines(session, [event.id, *linkers(session, event.id)])
     return event
 
 
@@ -520,7 +521,7 @@ def restore_event(session: Session, event_id: int, who: Who | None, reason: str 
     event.deleted_by = None
     event.version += 1
     record(session, who, "restore", "event", event.id, {"deleted": {"before": True, "after": False}}, reason)
-    store_lines(session, [event.id])
+    store_lines(session, [event.id, *linkers(session, event.id)])  # its linkers name it again
     return event
 
 

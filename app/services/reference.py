@@ -496,7 +496,8 @@ def merge_entries(session: Session, kind: ReferenceKind, keep_id: int, drop_id: 
     merged_into = {"merged_into": {"before": None, "after": kind.name(keep)}, **diff(drop_before, {})}
     record(session, who, "merge", kind.noun, drop_id, merged_into, reason)
     refresh_documents(session, linking)
-    store_lines(session, [e.id for e in events])
+    # Where lines show aliases (an origin's decide whether a source relays), keep's events change too.
+    store_lines(session, linking if kind.lines_show_aliases else [e.id for e in events])
     return keep
 
 

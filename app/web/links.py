@@ -55,7 +55,9 @@ def remove_link_submit(
 @router.get("/suggest/events", response_class=HTMLResponse)
 def events_to_link(request: Request, db: SessionDep, principal: ViewerDep) -> HTMLResponse:
     """Events by number or title words, as `#12 · title` options for the link box."""
-    text = (request.query_params.get("target") or request.query_params.get("q") or "")[:100]
+    # The event page's box is named `target`, the event form's `link_target` (hx-get sends the input's name).
+    params = request.query_params
+    text = (params.get("target") or params.get("link_target") or params.get("q") or "")[:100]
     exclude = request.query_params.get("exclude", "")
     found = suggest_events(db, text, int(exclude) if exclude.isdecimal() and len(exclude) <= 9 else None)
     suggestions = [

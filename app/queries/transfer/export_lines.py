@@ -58,9 +58,13 @@ _SOURCES = text(
     " FROM sources s JOIN origins o ON o.id = s.origin_id"
     " WHERE s.event_id = ANY(:ids) ORDER BY s.event_id, s.position"
 ).bindparams(_IDS)
+# Links to live events only, as the event page and the API show them: an export never names an event that
+# an import of it would refuse as deleted. Deleting or restoring an event re-makes its linkers' lines.
 _LINKS = text(
-    "SELECT source_id, type, target_id FROM event_links WHERE source_id = ANY(:ids) ORDER BY source_id, id"
+    "SELECT l.source_id, l.type, l.target_id FROM event_links l JOIN events t ON t.id = l.target_id"
+    " WHERE l.source_id = ANY(:ids) AND t.deleted_at IS NULL ORDER BY l.source_id, l.id"
 ).bindparams(_IDS)
+_LINKERS = text("SELECT DISTINCT source_id FROM event_links WHERE target_id = :id")
 # Evidence files' hashes by source position (never their bytes).
 _FILES = text(
     "SELECT event_id, source_position, sha256 FROM source_files WHERE event_id = ANY(:ids)"
@@ -211,3 +215,8 @@ def remake_at_start(engine: Engine) -> None:
 def state() -> str:
     """`remaking` while this process re-makes outdated lines at start, then `ready`; `off` when it did not."""
     return _state
+
+
+def linkers(db: Db, event_id: int) -> list[int]:
+    """Events whose `links` cell names this one (their lines change when it is deleted or restored)."""
+    return list(db.execute(_LINKERS, {"id": event_id}).scalars())
