@@ -9,8 +9,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.filters import from_mapping
-from app.models import AuditEntry, SavedView, SavedViewOpen
-from app.queries.watch import new_since
+from app.models import AuditEntry, Event, SavedView, SavedViewOpen
+from app.queries.watch import new_since, written_since
 from app.services.saved_views import canonical_query
 from tests import sql_oracle
 from tests.conftest import Client, make_user
@@ -81,6 +81,13 @@ def test_new_since_counts_created_and_changed_events_of_the_filter(analyst: Clie
     for filt in (f, from_mapping({}), from_mapping({"supplier": "CHN"})):
         since = datetime(2000, 1, 1, tzinfo=UTC)
         assert new_since(db, filt, since).count == sql_oracle.new_since(db, filt, since)
+    # One read of the writes from the oldest moment serves later moments too (the menu's shared read).
+    writes = written_since(db, datetime(2000, 1, 1, tzinfo=UTC))
+    events = db.scalars(select(Event).order_by(Event.id)).all()
+    for moment in (datetime(2000, 1, 1, tzinfo=UTC), *(e.created_at for e in events)):
+        for filt in (f, from_mapping({})):
+            assert new_since(db, filt, moment, writes) == new_since(db, filt, moment)
+            assert new_since(db, filt, moment).count == sql_oracle.new_since(db, filt, moment)
     # Opening the view starts again from zero.
     analyst.get(f"/views/{view.id}")
     assert "new</span>" not in analyst.get("/views/menu").text

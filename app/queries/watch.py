@@ -46,23 +46,46 @@ class NewCount:
     partial: bool = False
 
 
-def new_since(session: Session, f: EventFilter, since: datetime) -> NewCount:
-    """How many events the filter matches that were created, changed or restored after `since`."""
-    from app.queries.aggregates import facts
+@dataclass(frozen=True)
+class Writes:
+    """The events written after a moment, newest first (at most NEW_CAP), with when: one read for a menu."""
 
+    ids: np.ndarray
+    at: np.ndarray  # seconds since 1970, aligned with ids
+    capped: bool  # NEW_CAP writes were read: older ones may be missing
+
+
+def written_since(session: Session, since: datetime) -> Writes:
+    """Read the newest event writes after `since` (the Views menu reads once for its oldest moment)."""
     newest = (
-        select(AuditEntry.entity_id)
+        select(AuditEntry.entity_id, AuditEntry.at)
         .where(_written(), AuditEntry.at > since)
         .order_by(AuditEntry.at.desc())
         .limit(NEW_CAP)
     )
-    written = np.fromiter(session.scalars(newest), dtype=np.int64)
+    rows = session.execute(newest).all()
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    at = np.fromiter((r[1].timestamp() for r in rows), dtype=np.float64, count=len(rows))
+    return Writes(ids, at, len(rows) == NEW_CAP)
+
+
+def new_since(session: Session, f: EventFilter, since: datetime, writes: Writes | None = None) -> NewCount:
+    """How many events the filter matches that were created, changed or restored after `since`.
+
+    `writes` read from a moment no later than `since` (written_since) serves several views at once.
+    """
+    from app.queries.aggregates import facts
+
+    writes = writes if writes is not None else written_since(session, since)
+    after = writes.at > since.timestamp()
+    written = writes.ids[after]
     if not len(written):
         return NewCount(0)
     chosen = facts.selection(session, f)
     rows = chosen.facts.rows_of(np.unique(written))
     count = len(np.unique(chosen.facts.ids[rows[chosen.mask()[rows]]]))
-    return NewCount(count, partial=len(written) == NEW_CAP)
+    # Capped: writes older than the oldest one read are unknown; they matter if they may be after `since`.
+    return NewCount(count, partial=writes.capped and bool(writes.at[-1] > since.timestamp()))
 
 
 @dataclass(frozen=True)

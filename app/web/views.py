@@ -18,7 +18,7 @@ from app.filters import EventFilter, page_filter, pairs_of
 from app.models import SavedView, User
 from app.queries.aggregates.cache import cached, data_version
 from app.queries.events import count_events
-from app.queries.watch import NewCount, new_since
+from app.queries.watch import NewCount, new_since, written_since
 from app.services import saved_views as views
 from app.templating import render
 
@@ -70,14 +70,17 @@ def view_lines(db: Session, user: User) -> list[ViewLine]:
     seen = views.visible_views(db, user)
     opened = views.last_opened(db, user, seen)
     version = data_version(db)
+    # Never opened (a view a colleague shared): new since it was saved or last pointed elsewhere.
+    moments = {view.id: opened.get(view.id, view.updated_at) for view in seen}
+    # One read of the audit log for every view: the writes since the oldest of their moments.
+    writes = written_since(db, min(moments.values())) if moments else None
     out = []
     for view in seen:
         f = view_filter(db, view)
         query = f.query_string()
         count: int = cached(("count", query, version), partial(count_events, db, f))
-        # Never opened (a view a colleague shared): new since it was saved or last pointed elsewhere.
-        since = opened.get(view.id, view.updated_at)
-        new = new_since(db, f, since)
+        since = moments[view.id]
+        new = new_since(db, f, since, writes)
         out.append(ViewLine(view, view_url(view), count, new, since, views.can_edit(user, view), f.chips()))
     return out
 
