@@ -489,3 +489,77 @@ def test_api_create_takes_archive_url_and_accessed(client: Client, db: Session) 
     body["sources"][0]["accessed"] = "15/10/2025"
     bad = client.post("/api/v1/events", json=body)
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "accessed"
+
+
+TASS = {"publisher": "TASS", "url": "https://tass.com/a", "reliability": "C", "credibility": 3}
+RIA = {"publisher": "RIA", "reliability": "D", "credibility": 4}  # no URL: publisher, title and date
+
+
+def two_sources_with_files(client: Client, db: Session) -> tuple[int, dict[str, Any]]:
+    """An event sourced [TASS, RIA], a PDF on TASS and a PNG on RIA; the body a PUT would start from."""
+    event = make_event(db, sources=[TASS, RIA])
+    for n, (name, data) in ((1, ("tass.pdf", PDF)), (2, ("ria.png", PNG))):
+        r = client.post(f"/api/v1/events/{event.id}/sources/{n}/files", files={"file": (name, data)})
+        assert r.status_code == 201
+    current = client.get(f"/api/v1/events/{event.id}").json()
+    body = {k: current[k] for k in ("title", "kind", "status", "date", "summary", "tags", "version")}
+    return event.id, body
+
+
+def placed(db: Session, event_id: int) -> list[tuple[int, str]]:
+    return [(f.source_position, f.filename) for f in files_of(db, event_id)]
+
+
+def test_api_put_that_removes_the_first_source_keeps_the_second_ones_file_on_it(
+    client: Client, db: Session
+) -> None:
+    client.login("analyst")
+    event_id, body = two_sources_with_files(client, db)
+    r = client.put(f"/api/v1/events/{event_id}", json={**body, "sources": [RIA]})
+    assert r.status_code == 200, r.text
+    assert placed(db, event_id) == [(0, "ria.png")]  # not TASS's PDF passed off as RIA's evidence
+    (removed,) = history(db, event_id, "file_remove")
+    assert removed.reason == "its source was removed"
+    assert "tass.pdf" in str(removed.changes)
+    files = client.get(f"/api/v1/events/{event_id}").json()["sources"][0]["files"]
+    assert [f["sha256"] for f in files] == [sha(PNG)]
+
+
+def test_api_put_and_patch_that_reorder_sources_move_files_with_them(client: Client, db: Session) -> None:
+    client.login("analyst")
+    event_id, body = two_sources_with_files(client, db)
+    r = client.put(f"/api/v1/events/{event_id}", json={**body, "sources": [RIA, TASS]})
+    assert r.status_code == 200, r.text
+    assert placed(db, event_id) == [(0, "ria.png"), (1, "tass.pdf")]
+    # A fixed publisher typo keeps the file of a source with a URL; a regrade keeps any source's.
+    sources = [{**TASS, "publisher": "TASS agency"}, {**RIA, "reliability": "B"}, {"publisher": "Reuters"}]
+    r = client.patch(f"/api/v1/events/{event_id}", json={"version": r.json()["version"], "sources": sources})
+    assert r.status_code == 200, r.text
+    assert placed(db, event_id) == [(0, "tass.pdf"), (1, "ria.png")]
+    assert history(db, event_id, "file_remove") == []
+
+
+def test_api_edit_with_two_sources_of_one_identity_is_refused_not_guessed(
+    client: Client, db: Session
+) -> None:
+    client.login("analyst")
+    event_id, body = two_sources_with_files(client, db)
+    twins = [RIA, TASS, {**TASS, "credibility": 2}]
+    r = client.put(f"/api/v1/events/{event_id}", json={**body, "sources": twins})
+    assert r.status_code == 422
+    (item,) = r.json()["detail"]
+    assert item["type"] == "ambiguous_source"
+    assert item["loc"] == ["body", "sources", 2]
+    assert "Sources 2 and 3 are both https://tass.com/a" in item["msg"]
+    assert placed(db, event_id) == [(0, "tass.pdf"), (1, "ria.png")]
+    assert client.get(f"/api/v1/events/{event_id}").json()["version"] == body["version"]
+    # Sources that keep their identities and order never ask, even when two of them are alike.
+    r = client.patch(f"/api/v1/events/{event_id}", json={"version": body["version"], "title": "Renamed"})
+    assert r.status_code == 200, r.text
+
+
+def test_openapi_says_files_follow_their_source_on_put_and_patch(client: Client) -> None:
+    spec = client.get("/openapi.json").json()["paths"]["/api/v1/events/{event_id}"]
+    for verb in ("put", "patch"):
+        assert "same identity" in spec[verb]["description"]
+        assert "ambiguous_source" in spec[verb]["responses"]["422"]["description"]
