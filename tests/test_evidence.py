@@ -194,21 +194,104 @@ def test_a_bad_file_comes_back_beside_its_field_with_the_form_kept_and_nothing_s
     assert error, page[:3000]
     assert words in error[1] and "Choose the files again" in error[1]
     assert 'aria-invalid="true"' in page.split('id="sources-1-files"', 1)[1][:400]
-    # The rest of the form is as typed, and the other source's good file is named for choosing again.
+    # The rest of the form is as typed.
     assert 'value="Russia ships Igla-S to Venezuela"' in page
     assert 'value="https://archive.ph/abcde"' in page and 'value="2025-10-15"' in page
     assert 'value="Reuters"' in page
-    assert "You had chosen fine.pdf" in page
+    # The other source's good file is kept on the server for the corrected post.
+    assert "1 file kept: fine.pdf" in page and "You had chosen fine.pdf" not in page
     db.expire_all()
     assert db.scalar(select(func.count()).select_from(Event)) == events_before
     assert db.scalar(select(func.count()).select_from(SourceFile)) == 0
 
 
-def test_a_form_error_elsewhere_asks_for_the_chosen_files_again(client: Client, db: Session) -> None:
+def kept_fields(page: str) -> dict[str, str]:
+    """The hidden fields by which a form that came back carries the files the server kept for it."""
+    found = re.findall(r'<input type="hidden" name="((?:sources-\d+-)?kept[a-z_]*)" value="([^"]*)">', page)
+    return {name: html.unescape(value) for name, value in found}
+
+
+def test_a_form_error_elsewhere_keeps_the_chosen_files_for_the_corrected_post(
+    client: Client, db: Session
+) -> None:
+    client.login("analyst")
+    token = str(uuid.uuid4())
+    chosen = [("sources-0-files", ("a.pdf", PDF, "application/pdf"))]
+    r = post_new(client, chosen, title="", client_token=token)
+    assert r.status_code == 422
+    assert "1 file kept: a.pdf" in r.text and "You had chosen" not in r.text
+    assert db.scalar(select(func.count()).select_from(SourceFile)) == 0
+    kept = kept_fields(r.text)
+    assert kept["sources-0-kept"] == "0" and kept["kept_files"]
+    event_id = created_id(post_new(client, [], client_token=token, **kept))
+    assert [(f.filename, f.sha256) for f in files_of(db, event_id)] == [("a.pdf", sha(PDF))]
+    (added,) = history(db, event_id, "file_add")
+    assert "a.pdf" in str(added.changes)
+
+
+def test_save_anyway_after_the_single_origin_question_saves_the_chosen_file(
+    client: Client, db: Session
+) -> None:
+    client.login("analyst")
+    token = str(uuid.uuid4())
+    chosen = [("sources-0-files", ("a.pdf", PDF, "application/pdf"))]
+    r = post_new(client, chosen, status="confirmed", client_token=token)
+    assert r.status_code == 200 and "Save anyway — confirmed on this evidence" in r.text
+    assert "1 file kept: a.pdf" in r.text
+    # The browser answers without the file (it never re-sends one): the server still has it.
+    answer = post_new(
+        client, [], status="confirmed", client_token=token, confirm_single_origin="1", **kept_fields(r.text)
+    )
+    event_id = created_id(answer)
+    assert [f.sha256 for f in files_of(db, event_id)] == [sha(PDF)]
+    assert db.scalar(text("select count(*) from staged_imports")) == 0  # taken with the save
+
+
+def test_the_edit_form_keeps_its_files_through_a_question_and_a_version_conflict(
+    client: Client, db: Session
+) -> None:
+    client.login("analyst")
+    event_id = created_id(post_new(client, []))
+    page = client.get(f"/events/{event_id}/edit").text
+    version = re.search(r'name="version" value="(\d+)"', page)
+    assert version
+    form = {**FORM, "version": version[1], "known_files": ""}
+    r = client.post(
+        f"/events/{event_id}/edit",
+        data={**form, "title": ""},
+        files=[("sources-0-files", ("a.pdf", PDF, "application/pdf"))],
+    )
+    assert r.status_code == 422 and "1 file kept: a.pdf" in r.text
+    kept = kept_fields(r.text)
+    # Someone else saves meanwhile: the conflict page re-posts the form, kept files included.
+    other = client.get(f"/api/v1/events/{event_id}").json()
+    changed = client.patch(f"/api/v1/events/{event_id}", json={"version": other["version"], "summary": "x"})
+    assert changed.status_code == 200
+    r = client.post(f"/events/{event_id}/edit", data={**form, **kept})
+    assert r.status_code == 409
+    conflict_kept = kept_fields(r.text)
+    assert conflict_kept["kept_files"] != kept["kept_files"] and conflict_kept["sources-0-kept"] == "0"
+    fresh = re.search(r'name="version" value="(\d+)"', r.text)
+    assert fresh
+    r = client.post(f"/events/{event_id}/edit", data={**form, "version": fresh[1], **conflict_kept})
+    assert r.status_code == 303, r.text[:3000]
+    assert [(f.source_position, f.sha256) for f in files_of(db, event_id)] == [(0, sha(PDF))]
+
+
+def test_kept_files_gone_or_of_another_account_are_named_beside_the_source_not_dropped(
+    client: Client, db: Session
+) -> None:
     client.login("analyst")
     r = post_new(client, [("sources-0-files", ("a.pdf", PDF, "application/pdf"))], title="")
+    kept = kept_fields(r.text)
+    client.login("analyst", "someone_else")
+    r = post_new(client, [], **kept)
     assert r.status_code == 422
-    assert "You had chosen a.pdf: choose it again" in r.text
+    assert "The files kept for this source (a.pdf) are gone: they were kept for another account" in r.text
+    assert "Choose the files again" in r.text
+    r = post_new(client, [], **kept)  # the refused attempt did not consume them, but they are not yours
+    assert r.status_code == 422
+    db.expire_all()
     assert db.scalar(select(func.count()).select_from(SourceFile)) == 0
 
 
