@@ -646,3 +646,28 @@ def test_openapi_says_files_follow_their_source_on_put_and_patch(client: Client)
     for verb in ("put", "patch"):
         assert "same identity" in spec[verb]["description"]
         assert "ambiguous_source" in spec[verb]["responses"]["422"]["description"]
+
+
+def test_files_kept_for_questions_never_evict_an_import_preview_nor_open_as_one(
+    client: Client, db: Session
+) -> None:
+    from app.queries.transfer import staging
+
+    user = client.login("analyst")
+    preview = staging.stage(db, user.id, "title\n", {"dry": True})
+    db.commit()
+    for _ in range(staging.PER_USER + 1):
+        r = post_new(client, [("sources-0-files", ("a.pdf", PDF, "application/pdf"))], title="")
+        assert r.status_code == 422
+    db.expire_all()
+    kinds = db.scalars(text("select coalesce(options->>'kind', 'import') from staged_imports")).all()
+    assert kinds.count("evidence") == staging.PER_USER and "import" in kinds
+    # An evidence token is no import preview (and a preview token no set of kept files).
+    token = kept_fields(r.text)["kept_files"]
+    with pytest.raises(staging.StagingRefused):
+        staging.take(db, token, user.id)
+    db.rollback()
+    forged = {"kept_files": preview, "sources-0-kept": "0", "sources-0-kept_names": "x"}
+    r = post_new(client, [], title="", **forged)
+    assert "are gone" in r.text
+    assert staging.take(db, preview, user.id).text == "title\n"

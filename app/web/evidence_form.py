@@ -128,7 +128,7 @@ def keep_for_answer(db: Session, form: EventForm, user_id: int, plan: FilePlan, 
     """
     previous = form.values.pop(TOKEN_FIELD, "")
     if previous:
-        discard(db, previous, user_id)
+        discard(db, previous, user_id, KIND)
     rows = form.rows.get("sources", [])
     kept: list[CheckedFile] = []
     for position, files in sorted(plan.add.items()):

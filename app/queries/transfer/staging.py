@@ -90,11 +90,10 @@ def stage_bytes(
     return token
 
 
-def discard(session: Session, token: str, user_id: int) -> None:
-    """Forget the user's upload for `token` if it is still there (a newer one replaces it)."""
-    session.execute(
-        delete(StagedImport).where(StagedImport.id == sha256(token), StagedImport.user_id == user_id)
-    )
+def discard(session: Session, token: str, user_id: int, kind: str) -> None:
+    """Forget the user's upload of `kind` for `token` if it is still there (a newer one replaces it)."""
+    mine = and_(StagedImport.id == sha256(token), StagedImport.user_id == user_id, _kind() == kind)
+    session.execute(delete(StagedImport).where(mine))
 
 
 def locked(session: Session, token: str, kind: str = IMPORT) -> tuple[StagedImport, bool] | None:
