@@ -58,3 +58,49 @@ def test_attach_a_pdf_save_see_its_sha256_and_download_it(page, live_user, engin
     assert hashlib.sha256(saved.read_bytes()).hexdigest() == digest
     assert "File attached" in page.locator("#history").inner_text()
     page.screenshot(path=str(out / "event.png"), full_page=True)
+
+
+@pytest.mark.browser
+def test_a_pdf_chosen_then_the_single_origin_question_then_save_anyway_keeps_the_file(  # type: ignore[no-untyped-def]
+    page, live_user, engine: Engine, tmp_path
+) -> None:
+    out = tmp_path / "shots"
+    out.mkdir()
+    pdf = tmp_path / "mod-statement.pdf"
+    pdf.write_bytes(PDF)
+    digest = hashlib.sha256(PDF).hexdigest()
+    page.set_viewport_size({"width": 1280, "height": 800})
+    browser_login(page, live_user("analyst"))
+
+    page.goto("/events/new")
+    page.fill("#title", "Russia delivers Pantsir batteries to Venezuela")
+    page.select_option("#kind", "transfer")
+    page.select_option("#status", "confirmed")
+    page.fill("#date", "2025")
+    page.fill("#countries-0-code", "RUS")
+    page.fill("#countries-1-code", "VEN")
+    page.fill("#sources-0-publisher", "TASS")
+    page.fill("#sources-0-url", "https://tass.com/defense/2")
+    page.select_option("#sources-0-reliability", "B")
+    page.select_option("#sources-0-credibility", "2")
+    page.set_input_files("#sources-0-files", str(pdf))
+    page.click("button.primary[name=save]")
+
+    # The question comes back; the browser has forgotten the chosen file, the server has not.
+    answer = page.get_by_role("button", name="Save anyway — confirmed on this evidence")
+    answer.wait_for()
+    kept = page.locator("#sources-0-files-kept")
+    assert "1 file kept: mod-statement.pdf" in kept.inner_text()
+    assert page.locator("#sources-0-files").input_value() == ""
+    page.screenshot(path=str(out / "question.png"))
+    page.locator("#sources-row-0").screenshot(path=str(out / "question-source.png"))
+    answer.click()
+    page.wait_for_url("**/events/*?saved=1")
+
+    sources = page.locator(".sources-list > li")
+    assert digest in sources.nth(0).inner_text()
+    with page.expect_download() as info:
+        sources.nth(0).get_by_role("link", name="mod-statement.pdf").click()
+    saved = tmp_path / "downloaded.pdf"
+    info.value.save_as(saved)
+    assert hashlib.sha256(saved.read_bytes()).hexdigest() == digest

@@ -194,21 +194,104 @@ def test_a_bad_file_comes_back_beside_its_field_with_the_form_kept_and_nothing_s
     assert error, page[:3000]
     assert words in error[1] and "Choose the files again" in error[1]
     assert 'aria-invalid="true"' in page.split('id="sources-1-files"', 1)[1][:400]
-    # The rest of the form is as typed, and the other source's good file is named for choosing again.
+    # The rest of the form is as typed.
     assert 'value="Russia ships Igla-S to Venezuela"' in page
     assert 'value="https://archive.ph/abcde"' in page and 'value="2025-10-15"' in page
     assert 'value="Reuters"' in page
-    assert "You had chosen fine.pdf" in page
+    # The other source's good file is kept on the server for the corrected post.
+    assert "1 file kept: fine.pdf" in page and "You had chosen fine.pdf" not in page
     db.expire_all()
     assert db.scalar(select(func.count()).select_from(Event)) == events_before
     assert db.scalar(select(func.count()).select_from(SourceFile)) == 0
 
 
-def test_a_form_error_elsewhere_asks_for_the_chosen_files_again(client: Client, db: Session) -> None:
+def kept_fields(page: str) -> dict[str, str]:
+    """The hidden fields by which a form that came back carries the files the server kept for it."""
+    found = re.findall(r'<input type="hidden" name="((?:sources-\d+-)?kept[a-z_]*)" value="([^"]*)">', page)
+    return {name: html.unescape(value) for name, value in found}
+
+
+def test_a_form_error_elsewhere_keeps_the_chosen_files_for_the_corrected_post(
+    client: Client, db: Session
+) -> None:
+    client.login("analyst")
+    token = str(uuid.uuid4())
+    chosen = [("sources-0-files", ("a.pdf", PDF, "application/pdf"))]
+    r = post_new(client, chosen, title="", client_token=token)
+    assert r.status_code == 422
+    assert "1 file kept: a.pdf" in r.text and "You had chosen" not in r.text
+    assert db.scalar(select(func.count()).select_from(SourceFile)) == 0
+    kept = kept_fields(r.text)
+    assert kept["sources-0-kept"] == "0" and kept["kept_files"]
+    event_id = created_id(post_new(client, [], client_token=token, **kept))
+    assert [(f.filename, f.sha256) for f in files_of(db, event_id)] == [("a.pdf", sha(PDF))]
+    (added,) = history(db, event_id, "file_add")
+    assert "a.pdf" in str(added.changes)
+
+
+def test_save_anyway_after_the_single_origin_question_saves_the_chosen_file(
+    client: Client, db: Session
+) -> None:
+    client.login("analyst")
+    token = str(uuid.uuid4())
+    chosen = [("sources-0-files", ("a.pdf", PDF, "application/pdf"))]
+    r = post_new(client, chosen, status="confirmed", client_token=token)
+    assert r.status_code == 200 and "Save anyway — confirmed on this evidence" in r.text
+    assert "1 file kept: a.pdf" in r.text
+    # The browser answers without the file (it never re-sends one): the server still has it.
+    answer = post_new(
+        client, [], status="confirmed", client_token=token, confirm_single_origin="1", **kept_fields(r.text)
+    )
+    event_id = created_id(answer)
+    assert [f.sha256 for f in files_of(db, event_id)] == [sha(PDF)]
+    assert db.scalar(text("select count(*) from staged_imports")) == 0  # taken with the save
+
+
+def test_the_edit_form_keeps_its_files_through_a_question_and_a_version_conflict(
+    client: Client, db: Session
+) -> None:
+    client.login("analyst")
+    event_id = created_id(post_new(client, []))
+    page = client.get(f"/events/{event_id}/edit").text
+    version = re.search(r'name="version" value="(\d+)"', page)
+    assert version
+    form = {**FORM, "version": version[1], "known_files": ""}
+    r = client.post(
+        f"/events/{event_id}/edit",
+        data={**form, "title": ""},
+        files=[("sources-0-files", ("a.pdf", PDF, "application/pdf"))],
+    )
+    assert r.status_code == 422 and "1 file kept: a.pdf" in r.text
+    kept = kept_fields(r.text)
+    # Someone else saves meanwhile: the conflict page re-posts the form, kept files included.
+    other = client.get(f"/api/v1/events/{event_id}").json()
+    changed = client.patch(f"/api/v1/events/{event_id}", json={"version": other["version"], "summary": "x"})
+    assert changed.status_code == 200
+    r = client.post(f"/events/{event_id}/edit", data={**form, **kept})
+    assert r.status_code == 409
+    conflict_kept = kept_fields(r.text)
+    assert conflict_kept["kept_files"] != kept["kept_files"] and conflict_kept["sources-0-kept"] == "0"
+    fresh = re.search(r'name="version" value="(\d+)"', r.text)
+    assert fresh
+    r = client.post(f"/events/{event_id}/edit", data={**form, "version": fresh[1], **conflict_kept})
+    assert r.status_code == 303, r.text[:3000]
+    assert [(f.source_position, f.sha256) for f in files_of(db, event_id)] == [(0, sha(PDF))]
+
+
+def test_kept_files_gone_or_of_another_account_are_named_beside_the_source_not_dropped(
+    client: Client, db: Session
+) -> None:
     client.login("analyst")
     r = post_new(client, [("sources-0-files", ("a.pdf", PDF, "application/pdf"))], title="")
+    kept = kept_fields(r.text)
+    client.login("analyst", "someone_else")
+    r = post_new(client, [], **kept)
     assert r.status_code == 422
-    assert "You had chosen a.pdf: choose it again" in r.text
+    assert "The files kept for this source (a.pdf) are gone: they were kept for another account" in r.text
+    assert "Choose the files again" in r.text
+    r = post_new(client, [], **kept)  # the refused attempt did not consume them, but they are not yours
+    assert r.status_code == 422
+    db.expire_all()
     assert db.scalar(select(func.count()).select_from(SourceFile)) == 0
 
 
@@ -489,3 +572,102 @@ def test_api_create_takes_archive_url_and_accessed(client: Client, db: Session) 
     body["sources"][0]["accessed"] = "15/10/2025"
     bad = client.post("/api/v1/events", json=body)
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "accessed"
+
+
+TASS = {"publisher": "TASS", "url": "https://tass.com/a", "reliability": "C", "credibility": 3}
+RIA = {"publisher": "RIA", "reliability": "D", "credibility": 4}  # no URL: publisher, title and date
+
+
+def two_sources_with_files(client: Client, db: Session) -> tuple[int, dict[str, Any]]:
+    """An event sourced [TASS, RIA], a PDF on TASS and a PNG on RIA; the body a PUT would start from."""
+    event = make_event(db, sources=[TASS, RIA])
+    for n, (name, data) in ((1, ("tass.pdf", PDF)), (2, ("ria.png", PNG))):
+        r = client.post(f"/api/v1/events/{event.id}/sources/{n}/files", files={"file": (name, data)})
+        assert r.status_code == 201
+    current = client.get(f"/api/v1/events/{event.id}").json()
+    body = {k: current[k] for k in ("title", "kind", "status", "date", "summary", "tags", "version")}
+    return event.id, body
+
+
+def placed(db: Session, event_id: int) -> list[tuple[int, str]]:
+    return [(f.source_position, f.filename) for f in files_of(db, event_id)]
+
+
+def test_api_put_that_removes_the_first_source_keeps_the_second_ones_file_on_it(
+    client: Client, db: Session
+) -> None:
+    client.login("analyst")
+    event_id, body = two_sources_with_files(client, db)
+    r = client.put(f"/api/v1/events/{event_id}", json={**body, "sources": [RIA]})
+    assert r.status_code == 200, r.text
+    assert placed(db, event_id) == [(0, "ria.png")]  # not TASS's PDF passed off as RIA's evidence
+    (removed,) = history(db, event_id, "file_remove")
+    assert removed.reason == "its source was removed"
+    assert "tass.pdf" in str(removed.changes)
+    files = client.get(f"/api/v1/events/{event_id}").json()["sources"][0]["files"]
+    assert [f["sha256"] for f in files] == [sha(PNG)]
+
+
+def test_api_put_and_patch_that_reorder_sources_move_files_with_them(client: Client, db: Session) -> None:
+    client.login("analyst")
+    event_id, body = two_sources_with_files(client, db)
+    r = client.put(f"/api/v1/events/{event_id}", json={**body, "sources": [RIA, TASS]})
+    assert r.status_code == 200, r.text
+    assert placed(db, event_id) == [(0, "ria.png"), (1, "tass.pdf")]
+    # A fixed publisher typo keeps the file of a source with a URL; a regrade keeps any source's.
+    sources = [{**TASS, "publisher": "TASS agency"}, {**RIA, "reliability": "B"}, {"publisher": "Reuters"}]
+    r = client.patch(f"/api/v1/events/{event_id}", json={"version": r.json()["version"], "sources": sources})
+    assert r.status_code == 200, r.text
+    assert placed(db, event_id) == [(0, "tass.pdf"), (1, "ria.png")]
+    assert history(db, event_id, "file_remove") == []
+
+
+def test_api_edit_with_two_sources_of_one_identity_is_refused_not_guessed(
+    client: Client, db: Session
+) -> None:
+    client.login("analyst")
+    event_id, body = two_sources_with_files(client, db)
+    twins = [RIA, TASS, {**TASS, "credibility": 2}]
+    r = client.put(f"/api/v1/events/{event_id}", json={**body, "sources": twins})
+    assert r.status_code == 422
+    (item,) = r.json()["detail"]
+    assert item["type"] == "ambiguous_source"
+    assert item["loc"] == ["body", "sources", 2]
+    assert "Sources 2 and 3 are both https://tass.com/a" in item["msg"]
+    assert placed(db, event_id) == [(0, "tass.pdf"), (1, "ria.png")]
+    assert client.get(f"/api/v1/events/{event_id}").json()["version"] == body["version"]
+    # Sources that keep their identities and order never ask, even when two of them are alike.
+    r = client.patch(f"/api/v1/events/{event_id}", json={"version": body["version"], "title": "Renamed"})
+    assert r.status_code == 200, r.text
+
+
+def test_openapi_says_files_follow_their_source_on_put_and_patch(client: Client) -> None:
+    spec = client.get("/openapi.json").json()["paths"]["/api/v1/events/{event_id}"]
+    for verb in ("put", "patch"):
+        assert "same identity" in spec[verb]["description"]
+        assert "ambiguous_source" in spec[verb]["responses"]["422"]["description"]
+
+
+def test_files_kept_for_questions_never_evict_an_import_preview_nor_open_as_one(
+    client: Client, db: Session
+) -> None:
+    from app.queries.transfer import staging
+
+    user = client.login("analyst")
+    preview = staging.stage(db, user.id, "title\n", {"dry": True})
+    db.commit()
+    for _ in range(staging.PER_USER + 1):
+        r = post_new(client, [("sources-0-files", ("a.pdf", PDF, "application/pdf"))], title="")
+        assert r.status_code == 422
+    db.expire_all()
+    kinds = db.scalars(text("select coalesce(options->>'kind', 'import') from staged_imports")).all()
+    assert kinds.count("evidence") == staging.PER_USER and "import" in kinds
+    # An evidence token is no import preview (and a preview token no set of kept files).
+    token = kept_fields(r.text)["kept_files"]
+    with pytest.raises(staging.StagingRefused):
+        staging.take(db, token, user.id)
+    db.rollback()
+    forged = {"kept_files": preview, "sources-0-kept": "0", "sources-0-kept_names": "x"}
+    r = post_new(client, [], title="", **forged)
+    assert "are gone" in r.text
+    assert staging.take(db, preview, user.id).text == "title\n"

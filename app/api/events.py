@@ -42,6 +42,7 @@ from app.services.events import (
     load_event,
     update_event,
 )
+from app.services.evidence import AmbiguousSources
 from app.services.links import LinkRefused, add_link, remove_link
 from app.services.review import ReviewRefused, mark_reviewed
 
@@ -163,6 +164,29 @@ CREATE_EXAMPLE = {
     "tags": ["caribbean"],
     "client_token": "4f6c9a52-8d0e-4c71-9a8b-2f9e3f1d7b10",
 }
+
+
+# Files on sources follow their source through a PUT or PATCH that changes the sources (stated in both).
+FILES_FOLLOW = (
+    "\n\nEvidence files follow their source when `sources` change: each stored source is matched to the "
+    "new source with the same identity, its `url` when it has one, else its `publisher`, `title` and "
+    "`published` (case and accents aside). So reordering keeps each file on its source, and a file whose "
+    'source is gone is removed (in the history: "its source was removed"). When a stored source keeping '
+    "files matches two new sources (or two stored ones match one), nothing is saved: 422 `ambiguous_source` "
+    "naming the sources."
+)
+AMBIGUOUS: dict[int | str, dict[str, Any]] = {
+    422: {
+        "model": Problem,
+        "description": NEAR_NAME[422]["description"] + " Two sources with the identity of a stored source "
+        "that keeps files are refused with type `ambiguous_source`.",
+    }
+}
+
+
+def _ambiguous(exc: AmbiguousSources) -> JSONResponse:
+    item = {"loc": ["body", "sources", exc.position], "msg": exc.message, "type": "ambiguous_source"}
+    return JSONResponse({"detail": [item]}, status_code=422)
 
 
 def _filter_errors(errors: list[FilterError]) -> JSONResponse:
@@ -381,7 +405,9 @@ def create(
     "/events/{event_id}",
     response_model=EventOut,
     summary="Replace an event",
-    responses={**AUTH_ERRORS, **NOT_FOUND, **CONFLICT, **INVALID, **NEAR_NAME},
+    description="Set every field (unset ones take their defaults); refused with 409 if `version` is not "
+    "current." + FILES_FOLLOW,
+    responses={**AUTH_ERRORS, **NOT_FOUND, **CONFLICT, **INVALID, **AMBIGUOUS},
 )
 def replace(
     event_id: EventId,
@@ -404,6 +430,9 @@ def replace(
         response = _conflict(exc)
         db.rollback()
         return response
+    except AmbiguousSources as exc:
+        db.rollback()
+        return _ambiguous(exc)
     db.commit()
     return EventOut.of(load_event(db, event.id), links_of(db, event.id))
 
@@ -412,7 +441,9 @@ def replace(
     "/events/{event_id}",
     response_model=EventOut,
     summary="Change some fields of an event",
-    responses={**AUTH_ERRORS, **NOT_FOUND, **CONFLICT, **INVALID, **NEAR_NAME},
+    description="Send only the fields to change plus `version`; lists (countries, sources…) are replaced "
+    "whole." + FILES_FOLLOW,
+    responses={**AUTH_ERRORS, **NOT_FOUND, **CONFLICT, **INVALID, **AMBIGUOUS},
 )
 def patch(
     event_id: EventId,
@@ -443,6 +474,9 @@ def patch(
         response = _conflict(exc)
         db.rollback()
         return response
+    except AmbiguousSources as exc:
+        db.rollback()
+        return _ambiguous(exc)
     db.commit()
     return EventOut.of(load_event(db, event.id), links_of(db, event.id))
 

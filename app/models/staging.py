@@ -1,4 +1,5 @@
-"""Uploads checked by the import preview, kept on the server until they are committed or expire."""
+"""Uploads checked by the import preview (or the event form's evidence files while it asks a question),
+kept on the server until they are taken or expire."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from app.models.base import Base, created_at_column
 
 
 class StagedImport(Base):
-    """One previewed CSV: the id is the SHA-256 of a one-time token that only its uploader's page holds."""
+    """One previewed CSV (or one form's kept evidence files, `options["kind"] == "evidence"`): the id is the
+    SHA-256 of a one-time token that only its uploader's page holds."""
 
     __tablename__ = "staged_imports"
 

@@ -19,7 +19,7 @@ from app.queries.search_document import refresh_documents
 from app.queries.transfer.export_lines import linkers, store_lines
 from app.schemas import ActorLink, CountryLink, EventInput, SourceInput, SystemLink
 from app.services.audit import Who, diff, record
-from app.services.evidence import FilePlan, apply_plan
+from app.services.evidence import FilePlan, apply_plan, follow_sources
 
 
 class EventNotFound(LookupError):
@@ -475,14 +475,16 @@ def update_event(
 ) -> Event:
     """Apply an edit if the event is still at `expected_version`, else raise VersionConflict.
 
-    `files` says which stored files each source keeps and which it gains (the form); without it files stay
-    on their source's position and those of a removed last source go (app.services.evidence).
+    `files` says which stored files each source keeps and which it gains (the form); without it files follow
+    their source by identity (evidence.follow_sources: AmbiguousSources when that is not clear).
     """
     entries = lock_entries(session, data)
     event = load_event(session, event_id, lock=True)
     if event.version != expected_version:
         raise VersionConflict(event)
     before = snapshot(event)
+    if files is None:
+        files = follow_sources(session, event.id, event_input(event).sources, data.sources)
     _apply(session, event, data, entries)
     session.flush()
     changes = diff(before, snapshot(event))

@@ -2,8 +2,9 @@
 
 A file belongs to an event and to one of its sources by position (`source_files.source_position`). The
 event's sources are rewritten by every edit, so a save says, per source, which stored files it keeps (a
-`FilePlan`); a save without a plan (API, import) keeps files where they are and removes those whose source
-is gone. Every change re-stores the event's export line, which lists the files' SHA-256.
+`FilePlan`); a save without one (the API's PUT and PATCH) matches each stored source to a new one by its
+identity (`source_key`), so files follow their source. Every change re-stores the event's export line, which
+lists the files' SHA-256.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.domain.evidence_types import EvidenceRejected, identify, mebibytes
+from app.domain.textkeys import fold
 from app.models import Event, SourceFile
 from app.queries.transfer.export_lines import store_lines
 from app.services.audit import Who, record
@@ -32,6 +35,18 @@ class FileNotFound(LookupError):
 
 class DuplicateFile(ValueError):
     """The source already keeps a file with the same content (same SHA-256)."""
+
+
+class AmbiguousSources(ValueError):
+    """Two new sources have the identity of a stored source that keeps files: which one keeps them?"""
+
+    def __init__(self, position: int, message: str) -> None:
+        super().__init__(message)
+        self.position = position  # the new source (from 0) the message is about
+        self.message = message
+
+
+SOURCE_REMOVED = "its source was removed"
 
 
 @dataclass(frozen=True)
@@ -171,6 +186,67 @@ def _forget_files(session: Session, event_id: int) -> None:
         session.expire(loaded, ["files"])
 
 
+class _Cited(Protocol):
+    publisher: str
+    url: str | None
+    title: str | None
+    published: str | None
+
+
+def source_key(source: _Cited) -> tuple[str, ...]:
+    """What makes a source the same source across an edit: its URL when it has one (a fixed publisher
+    or title typo keeps its files), else its publisher, title and published date (case and accents aside).
+    """
+    url = (source.url or "").strip().rstrip("/")
+    if url:
+        return ("url", url)
+    return ("cited", fold(source.publisher), fold(source.title or ""), (source.published or "").strip())
+
+
+def _shown(source: _Cited) -> str:
+    return source.url.strip() if source.url and source.url.strip() else f"“{source.publisher}”"
+
+
+def follow_sources(
+    session: Session, event_id: int, old: Sequence[_Cited], new: Sequence[_Cited]
+) -> FilePlan | None:
+    """The plan that moves each stored file to the new source with its source's identity (`source_key`),
+    removing the files of a source no longer there; None when the sources keep their identities and order.
+
+    AmbiguousSources when a stored source keeping files matches two new sources, or two stored sources
+    keeping files match one: guessing could pin evidence to the wrong source.
+    """
+    old_keys, new_keys = [source_key(s) for s in old], [source_key(s) for s in new]
+    if old_keys == new_keys:
+        return None
+    stored = event_files(session, [event_id])[event_id]
+    plan = FilePlan(known={f.id for f in stored}, reason=SOURCE_REMOVED)
+    for position, files in sorted(by_source(stored).items()):
+        if position >= len(old_keys):
+            continue  # no stored source of that number: its files go (not in keep)
+        key = old_keys[position]
+        matches = [i for i, k in enumerate(new_keys) if k == key]
+        if not matches:
+            continue
+        if len(matches) > 1:
+            raise AmbiguousSources(
+                matches[1],
+                f"Sources {matches[0] + 1} and {matches[1] + 1} are both {_shown(new[matches[1]])}, the "
+                f"identity of stored source {position + 1}, which keeps files: which one keeps them is not "
+                "clear. Give them different URLs (or titles or published dates), or edit in the web form.",
+            )
+        twins = [i for i, k in enumerate(old_keys) if k == key and i != position]
+        if twins:
+            raise AmbiguousSources(
+                matches[0],
+                f"Stored sources {position + 1} and {twins[0] + 1} are both {_shown(old[position])} and one "
+                f"keeps files: which of them source {matches[0] + 1} continues is not clear. Keep the "
+                "sources in their stored order, or edit in the web form.",
+            )
+        plan.keep.setdefault(matches[0], []).extend(f.id for f in files)
+    return plan
+
+
 def _apply(session: Session, event: Event, plan: FilePlan | None, who: Who | None) -> bool:
     stored = event_files(session, [event.id])[event.id]
     count = len(event.sources)
@@ -178,7 +254,7 @@ def _apply(session: Session, event: Event, plan: FilePlan | None, who: Who | Non
     if plan is None:
         for f in stored:
             if f.source_position >= count:
-                _delete(session, f, who, "its source was removed")
+                _delete(session, f, who, SOURCE_REMOVED)
                 changed = True
         return changed
     target: dict[int, int] = {}
@@ -252,6 +328,7 @@ def remove_file(session: Session, f: SourceFile, who: Who | None, reason: str | 
 
 
 __all__ = [
+    "AmbiguousSources",
     "CheckedFile",
     "DuplicateFile",
     "EvidenceRejected",
@@ -263,5 +340,7 @@ __all__ = [
     "check_file",
     "event_files",
     "find_file",
+    "follow_sources",
     "remove_file",
+    "source_key",
 ]

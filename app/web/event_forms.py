@@ -49,10 +49,18 @@ from app.services.events import (
     snapshot,
     update_event,
 )
-from app.services.evidence import event_files
+from app.services.evidence import FilePlan, event_files
 from app.services.links import LinkRefused, add_link, check_link, parse_ref
 from app.templating import env, render
-from app.web.evidence_form import PostedUploads, file_plan, files_context, limit_words, remember_chosen
+from app.web.evidence_form import (
+    PostedUploads,
+    file_plan,
+    files_context,
+    keep_for_answer,
+    limit_words,
+    remember_chosen,
+    take_kept,
+)
 from app.web.forms import (
     MONTHS,
     PLURAL,
@@ -205,6 +213,19 @@ def _saved(event_id: int) -> RedirectResponse:
     return RedirectResponse(f"/events/{event_id}?saved=1", status_code=303)
 
 
+def _user_id(principal: AnalystDep) -> int:
+    """The analyst's id (an analyst is always a logged-in user)."""
+    assert principal.user is not None
+    return principal.user.id
+
+
+def _keep(db: Session, form: EventForm, principal: AnalystDep, files: FilePlan, filled: list[int]) -> None:
+    """Before the form comes back with an error or a question: keep its checked files on the server (a
+    browser does not send them again), committed now so the answer finds them."""
+    keep_for_answer(db, form, _user_id(principal), files, filled)
+    db.commit()
+
+
 def _reason(form: EventForm) -> str | None:
     return (form.get("reason").strip()[:REASON_MAX]) or None
 
@@ -314,19 +335,24 @@ def create_event_submit(
     _answer_names(db, form)
     data = validate(form)
     link = _wanted_link(db, form, None)
-    files = file_plan(form, uploads, row_indexes(form, "sources"))
+    filled = row_indexes(form, "sources")
+    files = file_plan(form, uploads, filled, take_kept(db, form, _user_id(principal)))
     if data is None or form.errors:
+        _keep(db, form, principal, files, filled)
         return _render_form(request, form, status_code=422)
     near = _near_rows(db, form)
     if near:  # 200, like the duplicates question: nothing is created until the analyst answers
+        _keep(db, form, principal, files, filled)
         return _render_form(request, form, near=near)
     single = _single_origin(db, data, form)
     if single is not None:
+        _keep(db, form, principal, files, filled)
         return _render_form(request, form, single_origin=single)
     if not form.get("confirm_duplicate"):
         duplicates = find_duplicates(db, data)
         if duplicates:
             # 200, not 422: the input is valid; the page asks a question before anything is saved.
+            _keep(db, form, principal, files, filled)
             return _render_form(request, form, duplicates=duplicates)
     try:
         event = create_event(db, data, principal.user, files=files)
@@ -337,6 +363,7 @@ def create_event_submit(
     except LinkRefused as exc:  # the target was deleted meanwhile: nothing is saved
         db.rollback()
         form.errors["link_target"] = str(exc)
+        _keep(db, form, principal, files, filled)
         return _render_form(request, form, status_code=422)
     except Exception:
         db.rollback()
@@ -483,29 +510,35 @@ def update_event_submit(
     _answer_names(db, form)
     data = validate(form)
     link = _wanted_link(db, form, event_id)
-    files = file_plan(form, uploads, row_indexes(form, "sources"))
+    filled = row_indexes(form, "sources")
+    files = file_plan(form, uploads, filled, take_kept(db, form, _user_id(principal)))
     files.reason = _reason(form)
     if data is None or form.errors:
+        _keep(db, form, principal, files, filled)
         return _render_form(request, form, event_id=event_id, status_code=422, db=db)
     near = _near_rows(db, form)
     if near:
+        _keep(db, form, principal, files, filled)
         return _render_form(request, form, event_id=event_id, near=near, db=db)
     single = _single_origin(db, data, form, stored)
     if single is not None:
+        _keep(db, form, principal, files, filled)
         return _render_form(request, form, event_id=event_id, single_origin=single, db=db)
     try:
-        update_event(db, event_id, data, principal.user, version, _reason(form), files=files)
-        if link is not None:
-            add_link(db, event_id, link[1], link[0], principal.user, set_status=link[2])
+        with db.begin_nested():  # a refused save is undone alone: the files taken above are kept again
+            update_event(db, event_id, data, principal.user, version, _reason(form), files=files)
+            if link is not None:
+                add_link(db, event_id, link[1], link[0], principal.user, set_status=link[2])
         db.commit()
     except LinkRefused as exc:
-        db.rollback()
         form.errors["link_target"] = str(exc)
+        _keep(db, form, principal, files, filled)
         return _render_form(request, form, event_id=event_id, status_code=422, db=db)
     except VersionConflict as conflict:
         mine = input_snapshot(data) | {"_system_names": [x.designation for x in data.systems]}
+        keep_for_answer(db, form, _user_id(principal), files, filled)  # the page re-posts the form
         page = _conflict_page(request, db, form, conflict, mine, version)
-        db.rollback()
+        db.commit()
         return page
     except Exception:
         db.rollback()

@@ -39,8 +39,9 @@ ROW_FIELDS: dict[str, tuple[str, ...]] = {
     ),
 }
 # Row values the form carries that are not EventInput fields: a source's stored evidence files (ids, comma
-# separated) and those ticked for removal (app.web.evidence_form turns them into a FilePlan).
-ROW_EXTRA_FIELDS: dict[str, tuple[str, ...]] = {"sources": ("file_ids", "drop_files")}
+# separated), those ticked for removal, and the files the server keeps for it while the form asks a question
+# (their numbers in the kept upload, and their names): app.web.evidence_form turns them into a FilePlan.
+ROW_EXTRA_FIELDS: dict[str, tuple[str, ...]] = {"sources": ("file_ids", "drop_files", "kept", "kept_names")}
 # Extra fields whose checkboxes may be posted several times; their values are joined with commas.
 MULTI_VALUE_FIELDS = frozenset({"drop_files"})
 ROW_KEY_FIELDS: dict[str, tuple[str, ...]] = {
