@@ -4,7 +4,7 @@ Four new tables, nothing else touched: notes and views are not part of an event,
 search document or facts column changes. The downgrade drops them.
 
 Revision ID: 0016
-Revises: 0012
+Revises: 0015
 Create Date: 2026-12-06 09:00:00
 """
 
