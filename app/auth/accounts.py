@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.auth.passwords import as_sentence, generate_password, hash_password, password_problem
+from app.auth.personal_keys import KeyKind, create_key, live_keys, revoke_key
 from app.auth.sessions import end_user_sessions
-from app.auth.tokens import new_token, sha256
-from app.domain import clock
 from app.domain.vocab import USER_ROLES
 from app.models import ApiToken, User
 from app.services.audit import Who, record
@@ -112,39 +112,22 @@ def reset_password(db: Session, actor: Who, user: User) -> str:
     return password
 
 
+API_TOKENS = KeyKind(ApiToken, TOKEN_PREFIX, 11, "api_token")
+
+
 def user_tokens(db: Session, user_id: int) -> list[ApiToken]:
     """A user's live API tokens, newest first."""
-    return list(
-        db.scalars(
-            select(ApiToken)
-            .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
-            .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
-        )
-    )
+    return cast(list[ApiToken], live_keys(db, API_TOKENS, user_id))
 
 
 def create_token(db: Session, user: User, name: str) -> tuple[ApiToken, str]:
     """A new personal access token: only its hash is stored; the raw value is returned once."""
-    raw = TOKEN_PREFIX + new_token(32)
-    token = ApiToken(user_id=user.id, name=name, token_hash=sha256(raw), prefix=raw[:11])
-    db.add(token)
-    db.flush()
-    record(db, user, "create", "api_token", token.id, {"name": {"before": None, "after": name}})
-    return token, raw
+    return cast(tuple[ApiToken, str], create_key(db, API_TOKENS, user, name))
 
 
 def revoke_token(db: Session, user: User, token_id: int) -> bool:
     """Revoke one of the user's own tokens; False when there is no such live token of theirs."""
-    token = db.scalars(
-        select(ApiToken).where(
-            ApiToken.id == token_id, ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)
-        )
-    ).first()
-    if token is None:
-        return False
-    token.revoked_at = clock.utcnow()
-    record(db, user, "delete", "api_token", token.id, {"revoked": {"before": False, "after": True}})
-    return True
+    return revoke_key(db, API_TOKENS, user, token_id)
 
 
 def utc_minute(moment: object) -> str:

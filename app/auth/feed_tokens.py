@@ -9,53 +9,37 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.auth.tokens import new_token, sha256
+from app.auth.personal_keys import KeyKind, create_key, live_keys, revoke_key
+from app.auth.tokens import sha256
 from app.domain import clock
 from app.models import FeedToken, User
-from app.services.audit import record
 
 FEED_PREFIX = "sbf_"
 # What create_feed_token makes: the prefix and 43 URL-safe characters (32 random bytes).
 FEED_TOKEN_RE = re.compile(r"^sbf_[A-Za-z0-9_-]{43}$")
 
 
+FEED_TOKENS = KeyKind(FeedToken, FEED_PREFIX, 12, "feed_token")
+
+
 def user_feed_tokens(db: Session, user_id: int) -> list[FeedToken]:
     """A user's live feed tokens, newest first."""
-    return list(
-        db.scalars(
-            select(FeedToken)
-            .where(FeedToken.user_id == user_id, FeedToken.revoked_at.is_(None))
-            .order_by(FeedToken.created_at.desc(), FeedToken.id.desc())
-        )
-    )
+    return cast(list[FeedToken], live_keys(db, FEED_TOKENS, user_id))
 
 
 def create_feed_token(db: Session, user: User, name: str) -> tuple[FeedToken, str]:
     """A new feed token: only its hash is stored, the raw value is returned once (audited)."""
-    raw = FEED_PREFIX + new_token(32)
-    token = FeedToken(user_id=user.id, name=name, token_hash=sha256(raw), prefix=raw[:12])
-    db.add(token)
-    db.flush()
-    record(db, user, "create", "feed_token", token.id, {"name": {"before": None, "after": name}})
-    return token, raw
+    return cast(tuple[FeedToken, str], create_key(db, FEED_TOKENS, user, name))
 
 
 def revoke_feed_token(db: Session, user: User, token_id: int) -> bool:
     """Revoke one of the user's own live feed tokens; False when there is none with this id."""
-    token = db.scalars(
-        select(FeedToken).where(
-            FeedToken.id == token_id, FeedToken.user_id == user.id, FeedToken.revoked_at.is_(None)
-        )
-    ).first()
-    if token is None:
-        return False
-    token.revoked_at = clock.utcnow()
-    record(db, user, "delete", "feed_token", token.id, {"revoked": {"before": False, "after": True}})
-    return True
+    return revoke_key(db, FEED_TOKENS, user, token_id)
 
 
 def feed_user(db: Session, raw: str) -> User | None:
