@@ -21,6 +21,8 @@ from app.services.events import relays
 ROOT = Path(__file__).resolve().parent.parent
 templates = Jinja2Templates(directory=str(ROOT / "templates"))
 env = templates.env
+# Templates ship with the code and change only with a restart, so no file-time check on every render.
+env.auto_reload = False
 env.filters["country_name"] = country_name
 env.filters["human_date"] = format_human
 env.filters["iso_date"] = format_iso

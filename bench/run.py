@@ -34,7 +34,8 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-BENCH_USER = "bench"
+# Its own account per concurrent run (BENCH_USER), since each run sets a fresh password.
+BENCH_USER = os.environ.get("BENCH_USER", "bench")
 CURSOR_RE = re.compile(r"(?:[?&;])cursor=([A-Za-z0-9_\-]+)")
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 # Placeholders the timeline fills by their own requests once shown (total, facet counts, chart).

@@ -29,7 +29,7 @@ from app.domain.textkeys import fold
 from app.domain.vocab import CONFIDENCES, KINDS, LIKELIHOODS, STATUSES
 from app.filters import MAX_LENGTH, MAX_VALUES, FilterError, InvalidFilter, strict_filter
 from app.queries.api import event_id_for_client_token
-from app.queries.events import Cursor, event_or_none, timeline_page
+from app.queries.events import Cursor, event_or_none, events_page
 from app.queries.links import links_by_event, links_of
 from app.queries.new_names import LINK_FIELDS, near_names
 from app.schemas import DATE_PATTERN, EventInput
@@ -331,7 +331,7 @@ def list_events(
             errors.append(FilterError("cursor", str(exc)))
     if errors:
         return _filter_errors(errors)
-    page = timeline_page(db, f, position, limit)
+    page = events_page(db, f, position, limit)
     next_url = None
     if page.next_cursor:
         next_url = "/api/v1/events?" + urlencode(

@@ -6,7 +6,7 @@ import base64
 import binascii
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, select
 from sqlalchemy.orm import Session
@@ -15,7 +15,10 @@ from app.domain.textkeys import fold
 from app.filters import EventFilter, FilterError
 from app.models import Actor, Event, EventActor, EventCountry, EventSystem, Source, System
 from app.queries.due import due_condition
+from app.queries.rows import TimelineRow, timeline_rows
 from app.services.events import event_options
+
+R = TypeVar("R", TimelineRow, Event)
 
 
 def _country_exists(codes: tuple[str, ...], role: str | None) -> ColumnElement[bool]:
@@ -129,19 +132,19 @@ class Cursor:
 
 
 @dataclass
-class Page:
-    """One page of events and the cursor of the next page (None on the last)."""
+class Page(Generic[R]):
+    """One page of events (timeline rows or whole events) and the cursor of the next (None on the last)."""
 
-    events: list[Event]
+    events: list[R]
     next_cursor: str | None
 
 
-def timeline_page(session: Session, f: EventFilter, cursor: Cursor | None = None, limit: int = 50) -> Page:
-    """A keyset page: ids from the in-memory copy, then the events by id (a fixed number of queries).
+def page_ids(session: Session, f: EventFilter, cursor: Cursor | None, limit: int) -> list[int]:
+    """The ids of a keyset page, one more than `limit` when there is a next page.
 
-    The copy orders by (date_start, id) and cuts at the cursor for any filter in milliseconds; the
-    conditions it does not hold (full text, publisher, reliability, tags) come from PostgreSQL as one id
-    query through their indexes, so a rare or empty tag costs no walk of the date index.
+    The in-memory copy orders by (date_start, id) and cuts at the cursor for any filter in milliseconds;
+    the conditions it does not hold (full text, publisher, reliability, tags) come from PostgreSQL as one
+    id query through their indexes, so a rare or empty tag costs no walk of the date index.
     """
     from app.queries.aggregates import facts  # facts builds on this module's conditions
     from app.queries.aggregates.cache import cached, data_version
@@ -149,13 +152,30 @@ def timeline_page(session: Session, f: EventFilter, cursor: Cursor | None = None
     before = (cursor.date_start, cursor.id) if cursor is not None else None
     # Kept per filter, position and data version like the aggregates: a repeated view costs its rows only.
     key = ("page", f.query_string(), f.system_family, before, limit, data_version(session))  # families
-    ids = cached(key, lambda: facts.selection(session, f).page_ids(before, limit + 1))
-    found = {e.id: e for e in session.scalars(event_by_ids(ids)).unique()}
-    rows = [found[i] for i in ids if i in found]
+    return cached(key, lambda: facts.selection(session, f).page_ids(before, limit + 1))
+
+
+def _paged(rows: list[R], limit: int) -> Page[R]:
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = Cursor(rows[-1].date_start, rows[-1].id).encode() if more and rows else None
-    return Page(rows, next_cursor)
+    last = rows[-1] if more and rows else None
+    return Page(rows, Cursor(last.date_start, last.id).encode() if last is not None else None)
+
+
+def timeline_page(
+    session: Session, f: EventFilter, cursor: Cursor | None = None, limit: int = 50
+) -> Page[TimelineRow]:
+    """A keyset page of timeline rows: ids from `page_ids`, then their rows in one query (queries/rows.py)."""
+    return _paged(timeline_rows(session, page_ids(session, f, cursor, limit)), limit)
+
+
+def events_page(
+    session: Session, f: EventFilter, cursor: Cursor | None = None, limit: int = 50
+) -> Page[Event]:
+    """A keyset page of whole events with their links (the API's list), in timeline order."""
+    ids = page_ids(session, f, cursor, limit)
+    found = {e.id: e for e in session.scalars(event_by_ids(ids)).unique()}
+    return _paged([found[i] for i in ids if i in found], limit)
 
 
 def event_by_ids(ids: list[int]) -> Select[Event]:

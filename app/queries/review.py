@@ -9,17 +9,16 @@ from sqlalchemy.orm import Session
 
 from app.domain import clock
 from app.filters import EventFilter
-from app.models import Event
 from app.queries.aggregates.cache import cached, data_version
 from app.queries.aggregates.facts.selection import micros
-from app.queries.events import event_by_ids
+from app.queries.rows import TimelineRow, timeline_rows
 
 
 @dataclass
 class ReviewPage:
     """One page of the queue and the cursor of the next (None on the last)."""
 
-    events: list[Event]
+    events: list[TimelineRow]
     next_cursor: str | None
 
 
@@ -47,8 +46,7 @@ def review_page(session: Session, f: EventFilter, after: tuple[int, int] | None,
     due = replace(f, due=True)
     key = ("review", due.query_string(), due.system_family, after, limit, data_version(session), _minute())
     ids = cached(key, lambda: facts.selection(session, due).review_ids(after, limit + 1))
-    found = {e.id: e for e in session.scalars(event_by_ids(ids)).unique()}
-    rows = [found[i] for i in ids if i in found]
+    rows = timeline_rows(session, ids)
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = f"{micros(rows[-1].review_clock_at)}-{rows[-1].id}" if more and rows else None

@@ -22,21 +22,21 @@ from app.config import get_settings
 from app.db import ReadSessionDep, SessionDep
 from app.domain.dates import format_human
 from app.filters import EventFilter, FilterError, page_filter
-from app.models import Event
 from app.queries.aggregates import facts
 from app.queries.aggregates.cache import cached, data_version
 from app.queries.aggregates.chart import chart_series
 from app.queries.aggregates.facets import facet_counts, facet_skeleton
 from app.queries.events import Cursor, Page, count_events, timeline_page
+from app.queries.rows import TimelineRow
 from app.templating import is_htmx, render
 
 router = APIRouter()
 
 
-def month_groups(page: Page) -> list[tuple[str, list[Event]]]:
+def month_groups(page: Page[TimelineRow]) -> list[tuple[str, list[TimelineRow]]]:
     """Events grouped under 'Oct 2025'-style headings (year-precision events under their year)."""
 
-    def key(e: Event) -> str:
+    def key(e: TimelineRow) -> str:
         return format_human(e.date_start, "year" if e.date_precision == "year" else "month")
 
     return [(k, list(g)) for k, g in groupby(page.events, key=key)]
