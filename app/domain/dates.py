@@ -9,6 +9,9 @@ from datetime import date
 from functools import lru_cache
 
 _PATTERN = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?$")
+# English month abbreviations, read once: calendar.month_abbr formats a date through the C locale on
+# every lookup, and the timeline asks for one per row.
+MONTHS = tuple(calendar.month_abbr)
 
 
 class PartialDateError(ValueError):
@@ -77,8 +80,8 @@ def format_human(start: date | None, precision: str | None) -> str:
     if precision == "year":
         return str(start.year)
     if precision == "month":
-        return f"{calendar.month_abbr[start.month]} {start.year}"
-    return f"{start.day} {calendar.month_abbr[start.month]} {start.year}"
+        return f"{MONTHS[start.month]} {start.year}"
+    return f"{start.day} {MONTHS[start.month]} {start.year}"
 
 
 def format_span(start: date, precision: str, end: date | None, end_precision: str | None) -> str:
@@ -88,5 +91,5 @@ def format_span(start: date, precision: str, end: date | None, end_precision: st
         return first
     last = format_human(end, end_precision)
     if precision == "month" and end_precision == "month" and start.year == end.year:
-        first = calendar.month_abbr[start.month]
+        first = MONTHS[start.month]
     return f"{first} – {last}"

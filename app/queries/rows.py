@@ -27,9 +27,12 @@ ROWS_SQL = text(
         FROM event_countries ec WHERE ec.event_id = e.id
     ) c ON true
     LEFT JOIN LATERAL (
-        SELECT array_agg(sy.designation ORDER BY es.position) AS designations,
+        -- a scalar subquery, not a join: for one or two links PostgreSQL would hash the whole catalogue
+        SELECT array_agg(
+                   (SELECT sy.designation FROM systems sy WHERE sy.id = es.system_id) ORDER BY es.position
+               ) AS designations,
                array_agg(es.quantity ORDER BY es.position) AS quantities
-        FROM event_systems es JOIN systems sy ON sy.id = es.system_id WHERE es.event_id = e.id
+        FROM event_systems es WHERE es.event_id = e.id
     ) y ON true
     LEFT JOIN LATERAL (
         -- the best grade: reliability first, then credibility (both one character, so text order works)
@@ -68,8 +71,11 @@ class TimelineRow:
     best_grade: str | None
 
 
-def _by_role(roles: list[str] | None, codes: list[str] | None, role: str) -> tuple[str, ...]:
-    return tuple(c for r, c in zip(roles or (), codes or (), strict=True) if r == role)
+def _by_role(roles: list[str] | None, codes: list[str] | None) -> dict[str, tuple[str, ...]]:
+    found: dict[str, list[str]] = {}
+    for role, code in zip(roles or (), codes or (), strict=True):
+        found.setdefault(role, []).append(code)
+    return {role: tuple(found_codes) for role, found_codes in found.items()}
 
 
 def timeline_rows(session: Session, ids: Sequence[int]) -> list[TimelineRow]:
@@ -77,28 +83,19 @@ def timeline_rows(session: Session, ids: Sequence[int]) -> list[TimelineRow]:
     if not ids:
         return []
     found: dict[int, TimelineRow] = {}
-    for r in session.execute(ROWS_SQL, {"ids": list(ids)}):
-        found[r.id] = TimelineRow(
-            id=r.id,
-            title=r.title,
-            kind=r.kind,
-            stage=r.stage,
-            status=r.status,
-            date_start=r.date_start,
-            date_precision=r.date_precision,
-            date_end=r.date_end,
-            date_end_precision=r.date_end_precision,
-            origin_count=r.origin_count,
-            likelihood=r.likelihood,
-            likelihood_rationale=r.likelihood_rationale,
-            confidence=r.confidence,
-            confidence_rationale=r.confidence_rationale,
-            review_clock_at=r.review_clock_at,
-            suppliers=_by_role(r.roles, r.codes, "supplier"),
-            recipients=_by_role(r.roles, r.codes, "recipient"),
-            targets=_by_role(r.roles, r.codes, "target"),
-            systems=tuple(zip(r.designations or (), r.quantities or (), strict=True)),
-            source_count=r.n,
-            best_grade=r.best,
-        )
+    for r in session.execute(ROWS_SQL, {"ids": list(ids)}).tuples():
+        (id_, title, kind, stage, status, start, precision, end, end_precision, origins) = r[:10]
+        (likelihood, likelihood_why, confidence, confidence_why, clock_at) = r[10:15]
+        roles, codes, designations, quantities, n, best = r[15:]
+        countries = _by_role(roles, codes)
+        found[id_] = TimelineRow(
+            id_, title, kind, stage, status, start, precision, end, end_precision, origins,
+            likelihood, likelihood_why, confidence, confidence_why, clock_at,
+            countries.get("supplier", ()),
+            countries.get("recipient", ()),
+            countries.get("target", ()),
+            tuple(zip(designations or (), quantities or (), strict=True)),
+            n,
+            best,
+        )  # fmt: skip
     return [found[i] for i in ids if i in found]
