@@ -12,6 +12,7 @@ from app.domain.countries import country_name
 from app.domain.textkeys import fold
 from app.models import Actor, System
 from app.queries.aggregates import facts
+from app.queries.aggregates.cache import cached, data_version
 from app.queries.families import family_totals
 from app.queries.reference import _key_matches
 
@@ -62,9 +63,17 @@ class CountryRow:
 
 
 def _counted(session: Session) -> dict[str, Any]:
-    """Per-entity event counts from the facts copy (milliseconds; tests/sql_oracle.py counts in SQL)."""
-    copy = facts.current(session)
-    return {"countries": copy.countries, **facts.reference_counts(copy)}
+    """Per-entity event counts from the facts copy (tests/sql_oracle.py counts in SQL).
+
+    Kept per data version like the timeline's aggregates: counting every link of the copy is most of
+    a list page's cost, and the answer changes only with a write.
+    """
+
+    def count() -> dict[str, Any]:
+        copy = facts.current(session)
+        return {"countries": copy.countries, **facts.reference_counts(copy)}
+
+    return cached(("reference counts", data_version(session)), count)
 
 
 def _count_of(counts: Any, ident: int) -> int:
