@@ -456,15 +456,15 @@ def header_line(*, bom: bool = False) -> str:
     return ("\ufeff" if bom else "") + LineFormatter()(HEADER)
 
 
-def write_lines(batches: Iterable[list[str]], *, bom: bool = False) -> Iterator[bytes]:
-    """Encode the header then batches of finished lines as UTF-8 chunks, one chunk per batch.
+def write_lines(batches: Iterable[list[bytes]], *, bom: bool = False) -> Iterator[bytes]:
+    """The header, then batches of finished UTF-8 lines, as chunks: one chunk per batch.
 
     Only one batch is ever held, and the first bytes leave before the query ends.
     """
     yield header_line(bom=bom).encode()
     for lines in batches:
         if lines:
-            yield "".join(lines).encode()
+            yield b"".join(lines)
 
 
 def write_rows(rows: Iterable[Sequence[str | None]], *, bom: bool = False) -> Iterator[bytes]:

@@ -466,6 +466,34 @@ def test_an_export_left_early_closes_its_cursor_and_fetch_thread(
     assert sum(map(len, export_batches(db, from_mapping({})))) == 30
 
 
+def test_the_wide_cursor_reads_forward_with_the_memory_it_was_planned_with(
+    db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _variety(db)
+    _wide(monkeypatch, True)
+    batches = export_batches(db, from_mapping({}), batch=4)
+    next(batches)  # the first FETCH has run the join and the sort
+    # Forward only: a scrollable cursor over a sort that spills merges it into one more full copy first.
+    scrollable = db.scalar(text("SELECT is_scrollable FROM pg_cursors WHERE name LIKE 'export%'"))
+    assert scrollable is False
+    # The sort and the hash table took work_mem when that FETCH ran them, not when the cursor was planned.
+    assert db.scalar(text("SHOW work_mem")) == export_query.WIDE_LINE_SETTINGS["work_mem"].strip("'")
+    # Lines made on the spot are still looked up by key.
+    assert db.scalar(text("SHOW enable_nestloop")) == "on"
+    batches.close()
+
+
+def test_the_export_is_utf8_whatever_the_connection_encoding(db: Session) -> None:
+    make_event(db, title="Рябков: 中文, café", actors=[{"name": "Сергей Рябков", "role": "speaker"}])
+    expected = "Рябков: 中文, café"
+    # A connection whose client encoding cannot even hold the text: the export asks for UTF-8 itself.
+    db.execute(text("SET LOCAL client_encoding = 'LATIN1'"))
+    body = b"".join(write_lines(export_batches(db, from_mapping({}))))
+    assert [row["title"] for row in parse(body)] == [expected]
+    db.execute(text("DELETE FROM event_lines"))  # made on the spot, through the same connection
+    assert b"".join(write_lines(export_batches(db, from_mapping({})))) == body
+
+
 def test_both_query_plans_give_the_same_rows(db: Session, monkeypatch: pytest.MonkeyPatch) -> None:
     _variety(db)
     make_event(

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from psycopg.types.string import ByteaBinaryLoader
 from sqlalchemy import Connection, Engine, Select, and_, func, select, text
 from sqlalchemy.orm import Session
 
@@ -33,6 +34,8 @@ WIDE_LINE_SETTINGS: dict[str, str] = {
     "cursor_tuple_fraction": "1",
     "work_mem": "'64MB'",
 }
+# Settings read when the cursor runs rather than when it is planned.
+EXECUTION_SETTINGS = frozenset({"work_mem"})
 _cursor_names = itertools.count()
 
 
@@ -59,17 +62,25 @@ def use_grouped_plan(session: Session, f: EventFilter) -> bool:
     return _count(session, f, need) >= need
 
 
-def declare(session: Session | Connection, stmt: Select[Any] | Any) -> Any:
+def declare(session: Session | Connection, stmt: Select[Any] | Any, *, raw_text: bool = False) -> Any:
     """Open a server-side cursor on the statement, straight on the psycopg connection.
 
-    The rows are plain text and an array, so SQLAlchemy's per-row result processing (two thirds of
-    the Python time of a full export) has nothing to add.
+    The rows are plain values, so SQLAlchemy's per-row result processing (two thirds of the Python
+    time of a full export) has nothing to add. With `raw_text`, the rows come in binary format and
+    text columns as the bytes the server sent, in the client encoding (UTF-8, see `export_batches`):
+    decoding every stored line to `str` only to encode it again was most of what Python did per row.
     """
     conn = session.connection() if isinstance(session, Session) else session
     compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     raw = conn.connection.driver_connection
     assert raw is not None
-    cursor = raw.cursor(name=f"export_{next(_cursor_names)}")
+    # NO SCROLL: PostgreSQL makes a cursor over a sort scrollable by default, and a scrollable sort
+    # that spills to disk must merge its runs into one more full copy before the first row; this one
+    # is read forward once, so the runs are merged as the rows are fetched (as COPY does).
+    cursor = raw.cursor(name=f"export_{next(_cursor_names)}", binary=raw_text, scrollable=False)
+    if raw_text:
+        # A text value's binary form is its bytes; this cursor's own adapters, not the connection's.
+        cursor.adapters.register_loader("text", ByteaBinaryLoader)
     cursor.execute(str(compiled), compiled.params)
     return cursor
 
@@ -108,8 +119,8 @@ def line_settings(session: Session, f: EventFilter) -> dict[str, str]:
     return WIDE_LINE_SETTINGS if use_grouped_plan(session, f) else PLAN_SETTINGS
 
 
-def export_batches(session: Session, f: EventFilter, batch: int | None = None) -> Iterator[list[str]]:
-    """The export's CSV lines in timeline order, `batch` at a time, from one snapshot.
+def export_batches(session: Session, f: EventFilter, batch: int | None = None) -> Iterator[list[bytes]]:
+    """The export's CSV lines, UTF-8 encoded, in timeline order, `batch` at a time, from one snapshot.
 
     The write path stores each event's line (app.queries.transfer.export_lines); an event without one of the
     current format version (lines not re-made yet after an upgrade or a restore) has its line made here
@@ -122,10 +133,14 @@ def export_batches(session: Session, f: EventFilter, batch: int | None = None) -
         session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     for name, value in line_settings(session, f).items():
         session.execute(text(f"SET LOCAL {name} = {value}"))
+    # The stored lines are passed on as the bytes the server sends, so those must be UTF-8.
+    session.execute(text("SET LOCAL client_encoding = 'UTF8'"))
     batch = batch or BATCH
-    cursor = declare(session, line_select(f))
-    # The cursor's plan is fixed now; the per-batch lookups of missing lines want lookups by key.
-    for name in WIDE_LINE_SETTINGS:
+    cursor = declare(session, line_select(f), raw_text=True)
+    # The cursor's plan is fixed now; the per-batch lookups of missing lines want lookups by key. Its
+    # memory is not: the sort and the hash table take work_mem when the first FETCH runs them, and at
+    # the default they spill the joined lines to disk several times over. So work_mem stays.
+    for name in WIDE_LINE_SETTINGS.keys() - EXECUTION_SETTINGS:
         session.execute(text(f"SET LOCAL {name} = {PLAN_SETTINGS.get(name, 'DEFAULT')}"))
     try:
         for rows in fetch_batches(cursor, batch):
@@ -133,7 +148,7 @@ def export_batches(session: Session, f: EventFilter, batch: int | None = None) -
             if not missing:
                 yield [line for _, line in rows]
                 continue
-            made = make_lines(session, missing)
-            yield [line if line is not None else made.get(event_id, "") for event_id, line in rows]
+            made = {i: line.encode() for i, line in make_lines(session, missing).items()}
+            yield [line if line is not None else made.get(event_id, b"") for event_id, line in rows]
     finally:
         cursor.close()
