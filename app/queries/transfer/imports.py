@@ -784,8 +784,9 @@ def write_batch(
         # key. For the small tables (countries, actors, systems, origins, users) the planner prefers a
         # sequential scan, which compares the key with every row of the table: hundreds of rows per check,
         # and over half a million checks per 100,000 events. A primary key lookup checks the same thing in
-        # a fraction of the time. The setting only steers how the checks find the row (a connection plans
-        # each check once and keeps the plan), and is put back before anything else runs.
+        # a fraction of the time. The setting only steers how the checks find the row (a check planned under
+        # it can stay cached on the connection: harmless, a lookup by key is right for any table), and is
+        # put back before anything else runs.
         cursor.execute("SELECT current_setting('enable_seqscan')")
         seqscan = cursor.fetchone()[0]
         cursor.execute("SET LOCAL enable_seqscan = off")
