@@ -8,6 +8,8 @@ from dataclasses import replace
 
 import psycopg
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -185,3 +187,38 @@ def test_cli_imports_without_a_word_about_triggers(  # type: ignore[no-untyped-d
     err = capsys.readouterr().err
     assert "session_replication_role" not in err and "imported 5 event(s)" in err
     assert len(_stored(committed)) == 5
+
+
+def test_batch_checks_keys_by_index_and_puts_the_planner_setting_back(committed: Engine) -> None:
+    """write_batch turns sequential scans off for its loads only: what the session had is back after."""
+    rows = read_csv(ONE_ROW).rows
+    with Session(committed) as s:
+        write_batch(s, build_batch(rows, prepare_batch(s, rows), None, uuid.uuid4()))
+        assert s.scalar(text("SELECT current_setting('enable_seqscan')")) == "on"
+        s.execute(text("SET LOCAL enable_seqscan = off"))
+        write_batch(s, build_batch(rows, prepare_batch(s, rows), None, uuid.uuid4()))
+        assert s.scalar(text("SELECT current_setting('enable_seqscan')")) == "off"
+        s.rollback()
+
+
+def test_a_batch_naming_a_missing_reference_is_refused_by_the_foreign_key(committed: Engine) -> None:
+    """Past the held references, PostgreSQL's own check still refuses a row pointing at nothing."""
+    rows = read_csv(ONE_ROW).rows
+    with Session(committed) as s:
+        payload = build_batch(rows, prepare_batch(s, rows), None, uuid.uuid4())
+        countries = payload.copy_text["event_countries"].replace("\tRUS\t", "\tZZZ\t")
+        assert "ZZZ" in countries
+        bad = replace(payload, copy_text={**payload.copy_text, "event_countries": countries})
+        with pytest.raises(psycopg.errors.ForeignKeyViolation, match="fk_event_countries_country_code"):
+            write_batch(s, bad)
+        s.rollback()
+    assert _count(committed, Event) == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(["a", "é", "“", "\\", "\n", "\r", "\t", "N", "\u2028", "😀"])))
+def test_copy_field_escapes_as_copy_text_format(value: str) -> None:
+    """copy_field's replace chain gives what one character-by-character mapping gives."""
+    reference = value.translate(str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}))
+    assert imports.copy_field(value) == reference
+    assert imports.copy_field(None) == "\\N"
