@@ -358,7 +358,7 @@ def build(engine: Engine, old: Facts | None = None) -> Facts:
                     facts = build_on(conn, others)
         if old is None or facts.full_read_at != old.full_read_at:
             # A full read: close the connection rather than pool it, as libpq keeps its input buffer as
-            # large as the largest row received (the events' columns, hex-encoded).
+            # large as the largest row received (the events' records: tens of MB).
             conn.invalidate()
         return facts
 
