@@ -55,15 +55,15 @@ class ServerCpu:
         import psycopg
 
         self.conn = psycopg.connect(database_url, autocommit=True)
-        self.seen: dict[int, float] = {}
+        self.port = self.conn.info.port
+        self.seen: dict[int, float] = {}  # a server elsewhere: nothing to see (the figure stays 0)
 
     def sample(self, app: psutil.Process) -> None:
         ports = []
         for p in [app, *app.children(recursive=True)]:
             with contextlib.suppress(psutil.Error):
-                ports += [
-                    c.laddr.port for c in p.net_connections(kind="tcp") if c.raddr and c.raddr.port == 5432
-                ]
+                conns = p.net_connections(kind="tcp")
+                ports += [c.laddr.port for c in conns if c.raddr and c.raddr.port == self.port]
         if not ports:
             return
         rows = self.conn.execute(
