@@ -285,26 +285,37 @@ class PreSessionCookie:
         await self.app(scope, receive, send_with_cookie)
 
 
+def _warm_caches() -> None:
+    """Load what a first quick add and a first login with an unknown name would otherwise wait for."""
+    from app.auth.passwords import dummy_hash
+    from app.quickadd import warm_up as quickadd_warm_up
+
+    quickadd_warm_up()
+    dummy_hash()
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Start reading the in-memory facts copy and re-making outdated export lines."""
     from app.db import WORKER_THREADS, get_engine, get_replica_engine
     from app.queries.aggregates.facts import start_warm_up
     from app.queries.transfer import export_lines
-    from app.quickadd import warm_up as quickadd_warm_up
 
     anyio.to_thread.current_default_thread_limiter().total_tokens = WORKER_THREADS
 
     if get_settings().warm_up_at_start:
-        # Pages read the primary's copy, counts the read engine's (the replica's, when one is configured);
-        # /healthz answers 503 until both are read.
-        start_warm_up(*dict.fromkeys((get_engine(), get_replica_engine())))
         # Lines of an older format version are made again, on the primary (a replica receives them).
-        threading.Thread(
+        export_lines.announce_remake()
+        lines = threading.Thread(
             target=export_lines.remake_at_start, args=(get_engine(),), name="export-lines", daemon=True
-        ).start()
-        # dateparser loads its language data on first use: a second the first quick add would wait.
-        threading.Thread(target=quickadd_warm_up, name="quickadd-warm-up", daemon=True).start()
+        )
+        # dateparser loads its language data on first use: a second the first quick add would wait; the
+        # dummy password hash (unknown user names at login) would cost that login a hash more.
+        quickadd = threading.Thread(target=_warm_caches, name="warm-caches", daemon=True)
+        # Pages read the primary's copy, counts the read engine's (the replica's, when one is configured);
+        # /healthz answers 503 until both are read. The other two start after: they do not hold back
+        # readiness, and on a small machine they would slow the read that does.
+        start_warm_up(*dict.fromkeys((get_engine(), get_replica_engine())), then=(lines, quickadd))
         # Everything loaded so far (modules, ORM mappers, compiled templates) lives as long as the process:
         # out of the collector's sight, a full collection no longer walks it (a pause in some
         # timeline requests before).

@@ -61,6 +61,22 @@ def test_hash_is_argon2id_and_verifies() -> None:
     assert not verify_password("not a hash", "x") and not verify_password(None, "x")
 
 
+def test_the_dummy_hash_is_made_on_first_use_not_at_import() -> None:
+    """Starting the app hashes nothing (each worker then reads its facts copy sooner); a login with an
+    unknown name still verifies against a hash made with the current parameters."""
+    import subprocess
+    import sys
+
+    code = (
+        "from app.main import create_app; create_app()\n"
+        "from app.auth import passwords as p\n"
+        "n = p.dummy_hash.cache_info\n"
+        "print(n().currsize, p.verify_password(None, 'x'), n().currsize, p.needs_rehash(p.dummy_hash()))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["0", "False", "1", "False"]
+
+
 def test_weaker_hash_is_upgraded_at_login(client: Client, db: Session) -> None:
     """A hash made with older (cheaper) parameters is replaced at the next successful login."""
     old = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)

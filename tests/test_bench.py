@@ -76,3 +76,17 @@ def test_quick_bench_runs_every_part(engine: Engine, tmp_path: Path) -> None:
     assert report["import_"]["status"] == 0 and report["import_"]["added"] == report["import_"]["rows"] == 50
     assert left == 300  # what the import added was removed again
     assert report["load"]["errors"] == 0 and report["load"]["requests"] > 0
+
+
+def test_the_start_up_probe_waits_for_every_worker(engine: Engine) -> None:
+    """bench/startup.py: two uvicorn workers each read their copy and answer /healthz 200."""
+    from bench.startup import start_once
+
+    truncate_all(engine)
+    seed_synthetic(CONNINFO, 300, seed=11)
+    try:
+        run = start_once(CONNINFO, workers=2, timeout=300, settle=0)
+    finally:
+        truncate_all(engine)
+    assert len(run["ready_s"]) == 2 and len(run["rss_mb"]) == 2
+    assert run["all_ready_s"] == max(run["ready_s"])

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
 from app.demo.synthetic import seed_synthetic
+from app.domain.vocab import CONFIDENCES, KINDS, LIKELIHOODS, STATUSES
 from app.filters import EventFilter, from_mapping
 from app.queries.aggregates import facts
 from app.queries.aggregates.chart import assemble as assemble_chart
@@ -393,3 +394,121 @@ def test_healthz_says_starting_until_the_copy_is_read(
         store._warmer.join(10)
     r = client.get("/healthz")
     assert r.status_code == 200 and r.json()["status"] == "ok"
+
+
+def test_start_up_work_waits_for_the_copy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Start-up threads that do not gate readiness (export lines, quick add) start once the copy is read."""
+    gate = threading.Event()
+    monkeypatch.setattr(store, "warm_up", lambda *engines: gate.wait(10))
+    ran = threading.Event()
+    after = threading.Thread(target=ran.set)
+    store.start_warm_up(then=(after,))
+    try:
+        assert store.warming() and after.ident is None  # not started while the copy is being read
+    finally:
+        gate.set()
+        assert store._warmer is not None
+        store._warmer.join(10)
+    after.join(10)
+    assert ran.is_set() and not store.warming()
+
+
+EDGE_DATES = ["1950-03", "1969-12-31", "1970-01-01", "1999-12-31", "2000-01-01", "2000", "2024-02-29"]
+EDGE_CLOCKS = [
+    "1969-07-20 20:17:40.123456+00",
+    "1999-12-31 23:59:59.999999+00",
+    "2000-01-01 00:00:00.000001+00",
+    "2026-12-06 12:00:00.654321+00",
+]
+
+
+@pytest.mark.parametrize("scan", ["index", "table"])
+def test_the_copy_holds_every_column_as_sql_computes_it(db: Session, scan: str) -> None:
+    """Dates and review clocks around 1970 and 2000 (the server's binary epoch), the packed small columns and
+    timeline order come out exactly, whether the events' scan yields them in timeline order or not."""
+    for i, day in enumerate(reversed(EDGE_DATES)):  # made newest first: a table scan is out of order
+        made = make_event(
+            db,
+            title=f"Edge {i}",
+            date=day,
+            date_end="2025-06" if i % 2 else None,
+            kind=["transfer", "denial", "strike"][i % 3],
+            status=["confirmed", "claimed", "retracted"][i % 3],
+            likelihood=[None, "almost certain", "almost no chance"][i % 3],
+            confidence=[None, "high", "low"][i % 3],
+            countries=[
+                {"code": "RUS", "role": "supplier"},
+                {"code": "VEN", "role": "recipient"},
+                {"code": "UKR", "role": ["target", "intermediary", "recipient"][i % 3]},
+            ],
+        )
+        db.execute(
+            text("UPDATE events SET review_clock_at = :at, origin_count = :n WHERE id = :id"),
+            {"at": EDGE_CLOCKS[i % len(EDGE_CLOCKS)], "n": 300 * i, "id": made.id},
+        )
+    db.flush()
+    if scan == "index":
+        db.execute(text("SET LOCAL enable_seqscan = off"))
+    else:
+        db.execute(text("SET LOCAL enable_indexscan = off"))
+        db.execute(text("SET LOCAL enable_indexonlyscan = off"))
+        db.execute(text("SET LOCAL enable_bitmapscan = off"))
+    facts.forget()
+    copy = facts.current(db)
+    for setting in ("enable_seqscan", "enable_indexscan", "enable_indexonlyscan", "enable_bitmapscan"):
+        db.execute(text(f"SET LOCAL {setting} = on"))
+    expected = db.execute(
+        text(
+            "SELECT id, date_start - DATE '1970-01-01', period_end - DATE '1970-01-01',"
+            " date_precision = 'year', kind, status, stage, origin_count, likelihood, confidence,"
+            " (extract(epoch FROM review_clock_at) * 1000000)::int8"
+            " FROM events WHERE deleted_at IS NULL ORDER BY date_start, id"
+        )
+    ).all()
+    held = [
+        (
+            int(copy.ids[r]),
+            int(copy.start[r]),
+            int(copy.end[r]),
+            bool(copy.yearly[r]),
+            KINDS[copy.kind[r]],
+            STATUSES[copy.status[r]],
+            int(copy.stage[r]),
+            int(copy.origins[r]),
+            LIKELIHOODS[copy.likelihood[r]] if copy.likelihood[r] >= 0 else None,
+            CONFIDENCES[copy.confidence[r]] if copy.confidence[r] >= 0 else None,
+            int(copy.review_clock[r]),
+        )
+        for r in range(copy.size)
+    ]
+    assert held == [tuple(row) for row in expected]
+    assert list(copy.keys) == sorted(copy.keys)
+    links = db.execute(
+        text(
+            "SELECT l.event_id, l.role, l.country_code FROM event_countries l"
+            " JOIN events e ON e.id = l.event_id WHERE e.deleted_at IS NULL"
+        )
+    ).all()
+    from_copy = sorted(
+        (int(copy.ids[row]), role, copy.countries[value])
+        for role, held_links in copy.roles.items()
+        for row, value in zip(held_links.rows, held_links.values, strict=True)
+    )
+    assert from_copy == sorted(tuple(link) for link in links)
+
+
+def test_a_failed_statement_of_a_read_leaves_every_connection_usable(engine: Engine) -> None:
+    """The statements of a read run at once on their connections; one failing fails the read, and all the
+    connections are idle again afterwards (their results were drained)."""
+    import psycopg
+
+    with engine.connect() as a, engine.connect() as b:
+        a.execute(text("SELECT 1"))  # inside a transaction, as a read's connections are
+        b.execute(text("SELECT 1"))
+        assert columns._run_together([(a, "SELECT int4send(7), NULL::bytea")], None) == [b"\0\0\0\7", None]
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            columns._run_together([(a, "SELECT 1 / 0"), (b, "SELECT int8send(2)")], None)
+        a.rollback()
+        assert a.scalar(text("SELECT 3")) == 3 and b.scalar(text("SELECT 4")) == 4
+        ids = "SELECT string_agg(int4send(i::int4), ''::bytea ORDER BY i) FROM unnest($1::int8[]) i"
+        assert columns._run_together([(b, ids)], [6, 5]) == [b"\0\0\0\5\0\0\0\6"]

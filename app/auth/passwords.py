@@ -40,15 +40,21 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-# Verified against when the username is unknown, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("not-a-real-password-for-timing")
+@lru_cache
+def dummy_hash() -> str:
+    """Verified against when the username is unknown, so a wrong name costs as long as a wrong password.
+
+    Made on first use, not at import: a hash costs a few hundred milliseconds of CPU that every worker
+    would spend before it can start reading its facts copy. The app makes it once that read is done.
+    """
+    return _hasher.hash("not-a-real-password-for-timing")
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True when the password matches the hash (None: burn the same time, then say no)."""
     try:
         if password_hash is None:
-            _hasher.verify(_DUMMY_HASH, password + "x")
+            _hasher.verify(dummy_hash(), password + "x")
             return False
         return _hasher.verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):

@@ -192,6 +192,12 @@ _LOCK_KEY = 0x5B_E7_11_E5
 _state = "off"
 
 
+def announce_remake() -> None:
+    """Say `remaking` from now on: the start-up re-make is due (it starts once the facts copy is read)."""
+    global _state
+    _state = "remaking"
+
+
 def remake_at_start(engine: Engine) -> None:
     """The app's start: re-make outdated lines once, unless another process is at it (a thread's target).
 

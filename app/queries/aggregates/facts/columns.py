@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
+import select
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import psycopg
 from sqlalchemy import Connection, Engine, text
 
 from app.domain.textkeys import fold
@@ -31,56 +32,79 @@ def _quote(word: str) -> str:
     return "'" + word.replace("'", "''") + "'"
 
 
-def _code_case(column: str, vocab: Iterable[str]) -> str:
-    """SQL mapping a vocabulary word to its index (the vocabulary is ours, the quoting is still done)."""
-    whens = " ".join(f"WHEN {_quote(w)} THEN {i}" for i, w in enumerate(vocab))
-    return f"(CASE {column} {whens} ELSE -1 END)::int2"
-
-
 def _bytes_agg(expr: str, send: str) -> str:
     """One column as a single bytea of big-endian binary values: a million values cross in one cell."""
     return f"string_agg({send}({expr}), ''::bytea)"
 
 
-_EVENTS_SQL = (
-    "SELECT "
-    + ", ".join(
-        [
-            _bytes_agg("id", "int8send"),
-            _bytes_agg("(date_start - DATE '1970-01-01')", "int4send"),
-            _bytes_agg("(period_end - DATE '1970-01-01')", "int4send"),
-            _bytes_agg("(date_precision = 'year')::int::int2", "int2send"),
-            _bytes_agg(_code_case("kind", KINDS), "int2send"),
-            _bytes_agg(_code_case("status", STATUSES), "int2send"),
-            _bytes_agg("stage", "int2send"),
-            _bytes_agg("origin_count", "int2send"),
-            _bytes_agg(_code_case("likelihood", LIKELIHOODS), "int2send"),
-            _bytes_agg(_code_case("confidence", CONFIDENCES), "int2send"),
-            # microseconds since 1970: exact, so the copy and SQL agree on "due" to the microsecond
-            _bytes_agg("(extract(epoch FROM review_clock_at) * 1000000)::int8", "int8send"),
-        ]
-    )
-    + " FROM events WHERE deleted_at IS NULL {only}"
+def _shifted_case(column: str, vocab: Iterable[str], shift: int) -> str:
+    """SQL mapping a vocabulary word to (its index + 1) << shift, 0 for none: one byte of a packed int8."""
+    whens = " ".join(f"WHEN {_quote(w)} THEN {(i + 1) << shift}" for i, w in enumerate(vocab))
+    return f"(CASE {column} {whens} ELSE 0 END)::int8"
+
+
+# The server's binary forms count from 2000-01-01: days for a date, microseconds for a timestamptz.
+PG_EPOCH_DAYS = (date(2000, 1, 1) - EPOCH).days
+PG_EPOCH_MICROS = PG_EPOCH_DAYS * 86_400_000_000
+
+# A full read costs the server a scan plus, per row and column, a send function and an aggregate step,
+# and the aggregate steps dominate: so each event is one fixed-size record of big-endian fields (one
+# string_agg for all columns), its small columns packed as bytes of one int8 (a vocabulary word's index
+# + 1, 0 for none; the CHECK constraints keep every value within its byte, origin_count within 15 bits),
+# and dates and the review clock in the server's own binary form (no arithmetic; numeric arithmetic for
+# epoch microseconds cost more than the rest of the row). The record's numpy dtype is written beside it.
+_EVENT_RECORD = " || ".join(
+    [
+        "int4send(id)",
+        "date_send(date_start)",
+        "date_send(period_end)",
+        "int8send((origin_count::int8 << 48) | "
+        + " | ".join(
+            [
+                _shifted_case("kind", KINDS, 40),
+                _shifted_case("status", STATUSES, 32),
+                "(stage::int8 << 24)",
+                "((date_precision = 'year')::int::int8 << 16)",
+                _shifted_case("likelihood", LIKELIHOODS, 8),
+                _shifted_case("confidence", CONFIDENCES, 0),
+            ]
+        )
+        + ")",
+        "timestamptz_send(review_clock_at)",
+    ]
 )
+EVENT_DTYPE = np.dtype(
+    [
+        ("id", ">i4"),
+        ("start", ">i4"),
+        ("end", ">i4"),
+        ("origins", ">i2"),
+        ("kind", "u1"),
+        ("status", "u1"),
+        ("stage", "u1"),
+        ("yearly", "u1"),
+        ("likelihood", "u1"),
+        ("confidence", "u1"),
+        ("review_clock", ">i8"),
+    ]
+)
+_EVENTS_SQL = f"SELECT string_agg({_EVENT_RECORD}, ''::bytea) FROM events WHERE deleted_at IS NULL {{only}}"
+# A link is one int8: event id << 32 | value (for a country, its role's index + 1 in the value's top byte
+# and its index in code order below).
 _COUNTRIES_SQL = (
-    "SELECT "
-    + ", ".join(
-        [
-            _bytes_agg("l.event_id", "int8send"),
-            _bytes_agg(_code_case("l.role", ROLES), "int2send"),
-            _bytes_agg("c.n", "int4send"),
-        ]
-    )
-    + " FROM event_countries l JOIN (SELECT code, (row_number() OVER (ORDER BY code) - 1)::int4 AS n"
-    " FROM countries) c ON c.code = l.country_code WHERE true {only}"
+    "SELECT string_agg(int8send((l.event_id::int8 << 32) | "
+    + _shifted_case("l.role", ROLES, 24)
+    + " | c.n), ''::bytea) FROM event_countries l"
+    " JOIN (SELECT code, row_number() OVER (ORDER BY code) - 1 AS n FROM countries) c"
+    " ON c.code = l.country_code WHERE true {only}"
 )
-_ACTORS_SQL = (
-    f"SELECT {_bytes_agg('event_id', 'int8send')}, {_bytes_agg('actor_id', 'int4send')} FROM event_actors"
-    " l WHERE true {only}"
-)
-_SYSTEMS_SQL = (
-    f"SELECT {_bytes_agg('event_id', 'int8send')}, {_bytes_agg('system_id', 'int4send')} FROM event_systems"
-    " l WHERE true {only}"
+# Actors and systems: two scans in one statement (they are the smaller tables), so that the three
+# statements of a full read take about as long each on their three connections.
+_ACTORS_SYSTEMS_SQL = (
+    "SELECT (SELECT string_agg(int8send((l.event_id::int8 << 32) | l.actor_id), ''::bytea)"
+    " FROM event_actors l WHERE true {only}),"
+    " (SELECT string_agg(int8send((l.event_id::int8 << 32) | l.system_id), ''::bytea)"
+    " FROM event_systems l WHERE true {only})"
 )
 # Audited event writes (edits, deletes, restores, merges) over a window wide enough for any transaction
 # still open when a copy was read: a patch applies those whose audit id it has not applied yet. Actor and
@@ -227,13 +251,15 @@ class IdIndex:
 
     @classmethod
     def of(cls, ids: Ints) -> IdIndex:
-        """Index the ids of rows 0..len(ids)-1."""
-        order = np.argsort(ids, kind="stable")
+        """Index the ids of rows 0..len(ids)-1 (distinct ids)."""
         top = int(ids.max()) + 1 if len(ids) else 0
-        if top <= 4 * len(ids) + 1024:
+        if len(ids) and int(ids.min()) >= 0 and top <= 4 * len(ids) + 1024:
             dense = np.full(top, -1, dtype=np.int32)
             dense[ids] = np.arange(len(ids), dtype=np.int32)
+            # The table read in id order is the rows by id: no sort needed.
+            order = dense[dense >= 0].astype(np.int64)
             return cls(dense, ids[order], order)
+        order = np.argsort(ids, kind="stable")
         return cls(None, ids[order], order)
 
     def rows(self, event_ids: Ints) -> tuple[Ints, Mask]:
@@ -241,20 +267,39 @@ class IdIndex:
         if not len(self.sorted_ids) or not len(event_ids):
             return np.zeros(0, dtype=np.int64), np.zeros(len(event_ids), dtype=bool)
         if self.dense is not None:
-            inside = (event_ids >= 0) & (event_ids < len(self.dense))
-            found = np.full(len(event_ids), -1, dtype=np.int64)
-            found[inside] = self.dense[event_ids[inside]]
+            if int(event_ids.min()) >= 0 and int(event_ids.max()) < len(self.dense):
+                found = self.dense[event_ids]  # one gather: every id is inside the table
+            else:
+                inside = (event_ids >= 0) & (event_ids < len(self.dense))
+                found = np.full(len(event_ids), -1, dtype=np.int32)
+                found[inside] = self.dense[event_ids[inside]]
             hit = found >= 0
-            return found[hit], hit
+            return found[hit].astype(np.int64), hit
         pos = np.minimum(np.searchsorted(self.sorted_ids, event_ids), len(self.sorted_ids) - 1)
         hit = self.sorted_ids[pos] == event_ids
         return self.order[pos[hit]], hit
 
 
-def _links(raw_ids: bytes | None, raw_values: bytes | None, index: IdIndex) -> Links:
-    """Link arrays with event ids turned into rows; links of events not held are dropped."""
-    rows, keep = index.rows(from_bytea(raw_ids, ">i8"))
-    return Links(rows.astype(np.int32), from_bytea(raw_values, ">i4")[keep].astype(np.int32))
+def stable_order(keys: npt.NDArray[np.int32]) -> Ints:
+    """`np.argsort(keys, kind="stable")` for keys in [0, 2**31): one sort of (key, position) pairs.
+
+    The pairs are distinct, so numpy's fast unstable sort gives the stable order, several times faster
+    than its stable argsort on millions of keys.
+    """
+    packed = keys.astype(np.int64) << 32 | np.arange(len(keys), dtype=np.int64)
+    packed.sort()
+    return packed & 0xFFFFFFFF
+
+
+def _links(packed: Ints, index: IdIndex) -> tuple[Links, Ints]:
+    """Links read as int8s (event id << 32 | value) with event ids turned into rows.
+
+    Links of events not held are dropped; also returns the int8s kept (a country's role is in the top
+    byte of its value).
+    """
+    rows, keep = index.rows(packed >> 32)
+    kept = packed[keep]
+    return Links(rows.astype(np.int32), (kept & 0xFFFFFFFF).astype(np.int32)), kept
 
 
 def _distinct(links: Links) -> Links:
@@ -271,10 +316,10 @@ def _pairs(supplier: Links, recipient: Links, width: int) -> Links:
     """Every supplier link paired with every recipient link of the same event (value = s * width + r)."""
     if not len(supplier.rows) or not len(recipient.rows):
         return Links(np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32))
-    order = np.argsort(recipient.rows, kind="stable")
+    order = stable_order(recipient.rows)
     r_rows, r_vals = recipient.rows[order], recipient.values[order]
     # Sorted needles: numpy's binary search then walks forward instead of missing the cache at random.
-    order = np.argsort(supplier.rows, kind="stable")
+    order = stable_order(supplier.rows)
     supplier = Links(supplier.rows[order], supplier.values[order])
     lo = np.searchsorted(r_rows, supplier.rows, side="left")
     reps = np.searchsorted(r_rows, supplier.rows, side="right") - lo
@@ -313,7 +358,7 @@ def build(engine: Engine, old: Facts | None = None) -> Facts:
                     facts = build_on(conn, others)
         if old is None or facts.full_read_at != old.full_read_at:
             # A full read: close the connection rather than pool it, as libpq keeps its input buffer as
-            # large as the largest row received (the events' columns, hex-encoded).
+            # large as the largest row received (the events' records: tens of MB).
             conn.invalidate()
         return facts
 
@@ -436,6 +481,7 @@ class _Part:
     """Rows read in one go (all live events, or the changed ones), in timeline order, with their links."""
 
     ids: Ints
+    keys: Ints
     start: npt.NDArray[np.int32]
     end: npt.NDArray[np.int32]
     yearly: Mask
@@ -457,7 +503,7 @@ class _Part:
         """The per-row arrays by Facts field name."""
         return {
             "ids": self.ids,
-            "keys": pack_key(self.start, self.ids),
+            "keys": self.keys,
             "start": self.start,
             "month": self.start.astype("datetime64[D]").astype("datetime64[M]").astype(np.int32),
             "end": self.end,
@@ -483,60 +529,99 @@ class _Part:
         }
 
 
+def _run_together(jobs: Sequence[tuple[Connection, str]], only: list[int] | None) -> list[bytes | None]:
+    """Run each one-row statement on its own connection; the row's values, in binary, in order.
+
+    Every statement is sent before any result is awaited, so the server works on them at once (one core
+    each) while this thread waits; the results are then received here, one connection after the other.
+    Straight on the psycopg connections, for two reasons:
+    - binary results: the values are tens of megabytes of bytea, which as text the server hex-encodes and
+      the client decodes again (twice the bytes, and CPU on both sides);
+    - one thread: a thread per connection gets its own malloc arena, where glibc keeps a freed result of
+      that size at the arena's top for good (malloc_trim does not shrink other arenas' tops): tens of
+      megabytes more per process after every full read.
+    `only` is the $1 of every statement (event ids), or None for statements without parameters.
+    """
+    params = None if only is None else [("{" + ",".join(str(int(i)) for i in only) + "}").encode()]
+    pgconns = []
+    for conn, sql in jobs:
+        driver = conn.connection.driver_connection
+        assert isinstance(driver, psycopg.Connection), "the facts copy is read with psycopg"
+        pgconn = driver.pgconn
+        pgconn.send_query_params(sql.encode(), params, result_format=psycopg.pq.Format.BINARY)
+        while pgconn.flush():  # nonblocking connections: the query may not have gone out at once
+            select.select([], [pgconn.socket], [])
+        pgconns.append((pgconn, driver.info.encoding))
+    values: list[bytes | None] = []
+    error: psycopg.Error | None = None
+    for pgconn, encoding in pgconns:
+        # Every result of every connection, even after an error: each is idle again afterwards.
+        while True:
+            pgconn.consume_input()
+            if pgconn.is_busy():
+                select.select([pgconn.socket], [], [])
+                continue
+            result = pgconn.get_result()
+            if result is None:
+                break
+            if result.status == psycopg.pq.ExecStatus.TUPLES_OK:
+                values += [result.get_value(0, i) for i in range(result.nfields)]
+            elif error is None:
+                error = psycopg.errors.error_from_result(result, encoding=encoding)
+    if error is not None:
+        raise error
+    return values
+
+
 def _read(conn: Connection, only: list[int] | None, width: int, others: Sequence[Connection] = ()) -> _Part:
     """Read live events (all, or those with the given ids) and their links, rows in timeline order."""
-    params: dict[str, Any] = {}
     events_only = links_only = ""
     if only is not None:
-        params["only"] = only
-        events_only, links_only = "AND id = ANY(:only)", "AND l.event_id = ANY(:only)"
+        events_only, links_only = "AND id = ANY($1::int8[])", "AND l.event_id = ANY($1::int8[])"
     statements = [
         _EVENTS_SQL.format(only=events_only),
         _COUNTRIES_SQL.format(only=links_only),
-        _ACTORS_SQL.format(only=links_only),
-        _SYSTEMS_SQL.format(only=links_only),
+        _ACTORS_SYSTEMS_SQL.format(only=links_only),
     ]
-    # Statement i runs on connection i % n: with three, events then systems | countries | actors.
+    # Statements on as many connections at once as there are (a full read: three, one each).
     conns = [conn, *others]
-    rows: list[Any] = [None] * len(statements)
-
-    def run(k: int) -> None:
-        for i in range(k, len(statements), len(conns)):
-            rows[i] = conns[k].execute(text(statements[i]), params).one()
-
-    if len(conns) == 1:
-        run(0)
-    else:
-        with ThreadPoolExecutor(len(conns)) as pool:
-            list(pool.map(run, range(len(conns))))  # list(): re-raise a failed read here
-    ev, cl, al, sl = rows
-    ids = from_bytea(ev[0], ">i8")
-    start = from_bytea(ev[1], ">i4")
-    order = np.lexsort((ids, start))  # timeline order, oldest first
-    ids, start = ids[order], start[order]
+    cells: list[bytes | None] = []
+    for first in range(0, len(statements), len(conns)):
+        cells += _run_together(list(zip(conns, statements[first : first + len(conns)], strict=False)), only)
+    events = np.frombuffer(cells[0] or b"", dtype=EVENT_DTYPE)
+    ids = events["id"].astype(np.int64)
+    start = (events["start"] + PG_EPOCH_DAYS).astype(np.int32)
+    keys = pack_key(start, ids)
+    # Timeline order, oldest first. The index-only scan of ix_events_facts yields the rows in that order
+    # already; a check costs a millisecond, a sort (of distinct keys: the order is unique) when needed.
+    if len(keys) > 1 and not bool(np.all(keys[1:] > keys[:-1])):
+        order = np.argsort(keys)
+        events, ids, start, keys = events[order], ids[order], start[order], keys[order]
     index = IdIndex.of(ids)
-    country_links = _links(cl[0], cl[2], index)
-    role_codes = from_bytea(cl[1], ">i2")[index.rows(from_bytea(cl[0], ">i8"))[1]]
+    country_links, kept = _links(from_bytea(cells[1], ">i8"), index)
+    role_codes = (kept >> 24 & 0xFF).astype(np.int16) - 1
+    country_links = Links(country_links.rows, country_links.values & 0xFFFFFF)
     roles = {
         role: Links(country_links.rows[role_codes == i], country_links.values[role_codes == i])
         for i, role in enumerate(ROLES)
     }
     return _Part(
         ids=ids,
+        keys=keys,
         start=start,
-        end=from_bytea(ev[2], ">i4")[order],
-        yearly=from_bytea(ev[3], ">i2")[order] == 1,
-        kind=from_bytea(ev[4], ">i2")[order],
-        status=from_bytea(ev[5], ">i2")[order],
-        stage=from_bytea(ev[6], ">i2")[order],
-        origins=from_bytea(ev[7], ">i2")[order],
-        likelihood=from_bytea(ev[8], ">i2")[order],
-        confidence=from_bytea(ev[9], ">i2")[order],
-        review_clock=from_bytea(ev[10], ">i8")[order],
+        end=(events["end"] + PG_EPOCH_DAYS).astype(np.int32),
+        yearly=events["yearly"] == 1,
+        kind=events["kind"].astype(np.int16) - 1,
+        status=events["status"].astype(np.int16) - 1,
+        stage=events["stage"].astype(np.int16),
+        origins=events["origins"].astype(np.int16),
+        likelihood=events["likelihood"].astype(np.int16) - 1,
+        confidence=events["confidence"].astype(np.int16) - 1,
+        review_clock=events["review_clock"].astype(np.int64) + PG_EPOCH_MICROS,
         roles=roles,
         any_country=_distinct(country_links),
-        actor_links=_distinct(_links(al[0], al[1], index)),
-        system_links=_links(sl[0], sl[1], index),
+        actor_links=_distinct(_links(from_bytea(cells[2], ">i8"), index)[0]),
+        system_links=_links(from_bytea(cells[3], ">i8"), index)[0],
         index=index,
         dyads=_pairs(roles["supplier"], roles["recipient"], width),
     )

@@ -9,6 +9,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,10 +134,22 @@ def warm_up(*engines: Engine) -> None:
                 time.sleep(WARM_UP_RETRY_SECONDS)
 
 
-def start_warm_up(*engines: Engine) -> None:
-    """Read the copies in a thread at start; /healthz answers 503 until it is done (see warming())."""
+def start_warm_up(*engines: Engine, then: Sequence[threading.Thread] = ()) -> None:
+    """Read the copies in a thread at start; /healthz answers 503 until it is done (see warming()).
+
+    The threads `then` are started once the copies are read: start-up work that does not hold back
+    readiness waits for the read that does, instead of taking its CPU (two workers on two cores).
+    """
     global _warmer
-    _warmer = threading.Thread(target=warm_up, args=engines, name="facts-warm-up", daemon=True)
+
+    def run() -> None:
+        try:
+            warm_up(*engines)
+        finally:
+            for thread in then:
+                thread.start()
+
+    _warmer = threading.Thread(target=run, name="facts-warm-up", daemon=True)
     _warmer.start()
 
 
