@@ -63,10 +63,17 @@ def test_rows_match_the_events_in_the_order_asked_and_leave_out_deleted_ones(db:
         sources=[
             {"publisher": "Reuters", "url": "https://r.example/1", "reliability": "B", "credibility": 3},
             {"publisher": "TASS", "url": "https://t.example/1", "reliability": "B", "credibility": 2},
-            {"publisher": "Kyiv Independent", "url": "https://k.example/1", "reliability": "C", "credibility": 1},
+            {
+                "publisher": "Kyiv Independent",
+                "url": "https://k.example/1",
+                "reliability": "C",
+                "credibility": 1,
+            },
         ],
     )
-    bare = make_event(db, title="A statement with nothing attached", kind="statement", countries=[], systems=[], sources=[])
+    bare = make_event(
+        db, title="A statement with nothing attached", kind="statement", countries=[], systems=[], sources=[]
+    )
     plain = make_event(db)
     gone = make_event(db, title="Entered twice")
     delete_event(db, gone.id, None, "duplicate")
@@ -88,7 +95,9 @@ def test_timeline_and_review_rows_render_what_the_row_holds(analyst, db: Session
         title="Belarus hosts Russian Iskander units",
         kind="deployment",
         countries=[{"code": "RUS", "role": "supplier"}, {"code": "BLR", "role": "recipient"}],
-        systems=[{"designation": "Iskander-M", "quantity": 2, "category": "ballistic missile", "origin": "RUS"}],
+        systems=[
+            {"designation": "Iskander-M", "quantity": 2, "category": "ballistic missile", "origin": "RUS"}
+        ],
         sources=[
             {"publisher": "Reuters", "url": "https://r.example/2", "reliability": "A", "credibility": 2},
             {"publisher": "BelTA", "url": "https://b.example/2", "reliability": "D", "credibility": 4},
@@ -98,6 +107,9 @@ def test_timeline_and_review_rows_render_what_the_row_holds(analyst, db: Session
     html = analyst.get("/").text
     row = html[html.index(f'id="event-{event.id}"') :]
     row = row[: row.index("</li>")]
-    assert '<span title="Russia">RUS</span> <span aria-label="to">→</span> <span title="Belarus">BLR</span>' in row
+    assert (
+        '<span title="Russia">RUS</span> <span aria-label="to">→</span> <span title="Belarus">BLR</span>'
+        in row
+    )
     assert "Iskander-M ×2" in row
     assert "2 origins · 2 sources" in row and '<span class="grade">A2</span>' in row
