@@ -188,11 +188,13 @@ def libpq_url(url: str) -> str:
     return re.sub(r"^postgres(ql)?\+\w+://", "postgresql://", url)
 
 
-@contextmanager
-def app_server(database_url: str, port: int, workers: int) -> Iterator[subprocess.Popen[bytes]]:
-    """Run `uvicorn app.main:create_app --factory` until the block ends."""
+def server_command(
+    database_url: str, port: int, workers: int, factory: str = "app.main:create_app"
+) -> tuple[list[str], dict[str, str]]:
+    """The uvicorn command line and environment the benchmarks start the app with."""
     env = {
         **os.environ,
+        "PYTHONPATH": str(ROOT),
         "DATABASE_URL": database_url,
         "ENVIRONMENT": "development",
         "WARM_UP_AT_START": "true",  # measured as deployed, whatever the caller's environment says
@@ -203,7 +205,7 @@ def app_server(database_url: str, port: int, workers: int) -> Iterator[subproces
         sys.executable,
         "-m",
         "uvicorn",
-        "app.main:create_app",
+        factory,
         "--factory",
         "--host",
         "127.0.0.1",
@@ -215,6 +217,13 @@ def app_server(database_url: str, port: int, workers: int) -> Iterator[subproces
         "warning",
         "--no-access-log",
     ]
+    return cmd, env
+
+
+@contextmanager
+def app_server(database_url: str, port: int, workers: int) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `uvicorn app.main:create_app --factory` until the block ends."""
+    cmd, env = server_command(database_url, port, workers)
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=None)
     try:
         # /healthz answers 200 once the facts copy is read (503 "starting" before): a slow machine needs time.

@@ -13,11 +13,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import secrets
 import signal
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -79,34 +77,10 @@ class ServerCpu:
 
 def start_once(database_url: str, workers: int, timeout: float, settle: float) -> dict[str, Any]:
     """Start the app, poll /healthz until every worker said 200, stop it; seconds and RSS per worker."""
-    from bench.run import free_port  # here, not at the top: the workers import this module too
+    from bench.run import free_port, server_command  # here, not at the top: the workers import this module
 
     port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "DATABASE_URL": database_url,
-        "ENVIRONMENT": "development",
-        "WARM_UP_AT_START": "true",
-        "SEED_DEMO_ON_FIRST_RUN": "false",
-        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-" + secrets.token_hex(24)),
-    }
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "bench.startup:app_with_pid",
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
+    cmd, env = server_command(database_url, port, workers, factory="bench.startup:app_with_pid")
     began = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     app = psutil.Process(proc.pid)
