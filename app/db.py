@@ -93,33 +93,29 @@ MAX_OVERFLOW = 18
 POOL_TIMEOUT_SECONDS = 10.0
 
 
-@lru_cache
-def get_engine() -> Engine:
-    """The process-wide engine; pre-ping so a restarted database is reconnected transparently."""
+def _engine(url: str) -> Engine:
+    """An engine with the app's bounded pool, pre-pinging so a restarted database is reconnected."""
     return create_engine(
-        database_url(),
+        url,
         pool_pre_ping=True,
         pool_size=POOL_SIZE,
         max_overflow=MAX_OVERFLOW,
         pool_timeout=POOL_TIMEOUT_SECONDS,
         connect_args=CONNECT_ARGS,
     )
+
+
+@lru_cache
+def get_engine() -> Engine:
+    """The process-wide engine of the primary."""
+    return _engine(database_url())
 
 
 @lru_cache
 def get_replica_engine() -> Engine:
     """Engine for heavy reads (exports, facets): DATABASE_REPLICA_URL, or the primary."""
     replica = get_settings().database_replica_url
-    if not replica:
-        return get_engine()
-    return create_engine(
-        to_psycopg_url(replica),
-        pool_pre_ping=True,
-        pool_size=POOL_SIZE,
-        max_overflow=MAX_OVERFLOW,
-        pool_timeout=POOL_TIMEOUT_SECONDS,
-        connect_args=CONNECT_ARGS,
-    )
+    return _engine(to_psycopg_url(replica)) if replica else get_engine()
 
 
 @lru_cache

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, String, Text, text
 from sqlalchemy.dialects.postgresql import INET
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column, relationship
 
 from app.domain.vocab import USER_ROLES, sql_in
 from app.models.base import Base, created_at_column
@@ -51,10 +51,8 @@ class UserSession(Base):
     __table_args__ = (Index("ix_user_sessions_user_id", "user_id"),)
 
 
-class ApiToken(Base):
-    """A personal access token for the JSON API, stored hashed."""
-
-    __tablename__ = "api_tokens"
+class HashedToken:
+    """The columns of a named token of a user, stored as a hash with a shown prefix (API and feed tokens)."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
@@ -65,8 +63,16 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
-    user: Mapped[User] = relationship(lazy="joined")
+    @declared_attr
+    def user(cls) -> Mapped[User]:
+        """The token's owner, loaded with the token (every use checks the owner's role and state)."""
+        return relationship(User, lazy="joined")
 
+
+class ApiToken(HashedToken, Base):
+    """A personal access token for the JSON API, stored hashed."""
+
+    __tablename__ = "api_tokens"
     __table_args__ = (Index("ix_api_tokens_user_id", "user_id"),)
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, St
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, created_at_column
-from app.models.users import User
+from app.models.users import HashedToken, User
 
 VIEW_PATHS = ("/", "/dyads")  # the pages whose query string a view keeps
 
@@ -47,22 +47,10 @@ class SavedViewOpen(Base):
     opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
-class FeedToken(Base):
+class FeedToken(HashedToken, Base):
     """A read-only token for Atom feeds, stored hashed; it opens feeds only (no page, no API)."""
 
     __tablename__ = "feed_tokens"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
-    name: Mapped[str] = mapped_column(Text, nullable=False)
-    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
-    prefix: Mapped[str] = mapped_column(String(12), nullable=False)
-    created_at: Mapped[datetime] = created_at_column()
-    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-
-    user: Mapped[User] = relationship(lazy="joined")
-
     __table_args__ = (Index("ix_feed_tokens_user_id", "user_id"),)
 
 

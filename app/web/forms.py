@@ -44,21 +44,11 @@ ROW_FIELDS: dict[str, tuple[str, ...]] = {
 ROW_EXTRA_FIELDS: dict[str, tuple[str, ...]] = {"sources": ("file_ids", "drop_files", "kept", "kept_names")}
 # Extra fields whose checkboxes may be posted several times; their values are joined with commas.
 MULTI_VALUE_FIELDS = frozenset({"drop_files"})
+# A row counts as filled in when a field other than its choices (a role, a grade) has a value: the choices
+# start set (or are asked for), so they alone do not make a row.
+_CHOICE_FIELDS = frozenset({"role", "reliability", "credibility"})
 ROW_KEY_FIELDS: dict[str, tuple[str, ...]] = {
-    "countries": ("code",),
-    "actors": ("name", "type", "country", "title"),
-    "systems": ("designation", "quantity", "quantity_note", "category", "origin"),
-    "sources": (
-        "publisher",
-        "origin",
-        "url",
-        "title",
-        "published",
-        "quote",
-        "note",
-        "archive_url",
-        "accessed",
-    ),
+    group: tuple(f for f in fields if f not in _CHOICE_FIELDS) for group, fields in ROW_FIELDS.items()
 }
 ROW_DEFAULTS: dict[str, dict[str, str]] = {
     "countries": {"role": "supplier"},
