@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlencode
@@ -413,14 +413,6 @@ class _Pairs:
 def pairs_of(pairs: Iterable[tuple[str, str]]) -> QueryParams:
     """A query string given as (key, value) pairs, e.g. from the command line."""
     return _Pairs(list(pairs))
-
-
-def from_mapping(mapping: Mapping[str, str | list[str]]) -> EventFilter:
-    """Parse from a plain dict whose values may be lists (handy in tests)."""
-    pairs: list[tuple[str, str]] = []
-    for k, v in mapping.items():
-        pairs.extend((k, x) for x in ([v] if isinstance(v, str) else v))
-    return EventFilter.from_pairs(pairs)
 
 
 # ---- the one policy for bad values ---------------------------------------------------------------------

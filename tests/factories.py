@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.domain.textkeys import match_keys
+from app.filters import EventFilter
 from app.models import Actor, Event, System
 from app.schemas import EventInput
 from app.services.events import create_event
@@ -64,3 +65,11 @@ def make_system(db: Session, designation: str, aliases: list[str] | None = None,
     db.add(system)
     db.flush()
     return system
+
+
+def from_mapping(mapping: dict[str, Any]) -> EventFilter:
+    """A filter from a plain dict whose values are a string or a list of strings."""
+    pairs: list[tuple[str, str]] = []
+    for k, v in mapping.items():
+        pairs.extend((k, x) for x in ([v] if isinstance(v, str) else v))
+    return EventFilter.from_pairs(pairs)

@@ -11,12 +11,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.auth.accounts import create_token
-from app.filters import from_mapping
 from app.models import AuditEntry, Event
 from app.queries.events import event_select
 from app.services.events import delete_event
 from tests.conftest import Client, make_user
-from tests.factories import event_data, make_event
+from tests.factories import event_data, from_mapping, make_event
 
 Headers = dict[str, str]
 

@@ -7,12 +7,12 @@ import re
 
 from sqlalchemy.orm import Session
 
-from app.filters import EventFilter, from_mapping
+from app.filters import EventFilter
 from app.queries.aggregates.chart import chart_series
 from app.queries.events import count_events
 from tests.conftest import Client
 from tests.corpus import make_corpus
-from tests.factories import make_event
+from tests.factories import from_mapping, make_event
 from tests.test_timeline import lazy_parts, with_aggregates
 
 

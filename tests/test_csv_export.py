@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 
 from app.auth.tokens import sha256
 from app.csvio import FORMULA_TRIGGERS, HEADER, ParsedRow, neutralise, restore, write_lines
-from app.filters import from_mapping
 from app.models import ApiToken, Event
 from app.queries.events import event_select
 from app.queries.transfer import export as export_query
@@ -32,7 +31,7 @@ from app.queries.transfer.imports import commit_import
 from app.schemas import EventInput
 from app.services.events import delete_event
 from tests.conftest import Client, make_user
-from tests.factories import event_data, make_event
+from tests.factories import event_data, from_mapping, make_event
 
 FIXED = datetime(2025, 11, 20, 8, 30, 5, tzinfo=UTC)
 

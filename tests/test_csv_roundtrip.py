@@ -20,12 +20,11 @@ from sqlalchemy.orm import Session
 
 from app.cli import main as cli_main
 from app.csvio import COLUMNS, HEADER, read_csv, write_lines
-from app.filters import from_mapping
 from app.models import Actor, AuditEntry, Event, Origin, System
 from app.queries.transfer.export import export_batches
 from app.queries.transfer.imports import commit_import
 from tests.conftest import Client, truncate_all
-from tests.factories import make_event
+from tests.factories import from_mapping, make_event
 
 IGNORED = [c.name for c in COLUMNS if not c.imported]
 

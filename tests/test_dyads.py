@@ -12,14 +12,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from app.demo.synthetic import seed_synthetic
-from app.filters import EventFilter, from_mapping
+from app.filters import EventFilter
 from app.queries.aggregates import facts
 from app.queries.aggregates.dyads import Ladder, dyad_matrix, support_ladder
 from app.services.events import delete_event
 from tests import sql_oracle
 from tests.conftest import TEST_DB_URL, Client, truncate_all
 from tests.corpus import make_corpus
-from tests.factories import make_event
+from tests.factories import from_mapping, make_event
 from tests.test_timeline import lazy_parts
 
 

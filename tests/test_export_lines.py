@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from app.csvio import FORMAT_VERSION, read_csv, write_lines
-from app.filters import EventFilter, from_mapping
+from app.filters import EventFilter
 from app.models import Actor, Event, EventLine, System
 from app.queries.transfer import export as export_query
 from app.queries.transfer import export_lines
@@ -33,7 +33,7 @@ from app.services.reference import (
     update_system,
 )
 from tests.conftest import truncate_all
-from tests.factories import make_event
+from tests.factories import from_mapping, make_event
 from tests.test_csv_roundtrip import AWKWARD
 
 FILTERS = [{}, {"kind": "statement"}, {"country": "VEN"}, {"q": "quotes"}, {"actor": "Сергей Рябков"}]

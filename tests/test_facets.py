@@ -12,12 +12,13 @@ from sqlalchemy.orm import Session
 
 from app.demo import seed_demo
 from app.domain.vocab import ORIGIN_STEPS
-from app.filters import EventFilter, from_mapping
+from app.filters import EventFilter
 from app.queries.aggregates.facets import facet_counts
 from app.queries.events import count_events
 from tests import sql_oracle as oracle
 from tests.conftest import Client
 from tests.corpus import make_corpus
+from tests.factories import from_mapping
 
 FILTERS: list[dict[str, str | list[str]]] = [
     {},

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.demo.synthetic import seed_synthetic
 from app.domain.vocab import CONFIDENCES, KINDS, LIKELIHOODS, STATUSES
-from app.filters import EventFilter, from_mapping
+from app.filters import EventFilter
 from app.queries.aggregates import facts
 from app.queries.aggregates.chart import assemble as assemble_chart
 from app.queries.aggregates.facets import assemble as assemble_facets
@@ -26,7 +26,7 @@ from app.queries.events import Cursor, timeline_page
 from app.services.events import delete_event
 from tests import sql_oracle as oracle
 from tests.conftest import TEST_DB_URL, Client, truncate_all
-from tests.factories import make_event
+from tests.factories import from_mapping, make_event
 from tests.test_properties import SETTINGS, a_filter, dataset  # noqa: F401  (dataset is a fixture)
 
 CONNINFO = TEST_DB_URL.replace("postgresql+psycopg://", "postgresql://")

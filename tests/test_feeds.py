@@ -206,8 +206,8 @@ def test_wide_filters_walk_the_newest_writes_to_the_same_entries(
     db: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A filter of many events walks the audit log in keyset pages; the entries are the same as by id."""
-    from app.filters import from_mapping
     from app.queries import watch
+    from tests.factories import from_mapping
 
     for i in range(5):
         make_event(db, title=f"Russian offer {i}")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from app.filters import EventFilter, from_mapping
+from app.filters import EventFilter
 from app.models import Event
 from app.queries.events import count_events, drop_unknown_names, matching_ids, timeline_page
 from tests.corpus import make_corpus
+from tests.factories import from_mapping
 
 ALL = {"alpha", "bravo", "charlie", "delta"}
 

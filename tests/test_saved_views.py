@@ -8,13 +8,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.filters import from_mapping
 from app.models import AuditEntry, Event, SavedView, SavedViewOpen
 from app.queries.watch import new_since, written_since
 from app.services.saved_views import canonical_query
 from tests import sql_oracle
 from tests.conftest import Client, make_user
-from tests.factories import make_actor, make_event
+from tests.factories import from_mapping, make_actor, make_event
 
 
 def _save(client: Client, name: str, query: str, path: str = "/", shared: bool = False) -> SavedView:

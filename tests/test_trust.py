@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from app.csvio import read_csv
 from app.domain.textkeys import match_keys
-from app.filters import from_mapping
 from app.models import AuditEntry, Event, EventLine, Origin
 from app.queries.aggregates import facts
 from app.queries.aggregates.dyads import support_ladder
@@ -25,7 +24,7 @@ from app.schemas import SourceInput
 from app.services.reference import ORIGINS, OriginEdit, merge_origins, update_entry
 from tests import sql_oracle as oracle
 from tests.conftest import Client
-from tests.factories import make_event
+from tests.factories import from_mapping, make_event
 
 
 def make_origin(db: Session, name: str, aliases: list[str] | None = None) -> Origin:
