@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import re
+import resource
 import secrets
 import signal
 import socket
@@ -161,6 +162,12 @@ class Report:
                 f"({i['rows_per_s']:,} rows/s), exit {i['status']}; {i.get('note', '')}",
                 f"- cpu gauge right before: {i.get('cpu_gauge_s')} s for 5,000,000 Python additions",
             ]
+            if i.get("server_cpu_s"):
+                out.append(
+                    f"- CPU: importer {i['importer_cpu_s']} s; PostgreSQL processes started meanwhile, "
+                    f"busiest first: {', '.join(f'{c} s' for c in i['server_cpu_s'])} (the import's own "
+                    "connection, then the one computing search documents)"
+                )
         if self.load:
             ld = self.load
             out += [
@@ -591,6 +598,36 @@ def bench_export(
     }
 
 
+@contextmanager
+def new_postgres_cpu() -> Iterator[dict[int, float]]:
+    """CPU seconds of each PostgreSQL process on this host that starts while the block runs, by pid.
+
+    Polled every 0.2 s, as a connection's process is gone once the client disconnects; empty when the
+    database runs on another host.
+    """
+    before = set(psutil.pids())
+    seen: dict[int, float] = {}
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            for proc in psutil.process_iter(["name"]):
+                if proc.pid in before or proc.info["name"] != "postgres":
+                    continue
+                with suppress(psutil.Error):
+                    times = proc.cpu_times()
+                    seen[proc.pid] = times.user + times.system
+            stop.wait(0.2)
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        thread.join()
+
+
 # Tables an import writes to (the bench removes its rows again afterwards).
 IMPORTED_TABLES = ("events", "event_countries", "event_actors", "event_systems", "sources", "audit_log")
 
@@ -626,25 +663,32 @@ def bench_import(
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("CHECKPOINT")
     began = time.perf_counter()
-    if cli:
-        env = {**os.environ, "DATABASE_URL": database_url, "SEED_DEMO_ON_FIRST_RUN": "false"}
-        proc = subprocess.run(
-            [sys.executable, "-m", "app.cli", "import", str(path)],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        status = proc.returncode
-        note = (proc.stderr.strip().splitlines() or [""])[-1][:200]
-        via = "signalboard import"
-    else:
-        with path.open("rb") as fh:
-            r = client.post("/import", files={"file": ("bench.csv", fh, "text/csv")})
-        status = r.status_code
-        via = "POST /import"
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with new_postgres_cpu() as server_cpu:
+        if cli:
+            env = {**os.environ, "DATABASE_URL": database_url, "SEED_DEMO_ON_FIRST_RUN": "false"}
+            proc = subprocess.run(
+                [sys.executable, "-m", "app.cli", "import", str(path)],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            status = proc.returncode
+            note = (proc.stderr.strip().splitlines() or [""])[-1][:200]
+            via = "signalboard import"
+        else:
+            with path.open("rb") as fh:
+                r = client.post("/import", files={"file": ("bench.csv", fh, "text/csv")})
+            status = r.status_code
+            via = "POST /import"
     seconds = time.perf_counter() - began
+    # The import command is the only child that ends meanwhile (the app server runs on).
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    importer_cpu = (children.ru_utime - children_before.ru_utime) + (
+        children.ru_stime - children_before.ru_stime
+    )
     path.unlink()
     with psycopg.connect(conninfo) as conn:
         added = conn.execute("SELECT count(*) FROM events WHERE id > %s", (max_before,)).fetchone()
@@ -662,6 +706,9 @@ def bench_import(
         "seconds": round(seconds, 2),
         "rows_per_s": int(rows / seconds) if seconds else 0,
         "cpu_gauge_s": gauge,
+        # Of the import command (zero through POST /import, whose work is the app server's).
+        "importer_cpu_s": round(importer_cpu, 1),
+        "server_cpu_s": [round(c, 1) for c in sorted(server_cpu.values(), reverse=True)[:3]],
         "note": f"{n_added:,} events added then removed. {note}".strip(),
     }
 
