@@ -507,6 +507,36 @@ def test_cannot_revoke_someone_elses_token(client: Client, db: Session) -> None:
     assert token.revoked_at is None
 
 
+@pytest.mark.parametrize(
+    ("kind", "path", "done"),
+    [
+        ("token", "/account/tokens", "/account?done=revoked"),
+        ("feed_token", "/account/feed-tokens", "/account?done=feed-revoked#feed-tokens"),
+    ],
+)
+def test_revoking_either_kind_of_token(client: Client, db: Session, kind: str, path: str, done: str) -> None:
+    """Revoke goes back to the account page and is logged; again, or another user's token, is a 404."""
+    from app.auth.accounts import create_token
+    from app.auth.feed_tokens import create_feed_token
+
+    make = create_token if kind == "token" else create_feed_token
+    other, _ = make(db, make_user(db, "viewer"), "theirs")
+    db.commit()
+    user = client.login("analyst")
+    mine, _ = make(db, user, "mine")
+    db.commit()
+    r = client.post(f"{path}/{mine.id}/revoke")
+    assert r.status_code == 303 and r.headers["location"] == done
+    db.refresh(mine)
+    assert mine.revoked_at is not None
+    logged = db.scalars(select(AuditEntry).where(AuditEntry.action == f"{kind}_revoked")).one()
+    assert logged.user_id == user.id and logged.changes["token_id"] == mine.id
+    assert client.post(f"{path}/{mine.id}/revoke").status_code == 404
+    assert client.post(f"{path}/{other.id}/revoke").status_code == 404
+    db.refresh(other)
+    assert other.revoked_at is None
+
+
 def test_disabled_users_token_stops_working(client: Client, db: Session) -> None:
     """Disabling an account also cuts off its scripts."""
     from app.auth.accounts import create_token

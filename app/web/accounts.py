@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from app.auth.accounts import create_token, revoke_token, user_tokens, utc_minute
 from app.auth.deps import Forbidden, Principal, PrincipalDep, ViewerDep, client_ip
@@ -180,17 +182,30 @@ def token_create(
     return _account_page(request, db, user, new_token=raw, new_token_name=name)
 
 
-@router.post("/account/tokens/{token_id:int}/revoke")
-def token_revoke(request: Request, token_id: int, db: SessionDep, principal: ViewerDep) -> Response:
-    """Revoke one of your tokens; scripts using it get 401 from now on."""
+def _revoke(
+    request: Request,
+    db: SessionDep,
+    principal: Principal,
+    revoke: Callable[[Session, User, int], bool],
+    token_id: int,
+    kind: str,
+    done: str,
+) -> Response:
+    """Revoke one of the signed-in person's tokens of a kind ("token", "feed_token"), then go to `done`."""
     if principal.user is None:
         return RedirectResponse("/login?next=/account", status_code=303)
     user = _session_user(principal)
-    if not revoke_token(db, user, token_id):
-        raise HTTPException(404, "No such token of yours.")
-    security_event(db, user, "token_revoked", {"token_id": token_id}, client_ip(request))
+    if not revoke(db, user, token_id):
+        raise HTTPException(404, f"No such {kind.replace('_', ' ')} of yours.")
+    security_event(db, user, f"{kind}_revoked", {"token_id": token_id}, client_ip(request))
     db.commit()
-    return RedirectResponse("/account?done=revoked", status_code=303)
+    return RedirectResponse(done, status_code=303)
+
+
+@router.post("/account/tokens/{token_id:int}/revoke")
+def token_revoke(request: Request, token_id: int, db: SessionDep, principal: ViewerDep) -> Response:
+    """Revoke one of your tokens; scripts using it get 401 from now on."""
+    return _revoke(request, db, principal, revoke_token, token_id, "token", "/account?done=revoked")
 
 
 @router.get("/account/password", response_class=HTMLResponse)
@@ -265,11 +280,5 @@ def feed_token_create(
 @router.post("/account/feed-tokens/{token_id:int}/revoke")
 def feed_token_revoke(request: Request, token_id: int, db: SessionDep, principal: ViewerDep) -> Response:
     """Revoke one of your feed tokens; every feed address holding it answers 404 from now on."""
-    if principal.user is None:
-        return RedirectResponse("/login?next=/account", status_code=303)
-    user = _session_user(principal)
-    if not revoke_feed_token(db, user, token_id):
-        raise HTTPException(404, "No such feed token of yours.")
-    security_event(db, user, "feed_token_revoked", {"token_id": token_id}, client_ip(request))
-    db.commit()
-    return RedirectResponse("/account?done=feed-revoked#feed-tokens", status_code=303)
+    done = "/account?done=feed-revoked#feed-tokens"
+    return _revoke(request, db, principal, revoke_feed_token, token_id, "feed_token", done)
