@@ -211,6 +211,21 @@ def dyad_cells(session: Session, f: EventFilter) -> dict[tuple[str, str], int]:
     return {(s, r): int(c) for s, r, c in session.execute(stmt)}
 
 
+def dyad_stages(session: Session, f: EventFilter) -> dict[tuple[str, str], int]:
+    """The highest stage of each supplier x recipient pair by the ladder's rules, grouped by PostgreSQL."""
+    g, _ = ladder_filter(f)
+    sup, rec = aliased(EventCountry), aliased(EventCountry)
+    top = func.max(LADDER_STAGE)
+    stmt = (
+        select(sup.country_code, rec.country_code, top)
+        .join(rec, and_(rec.event_id == sup.event_id, rec.role == "recipient"))
+        .join(Event, Event.id == sup.event_id)
+        .where(sup.role == "supplier", sup.event_id.in_(matching_ids(g)))
+        .group_by(sup.country_code, rec.country_code)
+    )
+    return {(s, r): int(t) for s, r, t in session.execute(stmt)}
+
+
 def actor_list(session: Session, query: str = "", limit: int = LIST_LIMIT) -> list[ActorRow]:
     """Actors with their event counts, busiest first, counted by PostgreSQL."""
     events = func.count(distinct(Event.id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -164,7 +165,19 @@ def test_dyads_and_lists_pages(page, live_user, demo, tmp_path: Path) -> None:  
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     browser_login(page, live_user("analyst"))
     page.goto("/dyads")
+    # The flow map: an arrow per pair of the demo (both ends on the map), keyboard-reachable links.
+    page.wait_for_selector("svg.flow-svg path.flow")
+    pairs = len(json.loads(page.locator("#flow-data").text_content() or "{}")["flows"])
+    assert page.locator("a.flow-link path.flow").count() == pairs > 1
+    assert page.locator("#flow-missing").is_hidden()
     _shot(page, tmp_path, "dyads")
+    arrow = page.locator("a.flow-link[aria-label^='Russia → Venezuela: 9 events']")
+    arrow.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"supplier=RUS.*recipient=VEN"))
+    page.wait_for_selector(".ladder-steps")
+    page.go_back()
+    page.wait_for_selector("svg.flow-svg path.flow")
     page.locator("table.matrix a[aria-label^='9 events Russia to Venezuela']").click()
     page.wait_for_url(re.compile(r"supplier=RUS.*recipient=VEN"))
     _until(page, "window.Chart && " + LADDER_CHART + " !== undefined")

@@ -226,6 +226,64 @@ def test_ladder_from_the_copy_equals_the_sql_ladder(synthetic: Engine) -> None:
         assert [(x.title, x.stage) for x in top.steps] == [("Early denial", 0), ("Early deployment", 6)]
 
 
+def test_pair_stages_from_the_copy_equal_sql(synthetic: Engine) -> None:
+    """The map's colour of each pair (its ladder's top) matches PostgreSQL's, also after writes."""
+    with Session(synthetic) as s:
+        filters = [*LADDER_FILTERS, {"supplier": "USA"}, {"country": "RUS", "kind": "denial"}]
+
+        def compare() -> None:
+            for params in filters:
+                f = from_mapping(params)
+                m = dyad_matrix(s, f)
+                assert m.stages == sql_oracle.dyad_stages(s, f), params
+                assert set(m.stages) <= set(m.cells), params
+
+        compare()
+        assert len(set(dyad_matrix(s, EventFilter()).stages.values())) > 1
+        countries = [{"code": "NIC", "role": "supplier"}, {"code": "ISL", "role": "recipient"}]
+        make_event(s, title="A denial given stage 6", kind="denial", stage_override=6, countries=countries)
+        make_event(s, title="A denied offer", kind="offer", status="denied", countries=countries)
+        s.commit()
+        compare()
+        # The pair has two events: the denial reaches 0, the denied offer nothing (it is denied).
+        m = dyad_matrix(s, from_mapping({"supplier": "NIC", "recipient": "ISL"}))
+        assert m.cells[("NIC", "ISL")] == 2 and m.stages[("NIC", "ISL")] == 0
+
+
+def test_dyads_page_carries_the_flow_map_data(client: Client, db: Session) -> None:
+    """The map shows the largest pairs, each linking its ladder; a pair of denied events only has no stage."""
+    _ladder_events(db)
+    countries = [{"code": "CHN", "role": "supplier"}, {"code": "IRN", "role": "recipient"}]
+    make_event(db, title="CN-IR offer, denied", kind="offer", status="denied", countries=countries)
+    client.login("viewer")
+    for headers in ({}, {"HX-Request": "true"}):
+        page = client.get("/dyads", headers=headers).text
+        found = re.search(r'<script type="application/json" id="flow-data">(.*?)</script>', page, re.S)
+        assert found and 'id="flow-map"' in page
+        data = json.loads(found.group(1))
+        assert [(f["s"], f["r"], f["n"], f["stage"]) for f in data["flows"]] == [
+            (
+                "RUS",
+                "VEN",
+                7,
+                6,
+            ),  # the deployment (stage 6) tops the pair; the denied transfer does not count
+            ("CHN", "IRN", 1, None),
+        ]
+        assert data["flows"][0]["href"] == "/dyads?supplier=RUS&recipient=VEN"
+        assert data["flows"][0]["sn"] == "Russia" and data["numeric"] == {
+            "CHN": "156",
+            "IRN": "364",
+            "RUS": "643",
+            "VEN": "862",
+        }
+        assert data["pairs"] == 2 and data["stages"]["6"] == "operational"
+    # Asking for denied signals by status counts them, as on the ladder.
+    asked = client.get("/dyads?status=denied").text
+    data = json.loads(re.search(r'id="flow-data">(.*?)</script>', asked, re.S).group(1))  # type: ignore[union-attr]
+    assert {(f["s"], f["r"]): f["stage"] for f in data["flows"]} == {("RUS", "VEN"): 5, ("CHN", "IRN"): 2}
+
+
 def test_dyad_page_carries_its_facet_counts_and_its_ladder_follows_writes(
     client: Client, db: Session
 ) -> None:

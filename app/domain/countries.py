@@ -43,6 +43,12 @@ def names_by_code() -> dict[str, str]:
     return {r["code"]: r["name"] for r in country_rows()}
 
 
+@lru_cache
+def numeric_codes() -> dict[str, str]:
+    """Map alpha-3 code to ISO 3166-1 numeric code ("643"), the id of a country on the vendored world map."""
+    return {c.alpha_3: c.numeric for c in pycountry.countries}
+
+
 def country_name(code: str) -> str:
     """Display name for an alpha-3 code (the code itself if unknown)."""
     return names_by_code().get(code, code)

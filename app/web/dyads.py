@@ -10,16 +10,21 @@ from sqlalchemy.orm import Session
 
 from app.auth.deps import ViewerDep
 from app.db import ReadSessionDep
+from app.domain.countries import country_name, numeric_codes
 from app.domain.dates import format_iso
 from app.domain.vocab import STAGES
 from app.filters import EventFilter
 from app.queries.aggregates.cache import cached, data_version
-from app.queries.aggregates.dyads import Ladder, dyad_matrix, support_ladder
+from app.queries.aggregates.dyads import Ladder, Matrix, dyad_matrix, support_ladder
 from app.queries.links import fulfilments
 from app.templating import is_htmx, render
 from app.web.timeline import aggregates, filter_state, parse_view, push_url
 
 router = APIRouter()
+
+# The flow map draws the largest pairs only: hundreds of arrows would hide each other. The matrix below it
+# lists every pair by number.
+MAP_PAIRS = 60
 
 
 def dyad_query(f: EventFilter, supplier: str, recipient: str) -> str:
@@ -49,6 +54,31 @@ def _ladder_and_json(db: Session, f: EventFilter) -> tuple[Ladder, dict[str, Any
     """The ladder and its step line's data, cached together (hundreds of month labels on a big dyad)."""
     ladder = support_ladder(db, f)
     return ladder, ladder_json(ladder)
+
+
+def flow_json(f: EventFilter, matrix: Matrix) -> dict[str, Any]:
+    """What static/js/flowmap.js draws: the largest pairs with their counts, stages and ladder links."""
+    largest = sorted(matrix.cells.items(), key=lambda kv: (-kv[1], kv[0]))[:MAP_PAIRS]
+    codes = numeric_codes()
+    flows = [
+        {
+            "s": s,
+            "r": r,
+            "sn": country_name(s),
+            "rn": country_name(r),
+            "n": n,
+            "stage": matrix.stages.get((s, r)),
+            "href": f"/dyads?{dyad_query(f, s, r)}",
+        }
+        for (s, r), n in largest
+    ]
+    used = {code for (s, r), _ in largest for code in (s, r)}
+    return {
+        "flows": flows,
+        "pairs": len(matrix.cells),
+        "numeric": {code: codes[code] for code in sorted(used) if code in codes},
+        "stages": {str(k): v for k, v in STAGES.items()},
+    }
 
 
 def heat(count: int, top: int) -> int:
@@ -84,6 +114,7 @@ def dyads(request: Request, db: ReadSessionDep, principal: ViewerDep) -> HTMLRes
         context["matrix_query"] = f.without("supplier").without("recipient").query_string()
     else:
         context["matrix"] = cached(("dyads", query, version), lambda: dyad_matrix(db, f))
+        context["flows"] = flow_json(f, context["matrix"])
     if not is_htmx(request):
         return render(request, "dyads/index.html", context)
     return render(request, "dyads/_partial.html", context, headers=push_url("/dyads", f))

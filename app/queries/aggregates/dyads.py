@@ -37,6 +37,8 @@ class Matrix:
     supplier_totals: dict[str, int] = field(default_factory=dict)
     recipient_totals: dict[str, int] = field(default_factory=dict)
     truncated: bool = False
+    # The highest stage each pair reached, by the ladder's rules (a pair of denials only: absent).
+    stages: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @property
     def max_count(self) -> int:
@@ -55,7 +57,19 @@ def dyad_matrix(session: Session, f: EventFilter, size: int = MATRIX_SIZE) -> Ma
     m.recipients = sorted(m.recipient_totals, key=lambda c: (-m.recipient_totals[c], c))
     m.truncated = len(m.suppliers) > size or len(m.recipients) > size
     m.suppliers, m.recipients = m.suppliers[:size], m.recipients[:size]
+    m.stages = pair_stages(session, f)
     return m
+
+
+def pair_stages(session: Session, f: EventFilter) -> dict[tuple[str, str], int]:
+    """The highest stage each supplier -> recipient pair of the filter reached: the top of its ladder."""
+    picked = facts.selection(session, ladder_filter(f)[0])
+    return picked.dyad_highest(ladder_stages(picked.facts))
+
+
+def ladder_stages(copy: facts.Facts, rows: npt.NDArray[Any] | slice = slice(None)) -> npt.NDArray[np.int16]:
+    """LADDER_STAGE on the copy's columns (of `rows`): a denial stays at 0 whatever its stored stage."""
+    return np.where(copy.kind[rows] == KINDS.index("denial"), 0, copy.stage[rows]).astype(np.int16)
 
 
 @dataclass(frozen=True)
@@ -151,8 +165,7 @@ def _climb_on_copy(session: Session, copy: facts.Facts, g: EventFilter, ladder: 
     if not len(rows):
         return
     rows = rows[np.argsort(copy.keys[rows], kind="stable")]  # (date_start, id): the SQL window's order
-    # LADDER_STAGE on the copy's columns: a denial stays at 0 whatever its stored stage.
-    stage = np.where(copy.kind[rows] == KINDS.index("denial"), 0, copy.stage[rows]).astype(np.int64)
+    stage = ladder_stages(copy, rows).astype(np.int64)
     higher = np.ones(len(rows), dtype=bool)
     higher[1:] = stage[1:] > np.maximum.accumulate(stage)[:-1]
     step_ids = [int(i) for i in copy.ids[rows[higher]]]

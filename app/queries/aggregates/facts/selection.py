@@ -247,6 +247,16 @@ class Selection:
             out.append((month, bool(yearly), KINDS[k], int(counts[cell])))
         return out
 
+    def dyad_highest(self, stage: npt.NDArray[np.int16]) -> dict[tuple[str, str], int]:
+        """Supplier x recipient pairs and the highest of `stage` (one value per row) among their events."""
+        names = self.facts.countries
+        size = len(names)
+        links = self.facts.dyads
+        kept = self.mask()[links.rows]
+        top = np.full(size * size, -1, dtype=np.int16)
+        np.maximum.at(top, links.values[kept], stage[links.rows[kept]])
+        return {(names[c // size], names[c % size]): int(top[c]) for c in np.flatnonzero(top >= 0)}
+
     def dyad_cells(self) -> dict[tuple[str, str], int]:
         """Supplier x recipient pairs and how many events each holds."""
         names = self.facts.countries
