@@ -178,6 +178,21 @@ def test_dyads_and_lists_pages(page, live_user, demo, tmp_path: Path) -> None:  
     page.wait_for_selector(".ladder-steps")
     page.go_back()
     page.wait_for_selector("svg.flow-svg path.flow")
+    # A pointer just beside the drawn line (5 map units off its middle, past its 4.1-unit half width) still
+    # takes the arrow: its wider, invisible hit area.
+    x, y = page.evaluate(
+        """() => { const p = document.querySelector("path.flow[data-pair='RUS-VEN']");
+        const half = p.getTotalLength() / 2;
+        const a = p.getPointAtLength(half - 1), b = p.getPointAtLength(half + 1);
+        const len = Math.hypot(b.x - a.x, b.y - a.y), m = p.getScreenCTM();
+        const x = (a.x + b.x) / 2 - 5 * (b.y - a.y) / len, y = (a.y + b.y) / 2 + 5 * (b.x - a.x) / len;
+        return [x * m.a + y * m.c + m.e, x * m.b + y * m.d + m.f]; }"""
+    )
+    assert page.evaluate(f"document.elementFromPoint({x}, {y}).getAttribute('class')") == "flow-hit"
+    page.mouse.click(x, y)
+    page.wait_for_url(re.compile(r"supplier=RUS.*recipient=VEN"))
+    page.go_back()
+    page.wait_for_selector("svg.flow-svg path.flow")
     page.locator("table.matrix a[aria-label^='9 events Russia to Venezuela']").click()
     page.wait_for_url(re.compile(r"supplier=RUS.*recipient=VEN"))
     _until(page, "window.Chart && " + LADDER_CHART + " !== undefined")

@@ -75,8 +75,8 @@
     var defs = svg("defs", {}, map);
     Object.keys(STAGE_COLOURS).forEach(function (stage) {
       var marker = svg("marker", {
-        id: "flow-arrow-" + stage, viewBox: "0 0 10 10", refX: "8", refY: "5", markerWidth: "9",
-        markerHeight: "9", markerUnits: "userSpaceOnUse", orient: "auto"
+        id: "flow-arrow-" + stage, viewBox: "0 0 10 10", refX: "10", refY: "5", markerWidth: "14",
+        markerHeight: "14", markerUnits: "userSpaceOnUse", orient: "auto"
       }, defs);
       svg("path", { d: "M0,0L10,5L0,10z", fill: STAGE_COLOURS[stage] }, marker);
     });
@@ -87,6 +87,7 @@
       class: "flow-borders"
     }, map);
 
+    var endLayer = svg("g", { class: "flow-ends" }, map); // under the arrows: their heads stay visible
     var flows = data.flows.slice();
     var most = Math.max.apply(null, flows.map(function (f) { return f.n; }).concat([1]));
     var missing = {};
@@ -113,18 +114,21 @@
         href: flow.href, class: "flow-link", "aria-label": label + ". Open the ladder.",
         "hx-get": flow.href, "hx-target": "#dyad-results", "hx-swap": "outerHTML", "hx-push-url": "true"
       }, map);
+      var d = "M" + a[0].toFixed(1) + "," + a[1].toFixed(1) + "Q" + cx.toFixed(1) + "," + cy.toFixed(1) + " " +
+        b[0].toFixed(1) + "," + b[1].toFixed(1);
+      var width = 1.2 + 7 * Math.sqrt(flow.n / most);
+      // An invisible wider stroke under the arrow: a thin one would be hard to point at.
+      svg("path", { d: d, class: "flow-hit", fill: "none", stroke: "transparent", "stroke-width": Math.max(width, 12).toFixed(1) }, link);
       var line = svg("path", {
-        d: "M" + a[0].toFixed(1) + "," + a[1].toFixed(1) + "Q" + cx.toFixed(1) + "," + cy.toFixed(1) + " " +
-          b[0].toFixed(1) + "," + b[1].toFixed(1),
-        class: "flow flow-stage-" + stage, fill: "none", stroke: STAGE_COLOURS[stage],
-        "stroke-width": (1.2 + 7 * Math.sqrt(flow.n / most)).toFixed(1),
-        "marker-end": "url(#flow-arrow-" + stage + ")", "data-pair": flow.s + "-" + flow.r
+        d: d, class: "flow flow-stage-" + stage, fill: "none", stroke: STAGE_COLOURS[stage],
+        "stroke-width": width.toFixed(1), "marker-end": "url(#flow-arrow-" + stage + ")",
+        "data-pair": flow.s + "-" + flow.r
       }, link);
       svg("title", {}, line).textContent = label;
     });
     Object.keys(ends).forEach(function (code) {
       var at = point(code);
-      var dot = svg("circle", { cx: at[0].toFixed(1), cy: at[1].toFixed(1), r: "3", class: "flow-end" }, map);
+      var dot = svg("circle", { cx: at[0].toFixed(1), cy: at[1].toFixed(1), r: "3", class: "flow-end" }, endLayer);
       svg("title", {}, dot).textContent = ends[code];
     });
 
