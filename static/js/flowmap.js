@@ -88,12 +88,10 @@
     }, map);
 
     var endLayer = svg("g", { class: "flow-ends" }, map); // under the arrows: their heads stay visible
-    var flows = data.flows.slice();
+    var flows = data.flows; // largest first (the server's order): smaller arrows lie on top, visible
     var most = Math.max.apply(null, flows.map(function (f) { return f.n; }).concat([1]));
     var missing = {};
     var ends = {};
-    // The largest first, so the smaller arrows lie on top of them and stay visible.
-    flows.sort(function (a, b) { return b.n - a.n; });
     flows.forEach(function (flow) {
       var a = point(flow.s);
       var b = point(flow.r);
